@@ -1,0 +1,20 @@
+#!/bin/sh
+# Installs the Debian packages ctnet needs to build, test and benchmark. Idempotent: apt-get runs only when
+# something is missing. Packages and why: see README.md, "Dependencies".
+set -eu
+BUILD_PKGS="g++ cmake make pkg-config ccache libmnl-dev nlohmann-json3-dev libcli11-dev libfmt-dev libyaml-cpp-dev
+  libnftables-dev libgtest-dev"
+RUN_PKGS="nftables graphviz"
+# For tests and benchmarks only: the reference CNI plugins and `ip` to compare with, QEMU and busybox for the
+# kernel suite, hyperfine for timing whole commands.
+TEST_PKGS="containernetworking-plugins iproute2 qemu-system-x86 busybox-static xz-utils file bc hyperfine python3"
+missing=""
+for p in $BUILD_PKGS $RUN_PKGS $TEST_PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

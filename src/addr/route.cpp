@@ -1,0 +1,94 @@
+#include "addr/route.h"
+
+#include <fmt/format.h>
+
+#include "util/error.h"
+
+namespace ctnet::addr {
+
+std::string Route::str() const {
+  std::string s = dst.length() == 0 ? "default" : dst.network().str();
+  if (gateway) s += " via " + gateway->str();
+  if (oif) s += fmt::format(" dev #{}", oif);
+  return s;
+}
+
+namespace {
+nl::Message route_request(uint16_t type, uint16_t flags, const Route& r) {
+  nl::Message m(type, flags);
+  auto* rt = m.put_header<rtmsg>();
+  rt->rtm_family = static_cast<uint8_t>(r.family());
+  rt->rtm_dst_len = static_cast<uint8_t>(r.dst.length());
+  rt->rtm_table = r.table < 256 ? static_cast<uint8_t>(r.table) : RT_TABLE_UNSPEC;
+  rt->rtm_protocol = r.protocol;
+  rt->rtm_scope = r.scope.value_or(r.gateway ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK);
+  rt->rtm_type = RTN_UNICAST;
+  if (r.table >= 256) m.put_u32(RTA_TABLE, r.table);
+  if (r.dst.length() > 0) {
+    IpAddress net = r.dst.first();
+    m.put(RTA_DST, net.data(), net.size());
+  }
+  if (r.gateway) m.put(RTA_GATEWAY, r.gateway->data(), r.gateway->size());
+  if (r.oif) m.put_u32(RTA_OIF, static_cast<uint32_t>(r.oif));
+  if (r.src) m.put(RTA_PREFSRC, r.src->data(), r.src->size());
+  if (r.metric) m.put_u32(RTA_PRIORITY, r.metric);
+  if (r.mtu) {
+    nlattr* metrics = m.begin_nest(RTA_METRICS);
+    m.put_u32(RTAX_MTU, r.mtu);
+    m.end_nest(metrics);
+  }
+  return m;
+}
+}  // namespace
+
+nl::Message add_request(const Route& r, bool replace) {
+  return route_request(RTM_NEWROUTE, NLM_F_CREATE | (replace ? NLM_F_REPLACE : NLM_F_EXCL), r);
+}
+
+void add(nl::Socket& s, const Route& r, bool replace) {
+  nl::Message m = add_request(r, replace);
+  s.ack(m, fmt::format("cannot add route {}", r.str()));
+}
+
+bool remove(nl::Socket& s, const Route& r) {
+  nl::Message m = route_request(RTM_DELROUTE, 0, r);
+  // For deletion the kernel matches on what is given; scope NOWHERE matches any scope.
+  static_cast<rtmsg*>(mnl_nlmsg_get_payload(m.hdr()))->rtm_scope = RT_SCOPE_NOWHERE;
+  std::string text;
+  int err = s.try_ack(m, &text);
+  if (err == ESRCH || err == ENODEV || err == ENOENT) return false;
+  if (err) throw Error(fmt::format("cannot remove route {}", r.str()), err, text);
+  return true;
+}
+
+std::vector<Route> list_routes(nl::Socket& s, int family, uint32_t table) {
+  nl::Message m(RTM_GETROUTE, 0);
+  m.put_header<rtmsg>()->rtm_family = static_cast<uint8_t>(family);
+  std::vector<Route> out;
+  for (auto& msg : s.dump(m, "cannot list routes")) {
+    const auto* rt = msg.header<rtmsg>();
+    auto a = nl::Attrs::of_message(msg.hdr(), sizeof(rtmsg));
+    uint32_t t = a.u32(RTA_TABLE).value_or(rt->rtm_table);
+    if (table && t != table) continue;
+    if (rt->rtm_type != RTN_UNICAST) continue;
+    Route r;
+    r.table = t;
+    r.protocol = rt->rtm_protocol;
+    r.scope = rt->rtm_scope;
+    size_t alen = rt->rtm_family == AF_INET ? 4 : 16;
+    if (auto d = a.bytes(RTA_DST); d.size() == alen)
+      r.dst = Prefix(IpAddress::from_bytes(rt->rtm_family, d.data()), rt->rtm_dst_len);
+    else {
+      uint8_t zero[16] = {};
+      r.dst = Prefix(IpAddress::from_bytes(rt->rtm_family, zero), 0);
+    }
+    if (auto g = a.bytes(RTA_GATEWAY); g.size() == alen) r.gateway = IpAddress::from_bytes(rt->rtm_family, g.data());
+    if (auto p = a.bytes(RTA_PREFSRC); p.size() == alen) r.src = IpAddress::from_bytes(rt->rtm_family, p.data());
+    r.oif = static_cast<int>(a.u32(RTA_OIF).value_or(0));
+    r.metric = a.u32(RTA_PRIORITY).value_or(0);
+    out.push_back(r);
+  }
+  return out;
+}
+
+}  // namespace ctnet::addr

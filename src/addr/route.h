@@ -1,0 +1,34 @@
+// Routes in the main table (or another table by number).
+#pragma once
+#include <linux/rtnetlink.h>
+
+#include <optional>
+#include <vector>
+
+#include "netlink/message.h"
+#include "netlink/socket.h"
+#include "util/ip.h"
+
+namespace ctnet::addr {
+
+struct Route {
+  Prefix dst;                         // length 0: default route
+  std::optional<IpAddress> gateway;
+  int oif = 0;                        // output interface index
+  std::optional<IpAddress> src;       // preferred source
+  uint32_t table = RT_TABLE_MAIN;
+  uint8_t protocol = RTPROT_BOOT;     // what `ip route add` uses
+  std::optional<uint8_t> scope;       // unset: link scope without gateway, universe with one
+  uint32_t metric = 0;
+  uint32_t mtu = 0;
+
+  int family() const { return dst.family(); }
+  std::string str() const;            // "default via 10.0.0.1 dev 5"
+};
+
+nl::Message add_request(const Route& r, bool replace = false);
+void add(nl::Socket& s, const Route& r, bool replace = false);
+bool remove(nl::Socket& s, const Route& r);  // idempotent
+std::vector<Route> list_routes(nl::Socket& s, int family = AF_UNSPEC, uint32_t table = RT_TABLE_MAIN);
+
+}  // namespace ctnet::addr

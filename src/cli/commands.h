@@ -1,0 +1,20 @@
+// Each area of ctnet adds its verbs to the one CLI11 app here; cli.cpp only dispatches and prints errors.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <string>
+
+namespace ctnet::cli {
+
+// Options shared by verbs that print objects.
+struct Output {
+  std::string format = "text";  // text | json
+  bool json() const { return format == "json"; }
+};
+// Adds "-o/--output text|json" to a verb.
+void add_output_option(CLI::App* cmd, Output& out);
+
+void add_core_commands(CLI::App& app);      // ns, connect, attach, detach, ping, show, doctor (cmd_core.cpp)
+void add_topology_commands(CLI::App& app);  // up, down, status, check, graph, validate, labs (cmd_topology.cpp)
+void add_kind_commands(CLI::App& app);      // macvlan, ipvlan, sriov (cmd_kinds.cpp)
+
+}  // namespace ctnet::cli

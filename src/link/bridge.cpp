@@ -1,0 +1,57 @@
+#include "link/bridge.h"
+
+#include <fmt/format.h>
+#include <linux/if_bridge.h>
+#include <linux/if_link.h>
+#include <linux/rtnetlink.h>
+
+namespace ctnet::link {
+
+nl::Message bridge_request(const BridgeSpec& spec) {
+  nl::Message m(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+  auto* ifi = m.put_header<ifinfomsg>();
+  ifi->ifi_family = AF_UNSPEC;
+  if (spec.up) {
+    ifi->ifi_flags = IFF_UP;
+    ifi->ifi_change = IFF_UP;
+  }
+  m.put_str(IFLA_IFNAME, spec.name);
+  if (spec.mtu) m.put_u32(IFLA_MTU, spec.mtu);
+  MacAddress mac = spec.mac.value_or(MacAddress::derived("bridge:" + spec.name));
+  m.put(IFLA_ADDRESS, mac.bytes.data(), 6);
+  nlattr* info = m.begin_nest(IFLA_LINKINFO);
+  m.put_str(IFLA_INFO_KIND, "bridge");
+  if (spec.vlan_filtering) {
+    nlattr* data = m.begin_nest(IFLA_INFO_DATA);
+    m.put_u8(IFLA_BR_VLAN_FILTERING, 1);
+    m.end_nest(data);
+  }
+  m.end_nest(info);
+  return m;
+}
+
+void create_bridge(nl::Socket& s, const BridgeSpec& spec) {
+  nl::Message m = bridge_request(spec);
+  s.ack(m, fmt::format("cannot create bridge {}", spec.name));
+}
+
+nl::Message bridge_port_request(int port_index, const BridgePortOptions& o) {
+  nl::Message m(RTM_SETLINK, 0);
+  auto* ifi = m.put_header<ifinfomsg>();
+  ifi->ifi_family = AF_BRIDGE;
+  ifi->ifi_index = port_index;
+  nlattr* prot = m.begin_nest(IFLA_PROTINFO | NLA_F_NESTED);
+  if (o.hairpin) m.put_u8(IFLA_BRPORT_MODE, *o.hairpin ? 1 : 0);
+  if (o.isolated) m.put_u8(IFLA_BRPORT_ISOLATED, *o.isolated ? 1 : 0);
+  if (o.learning) m.put_u8(IFLA_BRPORT_LEARNING, *o.learning ? 1 : 0);
+  if (o.flood) m.put_u8(IFLA_BRPORT_UNICAST_FLOOD, *o.flood ? 1 : 0);
+  m.end_nest(prot);
+  return m;
+}
+
+void set_bridge_port(nl::Socket& s, int port_index, const BridgePortOptions& o, std::string_view context) {
+  nl::Message m = bridge_port_request(port_index, o);
+  s.ack(m, context);
+}
+
+}  // namespace ctnet::link
