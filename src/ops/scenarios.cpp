@@ -206,7 +206,9 @@ std::optional<Prefix> BridgeLeases::take_next(const Prefix& subnet, const std::s
 
 void BridgeLeases::release(const IpAddress& a) {
   ::unlink((dir_ + "/" + a.str()).c_str());
-  ::rmdir(dir_.c_str());  // only succeeds once the last lease is gone
+  // Each rmdir only succeeds once the directory is empty: the last release leaves no trace.
+  ::rmdir(dir_.c_str());
+  ::rmdir(dir_.substr(0, dir_.rfind('/')).c_str());
 }
 
 std::optional<IpAddress> BridgeLeases::find_owner(const std::string& owner) const {
