@@ -130,7 +130,7 @@ void add_connect(CLI::App& app) {
 
 void add_attach(CLI::App& app) {
   static std::string ns, bridge, addr, subnet, name, host_name;
-  static bool gateway = false;
+  static bool gateway = false, create = false;
   static uint32_t mtu = 0;
   auto* a = app.add_subcommand("attach", "seed scenario 2: join a namespace to a bridge (created and brought up if missing)\n"
                                          "  example: ctnet attach ns1 --bridge br0 --subnet 10.20.0.0/24 --gateway");
@@ -142,9 +142,10 @@ void add_attach(CLI::App& app) {
   a->add_option("--mtu", mtu, "MTU of the veth pair (default: the bridge's)");
   a->add_option("--name", name, "interface name in the namespace (default veth-BRIDGE)");
   a->add_option("--host-name", host_name, "name of the host end (default NS-BRIDGE, or vh<hash> if longer than 15 bytes)");
+  a->add_flag("--create", create, "create the namespace first if it does not exist");
   a->callback([] {
     auto r = attach_namespace(ns, {.bridge = bridge, .addr = parse_prefix(addr, "--addr"), .subnet = parse_prefix(subnet, "--subnet"),
-                                   .gateway = gateway, .mtu = mtu, .ifname = name, .host_ifname = host_name});
+                                   .gateway = gateway, .mtu = mtu, .ifname = name, .host_ifname = host_name, .create_ns = create});
     fmt::print("{}:{} {} <-> {} on bridge {}{}\n", ns, r.ifname, r.addr ? r.addr->str() : "-", r.host_ifname, bridge,
                r.bridge_created ? " (created)" : "");
   });
