@@ -11,7 +11,9 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "link/link.h"
 #include "ns/netns.h"
+#include "ns/ns_socket.h"
 #include "ops/doctor.h"
 #include "ops/inventory.h"
 #include "ops/ping.h"
@@ -161,6 +163,61 @@ void add_attach(CLI::App& app) {
   });
 }
 
+// Opens a namespace by --ns (name, path or pid:N), or the host when empty.
+NsSocket open_place(const std::string& ns) { return ns.empty() ? NsSocket::current() : NsSocket::open(ns); }
+
+void add_link_commands(CLI::App& app) {
+  auto* l = app.add_subcommand("link", "links of any kind in a namespace: list, change, delete");
+  l->require_subcommand(1);
+  static std::string ns, name, new_name, mac, master, move_to;
+  static uint32_t mtu = 0;
+  static bool up = false, down = false, nomaster = false;
+
+  auto* set = l->add_subcommand("set", "change a link: up/down, MTU, MAC, name, master, namespace\n"
+                                        "  example: ctnet link set veth1 --ns ns1 --up --mtu 1400");
+  set->add_option("NAME", name)->required();
+  set->add_option("--ns", ns, "namespace the link is in (default: host)");
+  set->add_flag("--up", up);
+  set->add_flag("--down", down)->excludes("--up");
+  set->add_option("--mtu", mtu);
+  set->add_option("--mac", mac);
+  set->add_option("--name", new_name, "rename");
+  set->add_option("--master", master, "enslave to this bridge");
+  set->add_flag("--nomaster", nomaster, "release from its bridge")->excludes("--master");
+  set->add_option("--netns", move_to, "move into this namespace (renamed on arrival with --name)");
+  set->callback([] {
+    validate_ifname(name, "NAME");
+    link::Change c;
+    if (up || down) c.up = up;
+    if (mtu) c.mtu = mtu;
+    if (!mac.empty()) c.mac = MacAddress::parse(mac, "--mac");
+    if (!new_name.empty()) {
+      validate_ifname(new_name, "--name");
+      c.name = new_name;
+    }
+    if (!master.empty()) validate_ifname(master, "--master");
+    std::optional<NetNs> target;
+    if (!move_to.empty()) target = NetNs::open(move_to);
+    NsSocket where = open_place(ns);
+    auto l = link::get(where.rtnl, name, where.ns.label());
+    if (!master.empty()) c.master = link::get(where.rtnl, master, where.ns.label()).index;
+    if (nomaster) c.master = 0;
+    if (target) c.netns_fd = target->fd();
+    link::change(where.rtnl, l.index, c, fmt::format("cannot change link {}", name));
+  });
+
+  auto* del = l->add_subcommand("del", "delete a link (a veth takes its peer with it); idempotent\n"
+                                        "  example: ctnet link del br0");
+  del->alias("delete");
+  del->add_option("NAME", name)->required();
+  del->add_option("--ns", ns, "namespace the link is in (default: host)");
+  del->callback([] {
+    validate_ifname(name, "NAME");
+    NsSocket where = open_place(ns);
+    if (!link::remove(where.rtnl, name)) fmt::print(stderr, "ctnet: link '{}' was not there (nothing to do)\n", name);
+  });
+}
+
 void add_ping(CLI::App& app) {
   static std::string ns, target;
   static int count = 3;
@@ -284,6 +341,7 @@ void add_doctor(CLI::App& app) {
 
 void add_core_commands(CLI::App& app) {
   add_ns_commands(app);
+  add_link_commands(app);
   add_connect(app);
   add_attach(app);
   add_ping(app);
