@@ -306,4 +306,30 @@ TEST_F(CoreCli, DoctorFindsTheBridgeNetfilterTrapAndFixesIt) {
   write_sysctl("net.bridge.bridge-nf-call-iptables", *original, &h);  // restore
 }
 
+TEST_F(CoreCli, TheSeedsTrapReproducedThenDiagnosedAndFixed) {
+  // The seed: "If it still fails, the bridge may be passing frames through iptables". Build exactly that in a
+  // throwaway host: bridge-nf-call-iptables=1 and an iptables(-nft) FORWARD chain with policy drop.
+  auto host = make_ns("h");
+  NetNs h = NetNs::open_named(host);
+  if (!read_sysctl("net.bridge.bridge-nf-call-iptables", &h)) GTEST_SKIP() << "br_netfilter is not loaded";
+  write_sysctl("net.bridge.bridge-nf-call-iptables", "1", &h);
+  ASSERT_EQ(run({"ip", "netns", "exec", host, "nft", "add", "table", "ip", "filter"}).exit_code, 0);
+  ASSERT_EQ(run({"ip", "netns", "exec", host, "nft", "add chain ip filter FORWARD { type filter hook forward priority 0; policy drop; }"}).exit_code, 0);
+  auto a = ns_name("a"), b = ns_name("b");
+  const std::string br = prefix() + "t";
+  ASSERT_EQ(ctnet({"--host-netns", host, "attach", a, "--create", "--bridge", br, "--addr", "10.206.0.1/24"}).exit_code, 0);
+  ASSERT_EQ(ctnet({"--host-netns", host, "attach", b, "--create", "--bridge", br, "--addr", "10.206.0.2/24"}).exit_code, 0);
+  EXPECT_NE(ctnet({"ping", a, "10.206.0.2", "-c", "1", "-W", "0.5"}).exit_code, 0) << "the trap did not bite";
+
+  auto r = ctnet({"--host-netns", host, "doctor", "-o", "json"});
+  bool failed = false;
+  for (auto& f : json::parse(r.out))
+    if (f["check"] == "bridge-nf-call-iptables") failed = f["severity"] == "fail";
+  EXPECT_TRUE(failed) << "doctor did not connect the sysctl with the dropping FORWARD chain: " << r.out;
+
+  ctnet({"--host-netns", host, "doctor", "--fix"});
+  auto p = ctnet({"ping", a, "10.206.0.2", "-c", "1"});
+  EXPECT_EQ(p.exit_code, 0) << "the doctor's fix did not make the bridge work: " << p.out << p.err;
+}
+
 }  // namespace
