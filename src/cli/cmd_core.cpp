@@ -203,7 +203,8 @@ void add_link_commands(CLI::App& app) {
     if (!master.empty()) c.master = link::get(where.rtnl, master, where.ns.label()).index;
     if (nomaster) c.master = 0;
     if (target) c.netns_fd = target->fd();
-    link::change(where.rtnl, l.index, c, fmt::format("cannot change link {}", name));
+    link::change(where.rtnl, l.index, c,
+                 master.empty() ? fmt::format("cannot change link {}", name) : fmt::format("cannot add {} to {}", name, master));
   });
 
   auto* del = l->add_subcommand("del", "delete a link (a veth takes its peer with it); idempotent\n"
