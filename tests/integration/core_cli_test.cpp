@@ -30,7 +30,8 @@ class CoreCli : public NetnsFixture {
   // addresses of the namespaces given.
   std::string snapshot(const std::vector<std::string>& spaces) {
     std::string s;
-    for (auto& n : NetNs::list_named()) s += "ns " + n + "\n";
+    for (auto& n : NetNs::list_named())  // only ours: other programs on the machine come and go
+      if (n.starts_with(prefix())) s += "ns " + n + "\n";
     for (auto& n : spaces) {
       if (!NetNs::exists(n)) continue;
       NsSocket sock = NsSocket::open(n);
