@@ -1,0 +1,146 @@
+#include "ops/doctor.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+
+#include "link/link.h"
+#include "ns/ns_socket.h"
+#include "ns/sysctl.h"
+#include "ops/inventory.h"
+#include "util/error.h"
+
+namespace ctnet {
+
+std::string_view to_string(Severity s) {
+  switch (s) {
+    case Severity::ok: return "ok";
+    case Severity::info: return "info";
+    case Severity::warn: return "warn";
+    case Severity::fail: return "fail";
+  }
+  return "?";
+}
+
+namespace {
+std::string where(const std::string& ns) { return ns.empty() ? "host" : "namespace '" + ns + "'"; }
+
+void check_bridge_netfilter(const DoctorOptions& o, std::vector<Finding>& out, std::vector<std::string>& persist) {
+  if (::access("/proc/sys/net/bridge", F_OK) != 0) {
+    out.push_back({"br_netfilter", Severity::ok,
+                   "br_netfilter is not loaded: bridged frames do not pass through iptables", ""});
+    return;
+  }
+  for (const char* table : {"iptables", "ip6tables", "arptables"}) {
+    const std::string key = fmt::format("net.bridge.bridge-nf-call-{}", table);
+    auto v = read_sysctl(key);
+    if (!v) continue;
+    Finding f{fmt::format("bridge-nf-call-{}", table), Severity::ok, fmt::format("{} = {}", key, *v), ""};
+    if (*v == "1") {
+      f.severity = Severity::warn;
+      f.message = fmt::format(
+          "{} = 1: {} crossing a bridge go through {}' FORWARD chain; a DROP policy or rule there (Docker "
+          "installs one) silently breaks bridged containers",
+          key, std::string_view(table) == "arptables" ? "ARP packets" : "frames", table);
+      f.remedy = fmt::format("set {} = 0 (host-wide: affects every bridge on this host)", key);
+      if (o.fix) {
+        write_sysctl(key, "0");
+        f.fixed = true;
+        persist.push_back(key + " = 0");
+      }
+    }
+    out.push_back(f);
+  }
+}
+
+void check_forwarding(std::vector<Finding>& out) {
+  auto fwd = read_sysctl("net.ipv4.ip_forward");
+  if (fwd == "0")
+    out.push_back({"ip_forward", Severity::info,
+                   "net.ipv4.ip_forward = 0: namespaces on one bridge reach each other, but traffic routed through "
+                   "this namespace (a gateway, NAT to the outside) is not forwarded",
+                   "set net.ipv4.ip_forward = 1 where this namespace must route"});
+  else if (fwd)
+    out.push_back({"ip_forward", Severity::ok, "net.ipv4.ip_forward = 1", ""});
+  auto rp = read_sysctl("net.ipv4.conf.all.rp_filter");
+  if (rp == "1")
+    out.push_back({"rp_filter", Severity::info,
+                   "net.ipv4.conf.all.rp_filter = 1 (strict): replies that arrive on another interface than the "
+                   "route back would use are dropped (asymmetric routes between containers)",
+                   "use loose mode (2) on the interfaces that see asymmetric traffic"});
+}
+
+void check_links(const DoctorOptions& o, std::vector<Finding>& out) {
+  auto spaces = take_inventory();
+  std::map<std::string, std::vector<std::string>> holders;  // address -> where it is assigned
+  for (auto& sp : spaces) {
+    std::map<int, std::vector<const LinkView*>> ports;
+    for (auto& lv : sp.links)
+      if (lv.link.master) ports[lv.link.master].push_back(&lv);
+    for (auto& lv : sp.links) {
+      const auto& l = lv.link;
+      if (l.kind == "bridge") {
+        auto& p = ports[l.index];
+        if (p.empty())
+          out.push_back({"bridge-no-ports", Severity::warn,
+                         fmt::format("bridge {} in {} has no ports: nothing is joined through it", l.name, where(sp.name)),
+                         "attach a namespace (ctnet attach NS --bridge " + l.name + ") or delete the bridge"});
+        for (auto* port : p)
+          if (port->link.mtu != l.mtu)
+            out.push_back({"mtu-mismatch", Severity::warn,
+                           fmt::format("bridge {} (MTU {}) has port {} with MTU {} in {}: larger frames are dropped "
+                                       "silently",
+                                       l.name, l.mtu, port->link.name, port->link.mtu, where(sp.name)),
+                           "give the bridge and all its ports (and the container ends) the same MTU"});
+      }
+      if (l.kind == "veth" && !l.is_up()) {
+        Finding f{"veth-down", Severity::warn,
+                  fmt::format("veth {} in {} is down{}", l.name, where(sp.name),
+                              lv.peer ? fmt::format(" (its peer is {} in {})", lv.peer->ifname, where(lv.peer->ns)) : ""),
+                  "bring it up (new links start down)"};
+        if (o.fix) {
+          NsSocket s = sp.name.empty() ? NsSocket::current() : NsSocket::open(sp.name);
+          link::change(s.rtnl, l.index, {.up = true}, "cannot bring up " + l.name);
+          f.fixed = true;
+        }
+        out.push_back(f);
+      }
+      for (auto& a : lv.addresses) {
+        const auto& ip = a.address();
+        if (l.name == "lo" || (ip.is_v4() && ip.data()[0] == 127)) continue;
+        if (ip.is_v6() && ip.data()[0] == 0xfe && (ip.data()[1] & 0xc0) == 0x80) continue;  // link-local
+        holders[ip.str()].push_back(fmt::format("{} in {}", l.name, where(sp.name)));
+      }
+    }
+  }
+  for (auto& [ip, who] : holders)
+    if (who.size() > 1) {
+      std::string list;
+      for (auto& w : who) list += (list.empty() ? "" : ", ") + w;
+      out.push_back({"duplicate-address", Severity::warn, fmt::format("address {} is assigned {} times: {}", ip, who.size(), list),
+                     "give each interface its own address (ARP answers will flip between them)"});
+    }
+}
+}  // namespace
+
+std::vector<Finding> run_doctor(const DoctorOptions& o) {
+  std::vector<Finding> out;
+  std::vector<std::string> persist;
+  check_bridge_netfilter(o, out, persist);
+  check_forwarding(out);
+  check_links(o, out);
+  if (o.fix && o.persist && !persist.empty()) {
+    std::ofstream f(o.sysctl_d);
+    f << "# written by `ctnet doctor --fix --persist`\n";
+    for (auto& line : persist) f << line << "\n";
+    if (!f) throw Error("cannot write " + o.sysctl_d, errno);
+    out.push_back({"persist", Severity::info, "wrote " + o.sysctl_d,
+                   "note: net.bridge.* keys apply only once br_netfilter is loaded; list br_netfilter in "
+                   "/etc/modules-load.d so the file takes effect at boot"});
+  }
+  return out;
+}
+
+}  // namespace ctnet
