@@ -180,7 +180,7 @@ void add_sriov_verbs(CLI::App& app) {
                         {"total_vfs", pf.total_vfs}, {"num_vfs", pf.num_vfs}, {"vfs", nlohmann::json::array()}};
       text += fmt::format("{} pci {} driver {} vfs {}/{}\n", pf.name, pf.pci, pf.driver, pf.num_vfs, pf.total_vfs);
       if (!pf.vfs.empty())
-        text += fmt::format("  {:<3} {:<13} {:<9} {:<10} {:<17} {:<14} {:<8} {:<5} {:<7} {:<9} {}\n", "VF", "PCI",
+        text += fmt::format("  {:<3} {:<13} {:<9} {:<11} {:<17} {:<14} {:<8} {:<5} {:<7} {:<9} {}\n", "VF", "PCI",
                             "DRIVER", "NETDEV", "MAC", "VLAN/QOS", "SPOOFCHK", "TRUST", "STATE", "RATE", "ATTACHED");
       for (auto& v : pf.vfs) {
         auto* c = cfg_of(v.index);
@@ -191,7 +191,7 @@ void add_sriov_verbs(CLI::App& app) {
                                         : "-")
                              : "?";
         text += fmt::format(
-            "  {:<3} {:<13} {:<9} {:<10} {:<17} {:<14} {:<8} {:<5} {:<7} {:<9} {}\n", v.index, v.pci,
+            "  {:<3} {:<13} {:<9} {:<11} {:<17} {:<14} {:<8} {:<5} {:<7} {:<9} {}\n", v.index, v.pci,
             v.driver.empty() ? "-" : v.driver,
             v.userspace() ? "(userspace)" : v.netdev.value_or("-"), c ? c->mac.str() : "?", vlan,
             c ? onoff(c->spoofchk) : "?", c ? onoff(c->trust) : "?",

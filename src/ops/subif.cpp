@@ -131,7 +131,7 @@ bool remove_subif(NsSocket& target, SubifKind kind, const std::string& name) {
   auto l = link::find(target.rtnl, name);
   if (!l) return false;
   if (l->kind != to_string(kind))
-    throw Error(fmt::format("link '{}' in namespace '{}' is a {}, not a {}: not removing it", name, target.ns.label(),
+    throw Error(fmt::format("link '{}' in namespace '{}' is a {}, not of kind {}: not removing it", name, target.ns.label(),
                             l->kind.empty() ? "device" : l->kind, to_string(kind)),
                 EINVAL);
   return link::remove(target.rtnl, name);

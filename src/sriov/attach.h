@@ -12,10 +12,9 @@
 #include "sriov/device.h"
 #include "sriov/vf_config.h"
 #include "util/ip.h"
+#include "util/paths.h"
 
 namespace ctnet::sriov {
-
-inline constexpr const char* kStateDir = "/run/ctnet/sriov";
 
 struct AttachSpec {
   std::string netns;                   // namespace spec (name, path, pid:N)
@@ -43,7 +42,7 @@ struct Allocation {
 };
 
 struct Paths {
-  std::string state_dir = kStateDir;
+  std::string state_dir = ctnet::state_dir() + "/sriov";  // $CTNET_STATE_DIR/sriov
   std::string sysfs = kSysfs;
 };
 
