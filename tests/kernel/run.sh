@@ -29,7 +29,8 @@ if ! "$HERE/setup-vm-env.sh" --qemu10 "$VM_ROOT" >"$LOGDIR/setup.log" 2>&1; then
   exit 1
 fi
 export VM_QEMU=$VM_ROOT/qemu10/qemu
-KVER=$(ls "$VM_ROOT/k-amd64/lib/modules" | head -1)
+# the kernel run-in-vm.sh boots: the newest unpacked vmlinux
+KVER=$(ls -1 "$VM_ROOT"/k-amd64/boot/vmlinux-* | sort -V | tail -1); KVER=${KVER##*/vmlinux-}
 MD=$VM_ROOT/k-amd64/lib/modules/$KVER/kernel
 
 # One emulated SR-IOV NIC (Intel 82576: 7 VFs) on a PCIe root port, behind an emulated IOMMU so a VF can be bound
