@@ -11,7 +11,9 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "link/link.h"
 #include "ns/netns.h"
+#include "ns/ns_socket.h"
 #include "ops/doctor.h"
 #include "ops/inventory.h"
 #include "ops/ping.h"
@@ -130,7 +132,7 @@ void add_connect(CLI::App& app) {
 
 void add_attach(CLI::App& app) {
   static std::string ns, bridge, addr, subnet, name, host_name;
-  static bool gateway = false;
+  static bool gateway = false, create = false;
   static uint32_t mtu = 0;
   auto* a = app.add_subcommand("attach", "seed scenario 2: join a namespace to a bridge (created and brought up if missing)\n"
                                          "  example: ctnet attach ns1 --bridge br0 --subnet 10.20.0.0/24 --gateway");
@@ -142,9 +144,10 @@ void add_attach(CLI::App& app) {
   a->add_option("--mtu", mtu, "MTU of the veth pair (default: the bridge's)");
   a->add_option("--name", name, "interface name in the namespace (default veth-BRIDGE)");
   a->add_option("--host-name", host_name, "name of the host end (default NS-BRIDGE, or vh<hash> if longer than 15 bytes)");
+  a->add_flag("--create", create, "create the namespace first if it does not exist");
   a->callback([] {
     auto r = attach_namespace(ns, {.bridge = bridge, .addr = parse_prefix(addr, "--addr"), .subnet = parse_prefix(subnet, "--subnet"),
-                                   .gateway = gateway, .mtu = mtu, .ifname = name, .host_ifname = host_name});
+                                   .gateway = gateway, .mtu = mtu, .ifname = name, .host_ifname = host_name, .create_ns = create});
     fmt::print("{}:{} {} <-> {} on bridge {}{}\n", ns, r.ifname, r.addr ? r.addr->str() : "-", r.host_ifname, bridge,
                r.bridge_created ? " (created)" : "");
   });
@@ -157,6 +160,62 @@ void add_attach(CLI::App& app) {
   d->add_option("--name", dname, "interface name in the namespace (default veth-BRIDGE)");
   d->callback([] {
     if (!detach_namespace(ns, bridge, dname)) fmt::print(stderr, "ctnet: '{}' was not attached to {} (nothing to do)\n", ns, bridge);
+  });
+}
+
+// Opens a namespace by --ns (name, path or pid:N), or the host when empty.
+NsSocket open_place(const std::string& ns) { return ns.empty() ? NsSocket::current() : NsSocket::open(ns); }
+
+void add_link_commands(CLI::App& app) {
+  auto* l = app.add_subcommand("link", "links of any kind in a namespace: list, change, delete");
+  l->require_subcommand(1);
+  static std::string ns, name, new_name, mac, master, move_to;
+  static uint32_t mtu = 0;
+  static bool up = false, down = false, nomaster = false;
+
+  auto* set = l->add_subcommand("set", "change a link: up/down, MTU, MAC, name, master, namespace\n"
+                                        "  example: ctnet link set veth1 --ns ns1 --up --mtu 1400");
+  set->add_option("NAME", name)->required();
+  set->add_option("--ns", ns, "namespace the link is in (default: host)");
+  set->add_flag("--up", up);
+  set->add_flag("--down", down)->excludes("--up");
+  set->add_option("--mtu", mtu);
+  set->add_option("--mac", mac);
+  set->add_option("--name", new_name, "rename");
+  set->add_option("--master", master, "enslave to this bridge");
+  set->add_flag("--nomaster", nomaster, "release from its bridge")->excludes("--master");
+  set->add_option("--netns", move_to, "move into this namespace (renamed on arrival with --name)");
+  set->callback([] {
+    validate_ifname(name, "NAME");
+    link::Change c;
+    if (up || down) c.up = up;
+    if (mtu) c.mtu = mtu;
+    if (!mac.empty()) c.mac = MacAddress::parse(mac, "--mac");
+    if (!new_name.empty()) {
+      validate_ifname(new_name, "--name");
+      c.name = new_name;
+    }
+    if (!master.empty()) validate_ifname(master, "--master");
+    std::optional<NetNs> target;
+    if (!move_to.empty()) target = NetNs::open(move_to);
+    NsSocket where = open_place(ns);
+    auto l = link::get(where.rtnl, name, where.ns.label());
+    if (!master.empty()) c.master = link::get(where.rtnl, master, where.ns.label()).index;
+    if (nomaster) c.master = 0;
+    if (target) c.netns_fd = target->fd();
+    link::change(where.rtnl, l.index, c,
+                 master.empty() ? fmt::format("cannot change link {}", name) : fmt::format("cannot add {} to {}", name, master));
+  });
+
+  auto* del = l->add_subcommand("del", "delete a link (a veth takes its peer with it); idempotent\n"
+                                        "  example: ctnet link del br0");
+  del->alias("delete");
+  del->add_option("NAME", name)->required();
+  del->add_option("--ns", ns, "namespace the link is in (default: host)");
+  del->callback([] {
+    validate_ifname(name, "NAME");
+    NsSocket where = open_place(ns);
+    if (!link::remove(where.rtnl, name)) fmt::print(stderr, "ctnet: link '{}' was not there (nothing to do)\n", name);
   });
 }
 
@@ -283,6 +342,7 @@ void add_doctor(CLI::App& app) {
 
 void add_core_commands(CLI::App& app) {
   add_ns_commands(app);
+  add_link_commands(app);
   add_connect(app);
   add_attach(app);
   add_ping(app);

@@ -6,7 +6,13 @@
 #include <fstream>
 #include <map>
 
+#include <arpa/inet.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+
 #include "link/link.h"
+#include "netlink/socket.h"
 #include "ns/ns_socket.h"
 #include "ns/sysctl.h"
 #include "ops/inventory.h"
@@ -27,12 +33,57 @@ std::string_view to_string(Severity s) {
 namespace {
 std::string where(const std::string& ns) { return ns.empty() ? "host" : "namespace '" + ns + "'"; }
 
+struct ForwardChain {
+  std::string family, table, name;
+  bool drops = false;  // policy drop
+};
+
+// Base chains on the forward hook, read from nf_tables over netlink (NFT_MSG_GETCHAIN dump). On Debian 12
+// `iptables` is iptables-nft, so its FORWARD chain is among them.
+std::vector<ForwardChain> forward_chains() {
+  std::vector<ForwardChain> out;
+  nl::Socket s(NETLINK_NETFILTER);
+  nl::Message m((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETCHAIN, 0);
+  auto* g = m.put_header<nfgenmsg>();
+  g->nfgen_family = NFPROTO_UNSPEC;
+  g->version = NFNETLINK_V0;
+  for (auto& msg : s.dump(m, "cannot list nftables chains")) {
+    const auto* gm = msg.header<nfgenmsg>();
+    auto a = nl::Attrs::of_message(msg.hdr(), sizeof(nfgenmsg));
+    auto hook = nl::Attrs::of_nest(a.get(NFTA_CHAIN_HOOK));
+    auto hooknum = hook.u32(NFTA_HOOK_HOOKNUM);
+    if (!hooknum || ntohl(*hooknum) != NF_INET_FORWARD) continue;
+    if (gm->nfgen_family != NFPROTO_IPV4 && gm->nfgen_family != NFPROTO_IPV6 && gm->nfgen_family != NFPROTO_INET &&
+        gm->nfgen_family != NFPROTO_BRIDGE)
+      continue;
+    const char* fam = gm->nfgen_family == NFPROTO_IPV4   ? "ip"
+                      : gm->nfgen_family == NFPROTO_IPV6 ? "ip6"
+                      : gm->nfgen_family == NFPROTO_INET ? "inet"
+                                                         : "bridge";
+    auto policy = a.u32(NFTA_CHAIN_POLICY);  // big-endian verdict
+    out.push_back({fam, a.str(NFTA_CHAIN_TABLE).value_or("?"), a.str(NFTA_CHAIN_NAME).value_or("?"),
+                   policy && ntohl(*policy) == NF_DROP});
+  }
+  return out;
+}
+
 void check_bridge_netfilter(const DoctorOptions& o, std::vector<Finding>& out, std::vector<std::string>& persist) {
   if (::access("/proc/sys/net/bridge", F_OK) != 0) {
     out.push_back({"br_netfilter", Severity::ok,
                    "br_netfilter is not loaded: bridged frames do not pass through iptables", ""});
     return;
   }
+  std::vector<ForwardChain> dropping;
+  try {
+    for (auto& c : forward_chains())
+      if (c.drops) dropping.push_back(c);
+  } catch (const Error& e) {
+    out.push_back({"forward-policy", Severity::info, std::string("cannot read the nftables forward chains: ") + e.what(), ""});
+  }
+  for (auto& c : dropping)
+    out.push_back({"forward-policy", Severity::info,
+                   fmt::format("chain {} {} {} drops forwarded packets by default (policy drop)", c.family, c.table, c.name),
+                   "routed container traffic needs an accept rule there"});
   for (const char* table : {"iptables", "ip6tables", "arptables"}) {
     const std::string key = fmt::format("net.bridge.bridge-nf-call-{}", table);
     auto v = read_sysctl(key);
@@ -45,6 +96,15 @@ void check_bridge_netfilter(const DoctorOptions& o, std::vector<Finding>& out, s
           "installs one) silently breaks bridged containers",
           key, std::string_view(table) == "arptables" ? "ARP packets" : "frames", table);
       f.remedy = fmt::format("set {} = 0 (host-wide: affects every bridge on this host)", key);
+      // With a dropping FORWARD chain of the same family the trap is not a risk but a certainty.
+      std::string fam = std::string_view(table) == "ip6tables" ? "ip6" : "ip";
+      for (auto& c : dropping)
+        if (std::string_view(table) != "arptables" && (c.family == fam || c.family == "inet")) {
+          f.severity = Severity::fail;
+          f.message += fmt::format(" — and chain {} {} {} has policy drop: bridged traffic between containers IS "
+                                   "being dropped unless a rule accepts it",
+                                   c.family, c.table, c.name);
+        }
       if (o.fix) {
         write_sysctl(key, "0");
         f.fixed = true;

@@ -106,6 +106,12 @@ AttachResult attach_namespace(const std::string& ns, const AttachOptions& o) {
   if (o.mtu && (o.mtu < 68 || o.mtu > 65535)) throw InvalidInput("--mtu", fmt::format("{} is outside 68..65535", o.mtu));
 
   NsSocket host = NsSocket::current();
+  UndoLog ns_undo;  // outlives `target`: the namespace is removed only after our socket in it is closed
+  if (o.create_ns && !NetNs::exists(ns)) {
+    NetNs::create_named(ns);
+    ns_undo.add("namespace " + ns, [&] { NetNs::remove_named(ns); });
+    r.ns_created = true;
+  }
   NsSocket target = NsSocket::open(ns);
   BridgeLeases leases(o.bridge);
   auto bridge = link::find(host.rtnl, o.bridge);
@@ -152,6 +158,7 @@ AttachResult attach_namespace(const std::string& ns, const AttachOptions& o) {
     addr::add(target.rtnl, addr::Route{.dst = addr::default_route(gateway->family()), .gateway = gateway->address(), .oif = index});
   }
   undo.commit();
+  ns_undo.commit();
   return r;
 }
 
@@ -206,7 +213,9 @@ std::optional<Prefix> BridgeLeases::take_next(const Prefix& subnet, const std::s
 
 void BridgeLeases::release(const IpAddress& a) {
   ::unlink((dir_ + "/" + a.str()).c_str());
-  ::rmdir(dir_.c_str());  // only succeeds once the last lease is gone
+  // Each rmdir only succeeds once the directory is empty: the last release leaves no trace.
+  ::rmdir(dir_.c_str());
+  ::rmdir(dir_.substr(0, dir_.rfind('/')).c_str());
 }
 
 std::optional<IpAddress> BridgeLeases::find_owner(const std::string& owner) const {

@@ -33,11 +33,13 @@ struct AttachOptions {
   uint32_t mtu = 0;                         // 0: the bridge's MTU
   std::string ifname;                       // in the namespace; default "veth-<bridge>"
   std::string host_ifname;                  // default "<ns>-<bridge>" if it fits in 15 bytes, else "vh<hash>"
+  bool create_ns = false;                   // create the namespace if it does not exist (removed again on failure)
 };
 struct AttachResult {
   std::string ifname, host_ifname;
   std::optional<Prefix> addr;
   bool bridge_created = false;
+  bool ns_created = false;
 };
 AttachResult attach_namespace(const std::string& ns, const AttachOptions& o);
 
