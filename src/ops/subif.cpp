@@ -5,6 +5,10 @@
 #include <linux/rtnetlink.h>
 
 #include <cerrno>
+#include <linux/net_namespace.h>
+
+#include <algorithm>
+#include <map>
 #include <set>
 
 #include "addr/address.h"
@@ -175,6 +179,50 @@ SubifResult add_shim(NsSocket& host, const ShimSpec& spec) {
   SubifResult res = describe(host.rtnl, index);
   undo.commit();
   return res;
+}
+
+namespace {
+// The id under which namespace `peer` is known inside the socket's namespace (IFLA_LINK_NETNSID of links whose
+// parent lives there), or nullopt when none is assigned (RTM_GETNSID, net/core/net_namespace.c).
+std::optional<int32_t> nsid_of(nl::Socket& s, const NetNs& peer) {
+  nl::Message m(RTM_GETNSID, 0);
+  m.put_header<rtgenmsg>()->rtgen_family = AF_UNSPEC;
+  m.put_u32(NETNSA_FD, static_cast<uint32_t>(peer.fd()));
+  auto replies = s.query(m, "cannot read a namespace id");
+  if (replies.empty()) return std::nullopt;
+  auto id = nl::Attrs::of_message(replies.front().hdr(), sizeof(rtgenmsg)).s32(NETNSA_NSID);
+  if (!id || *id < 0) return std::nullopt;
+  return id;
+}
+}  // namespace
+
+std::vector<MacvlanParent> macvlan_parents(NsSocket& host) {
+  std::map<int, MacvlanParent> by_parent;
+  std::map<int, std::string> names;
+  for (auto& l : link::list(host.rtnl)) names[l.index] = l.name;
+  for (auto& l : link::list(host.rtnl))
+    if (l.kind == "macvlan" && l.parent && !l.link_netnsid) by_parent[l.parent].shims.push_back(l.name);
+  for (auto& ns_name : NetNs::list_named()) {
+    try {
+      NsSocket ns = NsSocket::open(ns_name);
+      if (ns.ns.same_as(host.ns)) continue;
+      auto id = nsid_of(ns.rtnl, host.ns);
+      if (!id) continue;  // no link of that namespace refers to the host
+      for (auto& l : link::list(ns.rtnl))
+        if (l.kind == "macvlan" && l.link_netnsid == *id && names.count(l.parent))
+          by_parent[l.parent].children.push_back(ns_name + "/" + l.name);
+    } catch (const Error&) {
+      // a namespace deleted while we looked: nothing to report about it
+    }
+  }
+  std::vector<MacvlanParent> out;
+  for (auto& [index, p] : by_parent) {
+    if (p.children.empty()) continue;
+    p.parent = names[index];
+    std::sort(p.children.begin(), p.children.end());
+    out.push_back(std::move(p));
+  }
+  return out;
 }
 
 }  // namespace ctnet::ops

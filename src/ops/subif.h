@@ -68,3 +68,17 @@ std::string default_shim_name(const std::string& parent);
 SubifResult add_shim(NsSocket& host, const ShimSpec& spec);
 
 }  // namespace ctnet::ops
+
+namespace ctnet::ops {
+
+// For `doctor`: host links that have macvlan children in named namespaces, and whether the host has a shim on
+// them (a macvlan child of its own). Without one, the host cannot reach those children through the parent.
+struct MacvlanParent {
+  std::string parent;                 // in the `host` namespace
+  std::vector<std::string> children;  // "NS/IFNAME"
+  std::vector<std::string> shims;     // host-side macvlan children of the parent
+  bool host_reaches_children() const { return !shims.empty(); }
+};
+std::vector<MacvlanParent> macvlan_parents(NsSocket& host);
+
+}  // namespace ctnet::ops

@@ -218,6 +218,24 @@ TEST_F(Kinds, ShimLetsTheHostReachItsMacvlanChildren) {
   EXPECT_TRUE(ops::remove_subif(*host, ops::SubifKind::macvlan, "shim-tkrnp0"));
 }
 
+TEST_F(Kinds, DoctorHelperSeesChildrenWithoutAShim) {
+  ops::add_subif(*host, *a, macvlan("10.99.11.1/24"));
+  ops::add_subif(*host, *b, macvlan("10.99.11.2/24", "mv"));
+  auto ps = ops::macvlan_parents(*host);
+  ASSERT_EQ(ps.size(), 1u);
+  EXPECT_EQ(ps[0].parent, "tkrnp0");
+  EXPECT_EQ(ps[0].children, (std::vector<std::string>{a_name + "/eth0", b_name + "/mv"}));
+  EXPECT_FALSE(ps[0].host_reaches_children());
+  ops::ShimSpec sh;
+  sh.parent = "tkrnp0";
+  sh.address = Prefix::parse("10.99.11.254/32", "a");
+  ops::add_shim(*host, sh);
+  ps = ops::macvlan_parents(*host);
+  ASSERT_EQ(ps.size(), 1u);
+  EXPECT_TRUE(ps[0].host_reaches_children());
+  EXPECT_EQ(ps[0].shims, (std::vector<std::string>{"shim-tkrnp0"}));
+}
+
 TEST_F(Kinds, CliAddsAndRemovesAMacvlan) {
   std::string out;
   ASSERT_EQ(cli("macvlan add " + a_name + " --parent tkrnp0 --mode vepa --addr 10.99.10.1/24 --name cli0", &out), 0) << out;
