@@ -307,6 +307,23 @@ TEST_F(CoreCli, DoctorFindsTheBridgeNetfilterTrapAndFixesIt) {
   write_sysctl("net.bridge.bridge-nf-call-iptables", *original, &h);  // restore
 }
 
+TEST_F(CoreCli, DoctorSaysTheHostCannotReachItsMacvlanChildrenUntilAShimExists) {
+  auto host = make_ns("h"), a = make_ns("a");
+  const std::string br = prefix() + "m";  // the parent: a bridge of the throwaway host, never eth0
+  ASSERT_EQ(ctnet({"--host-netns", host, "attach", a, "--bridge", br}).exit_code, 0);
+  auto c = make_ns("c");
+  ASSERT_EQ(ctnet({"--host-netns", host, "macvlan", "add", c, "--parent", br, "--addr", "10.207.0.2/24"}).exit_code, 0);
+  auto severity = [&] {
+    for (auto& f : json::parse(ctnet({"--host-netns", host, "doctor", "-o", "json"}).out))
+      if (f["check"] == "macvlan-host-unreachable") return f["severity"].get<std::string>();
+    return std::string("absent");
+  };
+  EXPECT_EQ(severity(), "info");
+  ASSERT_EQ(ctnet({"--host-netns", host, "macvlan", "shim", "--parent", br, "--addr", "10.207.0.1/24"}).exit_code, 0);
+  EXPECT_EQ(severity(), "absent");
+  EXPECT_EQ(ctnet({"ping", c, "10.207.0.1", "-c", "1"}).exit_code, 0) << "the shim does not reach the child";
+}
+
 TEST_F(CoreCli, TheSeedsTrapReproducedThenDiagnosedAndFixed) {
   // The seed: "If it still fails, the bridge may be passing frames through iptables". Build exactly that in a
   // throwaway host: bridge-nf-call-iptables=1 and an iptables(-nft) FORWARD chain with policy drop.
