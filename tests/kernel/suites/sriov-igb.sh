@@ -122,10 +122,10 @@ ctnet sriov list
 checkerr "attach --vf 3 is refused" "bound to vfio-pci, a userspace" ctnet sriov attach s5 --pf "$PF" --vf 3
 check "its settings can still be set through the PF (for the DPDK program)" \
   ctnet sriov set "$PF" 3 --mac 02:00:00:07:00:33 --vlan 40
-has "  reported" "vf 3 .*02:00:00:07:00:33, vlan 40" ip link show "$PF"
+has "  reported" "vf 3 .*02:00:00:07:00:33.*vlan 40" ip link show "$PF"
 checkerr "set: a refused setting is named" "driver igb refused 'link-state disable' for VF 3" \
   ctnet sriov set "$PF" 3 --trust on --link-state disable
-has "  and what was applied before it is put back (trust off)" "vf 3 .*02:00:00:07:00:33, vlan 40.*trust off" ip link show "$PF"
+has "  and what was applied before it is put back (trust off)" "vf 3 .*02:00:00:07:00:33.*vlan 40.*trust off" ip link show "$PF"
 check "set: back to no MAC, no VLAN" ctnet sriov set "$PF" 3 --mac 00:00:00:00:00:00 --vlan 0
 check "the first-free choice skips it" sh -c "ctnet sriov attach s5 --pf $PF --name auto | grep -v 'VF 3'"
 check "detach it" ctnet sriov detach s5 --name auto
