@@ -167,7 +167,7 @@ void add_attach(CLI::App& app) {
 NsSocket open_place(const std::string& ns) { return ns.empty() ? NsSocket::current() : NsSocket::open(ns); }
 
 void add_link_commands(CLI::App& app) {
-  auto* l = app.add_subcommand("link", "links of any kind in a namespace: list, change, delete");
+  auto* l = app.add_subcommand("link", "links of any kind in a namespace: change, delete (`ctnet show` lists them)");
   l->require_subcommand(1);
   static std::string ns, name, new_name, mac, master, move_to;
   static uint32_t mtu = 0;

@@ -16,6 +16,7 @@
 #include "ns/ns_socket.h"
 #include "ns/sysctl.h"
 #include "ops/inventory.h"
+#include "ops/subif.h"
 #include "util/error.h"
 
 namespace ctnet {
@@ -183,6 +184,19 @@ void check_links(const DoctorOptions& o, std::vector<Finding>& out) {
                      "give each interface its own address (ARP answers will flip between them)"});
     }
 }
+// A macvlan child cannot talk to its own parent: frames from the parent never loop back into its children
+// (drivers/net/macvlan.c). The usual fix is a host-side macvlan ("shim") on the same parent.
+void check_macvlan(std::vector<Finding>& out) {
+  NsSocket host = NsSocket::current();
+  for (auto& p : ops::macvlan_parents(host)) {
+    if (p.host_reaches_children()) continue;
+    std::string kids;
+    for (auto& c : p.children) kids += (kids.empty() ? "" : ", ") + c;
+    out.push_back({"macvlan-host-unreachable", Severity::info,
+                   fmt::format("the host cannot reach the macvlan children of {} ({}) through {} itself", p.parent, kids, p.parent),
+                   fmt::format("add a host-side macvlan: ctnet macvlan shim --parent {} --addr CIDR", p.parent)});
+  }
+}
 }  // namespace
 
 std::vector<Finding> run_doctor(const DoctorOptions& o) {
@@ -191,6 +205,7 @@ std::vector<Finding> run_doctor(const DoctorOptions& o) {
   check_bridge_netfilter(o, out, persist);
   check_forwarding(out);
   check_links(o, out);
+  check_macvlan(out);
   if (o.fix && o.persist && !persist.empty()) {
     std::ofstream f(o.sysctl_d);
     f << "# written by `ctnet doctor --fix --persist`\n";

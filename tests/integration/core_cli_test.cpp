@@ -30,7 +30,8 @@ class CoreCli : public NetnsFixture {
   // addresses of the namespaces given.
   std::string snapshot(const std::vector<std::string>& spaces) {
     std::string s;
-    for (auto& n : NetNs::list_named()) s += "ns " + n + "\n";
+    for (auto& n : NetNs::list_named())  // only ours: other programs on the machine come and go
+      if (n.starts_with(prefix())) s += "ns " + n + "\n";
     for (auto& n : spaces) {
       if (!NetNs::exists(n)) continue;
       NsSocket sock = NsSocket::open(n);
@@ -304,6 +305,23 @@ TEST_F(CoreCli, DoctorFindsTheBridgeNetfilterTrapAndFixesIt) {
   EXPECT_EQ(read_sysctl("net.bridge.bridge-nf-call-iptables", &h), "0");
   EXPECT_TRUE(find(json::parse(fixed.out), "bridge-nf-call-iptables")["fixed"].get<bool>());
   write_sysctl("net.bridge.bridge-nf-call-iptables", *original, &h);  // restore
+}
+
+TEST_F(CoreCli, DoctorSaysTheHostCannotReachItsMacvlanChildrenUntilAShimExists) {
+  auto host = make_ns("h"), a = make_ns("a");
+  const std::string br = prefix() + "m";  // the parent: a bridge of the throwaway host, never eth0
+  ASSERT_EQ(ctnet({"--host-netns", host, "attach", a, "--bridge", br}).exit_code, 0);
+  auto c = make_ns("c");
+  ASSERT_EQ(ctnet({"--host-netns", host, "macvlan", "add", c, "--parent", br, "--addr", "10.207.0.2/24"}).exit_code, 0);
+  auto severity = [&] {
+    for (auto& f : json::parse(ctnet({"--host-netns", host, "doctor", "-o", "json"}).out))
+      if (f["check"] == "macvlan-host-unreachable") return f["severity"].get<std::string>();
+    return std::string("absent");
+  };
+  EXPECT_EQ(severity(), "info");
+  ASSERT_EQ(ctnet({"--host-netns", host, "macvlan", "shim", "--parent", br, "--addr", "10.207.0.1/24"}).exit_code, 0);
+  EXPECT_EQ(severity(), "absent");
+  EXPECT_EQ(ctnet({"ping", c, "10.207.0.1", "-c", "1"}).exit_code, 0) << "the shim does not reach the child";
 }
 
 TEST_F(CoreCli, TheSeedsTrapReproducedThenDiagnosedAndFixed) {
