@@ -149,6 +149,39 @@ nlohmann::json vf_json(const sriov::Vf& v, const sriov::VfConfig* c, const sriov
   return j;
 }
 
+// The VF settings options shared by `attach` and `set`.
+struct SettingArgs {
+  std::string mac, proto, spoofchk, trust, link_state;
+  int vlan = -1, qos = -1;
+  int64_t min_rate = -1, max_rate = -1;
+
+  void add_to(CLI::App* c) {
+    c->add_option("--mac", mac, "MAC set through the PF");
+    c->add_option("--vlan", vlan, "VLAN id 0..4094 (0: none), enforced by the PF")->check(CLI::Range(0, 4094));
+    c->add_option("--qos", qos, "VLAN priority 0..7")->check(CLI::Range(0, 7));
+    c->add_option("--proto", proto, "802.1Q | 802.1ad")->check(CLI::IsMember({"802.1Q", "802.1ad", "802.1q"}));
+    c->add_option("--spoofchk", spoofchk, "on | off")->check(CLI::IsMember({"on", "off"}));
+    c->add_option("--trust", trust, "on | off")->check(CLI::IsMember({"on", "off"}));
+    c->add_option("--link-state", link_state, "auto | enable | disable")
+        ->check(CLI::IsMember({"auto", "enable", "disable"}));
+    c->add_option("--min-tx-rate", min_rate, "Mbit/s (0: none)")->check(CLI::NonNegativeNumber);
+    c->add_option("--max-tx-rate", max_rate, "Mbit/s (0: none)")->check(CLI::NonNegativeNumber);
+  }
+  sriov::VfSettings settings() const {
+    sriov::VfSettings v;
+    if (!mac.empty()) v.mac = MacAddress::parse(mac, "--mac");
+    if (vlan >= 0) v.vlan = static_cast<uint16_t>(vlan);
+    if (qos >= 0) v.qos = static_cast<uint8_t>(qos);
+    if (!proto.empty()) v.proto = sriov::parse_vlan_proto(proto);
+    if (!spoofchk.empty()) v.spoofchk = spoofchk == "on";
+    if (!trust.empty()) v.trust = trust == "on";
+    if (!link_state.empty()) v.link_state = sriov::parse_link_state(link_state);
+    if (min_rate >= 0) v.min_tx_rate = static_cast<uint32_t>(min_rate);
+    if (max_rate >= 0) v.max_tx_rate = static_cast<uint32_t>(max_rate);
+    return v;
+  }
+};
+
 void add_sriov_verbs(CLI::App& app) {
   auto* top = app.add_subcommand("sriov", "SR-IOV virtual functions: list, count, hand to namespaces, take back");
   top->require_subcommand(1);
@@ -176,13 +209,21 @@ void add_sriov_verbs(CLI::App& app) {
           if (c.vf == vf) return &c;
         return nullptr;
       };
-      nlohmann::json pj{{"name", pf.name},           {"pci", pf.pci},         {"driver", pf.driver},
-                        {"total_vfs", pf.total_vfs}, {"num_vfs", pf.num_vfs}, {"vfs", nlohmann::json::array()}};
-      text += fmt::format("{} pci {} driver {} vfs {}/{}\n", pf.name, pf.pci, pf.driver, pf.num_vfs, pf.total_vfs);
-      if (!pf.vfs.empty())
+      nlohmann::json pj{{"name", pf.name},
+                        {"pci", pf.pci},
+                        {"driver", pf.driver},
+                        {"total_vfs", pf.total_vfs >= 0 ? nlohmann::json(pf.total_vfs) : nlohmann::json(nullptr)},
+                        {"num_vfs", pf.num_vfs},
+                        {"vfs", nlohmann::json::array()}};
+      text += fmt::format("{} pci {} driver {} vfs {}/{}\n", pf.name, pf.pci, pf.driver, pf.num_vfs,
+                          pf.total_vfs >= 0 ? std::to_string(pf.total_vfs) : "?");
+      auto vfs = pf.vfs;
+      if (vfs.empty())  // no PCI VFs in sysfs (netdevsim): list what the PF reports
+        for (auto& c : cfg) vfs.push_back({.index = c.vf});
+      if (!vfs.empty())
         text += fmt::format("  {:<3} {:<13} {:<9} {:<11} {:<17} {:<14} {:<8} {:<5} {:<7} {:<9} {}\n", "VF", "PCI",
                             "DRIVER", "NETDEV", "MAC", "VLAN/QOS", "SPOOFCHK", "TRUST", "STATE", "RATE", "ATTACHED");
-      for (auto& v : pf.vfs) {
+      for (auto& v : vfs) {
         auto* c = cfg_of(v.index);
         auto* a = alloc_of(v.pci);
         pj["vfs"].push_back(vf_json(v, c, a));
@@ -191,7 +232,7 @@ void add_sriov_verbs(CLI::App& app) {
                                         : "-")
                              : "?";
         text += fmt::format(
-            "  {:<3} {:<13} {:<9} {:<11} {:<17} {:<14} {:<8} {:<5} {:<7} {:<9} {}\n", v.index, v.pci,
+            "  {:<3} {:<13} {:<9} {:<11} {:<17} {:<14} {:<8} {:<5} {:<7} {:<9} {}\n", v.index, v.pci.empty() ? "-" : v.pci,
             v.driver.empty() ? "-" : v.driver,
             v.userspace() ? "(userspace)" : v.netdev.value_or("-"), c ? c->mac.str() : "?", vlan,
             c ? onoff(c->spoofchk) : "?", c ? onoff(c->trust) : "?",
@@ -214,16 +255,15 @@ void add_sriov_verbs(CLI::App& app) {
   numvfs->callback([paths, nv] {
     sriov::set_numvfs(nv->first, nv->second, *paths);
     auto pf = sriov::pf_by_name(nv->first, paths->sysfs);
-    fmt::print("{}: {} of {} VFs\n", pf.name, pf.num_vfs, pf.total_vfs);
+    fmt::print("{}: {} of {} VFs\n", pf.name, pf.num_vfs, pf.total_vfs >= 0 ? std::to_string(pf.total_vfs) : "?");
   });
 
   struct AttachArgs {
     sriov::AttachSpec spec;
     int vf = -1;
-    std::string pci, mac, proto, spoofchk, trust, link_state, gw;
-    int vlan = -1, qos = -1;
-    int64_t min_rate = -1, max_rate = -1;
+    std::string pci, gw;
     std::vector<std::string> addrs;
+    SettingArgs set;
   };
   auto at = std::make_shared<AttachArgs>();
   auto* attach = top->add_subcommand("attach", "hand a VF of PF to namespace NS, configured through the PF");
@@ -231,16 +271,7 @@ void add_sriov_verbs(CLI::App& app) {
   attach->add_option("--pf", at->spec.pf, "physical function (netdev)")->required();
   attach->add_option("--vf", at->vf, "VF index (default: the first free VF)")->check(CLI::NonNegativeNumber);
   attach->add_option("--pci", at->pci, "VF PCI address instead of --vf");
-  attach->add_option("--mac", at->mac, "MAC set through the PF");
-  attach->add_option("--vlan", at->vlan, "VLAN id 0..4094 (0: none), enforced by the PF")->check(CLI::Range(0, 4094));
-  attach->add_option("--qos", at->qos, "VLAN priority 0..7")->check(CLI::Range(0, 7));
-  attach->add_option("--proto", at->proto, "802.1Q | 802.1ad")->check(CLI::IsMember({"802.1Q", "802.1ad", "802.1q"}));
-  attach->add_option("--spoofchk", at->spoofchk, "on | off")->check(CLI::IsMember({"on", "off"}));
-  attach->add_option("--trust", at->trust, "on | off")->check(CLI::IsMember({"on", "off"}));
-  attach->add_option("--link-state", at->link_state, "auto | enable | disable")
-      ->check(CLI::IsMember({"auto", "enable", "disable"}));
-  attach->add_option("--min-tx-rate", at->min_rate, "Mbit/s (0: none)")->check(CLI::NonNegativeNumber);
-  attach->add_option("--max-tx-rate", at->max_rate, "Mbit/s (0: none)")->check(CLI::NonNegativeNumber);
+  at->set.add_to(attach);
   attach->add_option("--addr", at->addrs, "address CIDR (repeatable)");
   attach->add_option("--gw", at->gw, "default gateway");
   attach->add_option("--name", at->spec.name, "name inside the namespace")->capture_default_str();
@@ -248,21 +279,30 @@ void add_sriov_verbs(CLI::App& app) {
     auto& s = at->spec;
     if (at->vf >= 0) s.vf = static_cast<uint32_t>(at->vf);
     if (!at->pci.empty()) s.pci = at->pci;
-    auto& v = s.settings;
-    if (!at->mac.empty()) v.mac = MacAddress::parse(at->mac, "--mac");
-    if (at->vlan >= 0) v.vlan = static_cast<uint16_t>(at->vlan);
-    if (at->qos >= 0) v.qos = static_cast<uint8_t>(at->qos);
-    if (!at->proto.empty()) v.proto = sriov::parse_vlan_proto(at->proto);
-    if (!at->spoofchk.empty()) v.spoofchk = at->spoofchk == "on";
-    if (!at->trust.empty()) v.trust = at->trust == "on";
-    if (!at->link_state.empty()) v.link_state = sriov::parse_link_state(at->link_state);
-    if (at->min_rate >= 0) v.min_tx_rate = static_cast<uint32_t>(at->min_rate);
-    if (at->max_rate >= 0) v.max_tx_rate = static_cast<uint32_t>(at->max_rate);
+    s.settings = at->set.settings();
     s.addresses = parse_prefixes(at->addrs, "--addr");
     if (!at->gw.empty()) s.gateway = IpAddress::parse(at->gw, "--gw");
     auto host = NsSocket::current();
     auto a = sriov::attach(host, s, *paths);
     fmt::print("VF {} of {} ({}, was {}) attached to {} as {}\n", a.vf, a.pf, a.pci, a.host_name, a.netns, a.name);
+  });
+
+  struct SetArgs {
+    std::string pf;
+    int vf = 0;
+    SettingArgs set;
+  };
+  auto st = std::make_shared<SetArgs>();
+  auto* set = top->add_subcommand("set", "configure VF N of PF through the PF without moving it (e.g. a DPDK VF)");
+  set->add_option("PF", st->pf, "physical function (netdev)")->required();
+  set->add_option("VF", st->vf, "VF index")->required()->check(CLI::NonNegativeNumber);
+  st->set.add_to(set);
+  set->callback([paths, st] {
+    auto host = NsSocket::current();
+    auto c = sriov::configure(host, st->pf, static_cast<uint32_t>(st->vf), st->set.settings(), *paths);
+    fmt::print("VF {} of {}: mac {}, vlan {} qos {} proto {}, spoofchk {}, trust {}, link-state {}, tx rate {}-{}\n",
+               c.vf, st->pf, c.mac.str(), c.vlan, c.qos, sriov::to_string(c.proto), onoff(c.spoofchk), onoff(c.trust),
+               c.link_state ? std::string(sriov::to_string(*c.link_state)) : "-", c.min_tx_rate, c.max_tx_rate);
   });
 
   auto dt = std::make_shared<std::pair<std::string, std::string>>();

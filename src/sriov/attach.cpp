@@ -180,7 +180,56 @@ std::optional<std::string> wait_netdev(const Paths& p, const std::string& pci, i
   return std::nullopt;
 }
 
+// Applies `wanted` part by part, collecting in `done` what the driver took; `undo` puts `done` back.
+void apply_parts(nl::Socket& host, int pf_index, const Allocation& a, const VfSettings& wanted, VfSettings& done,
+                 UndoLog& undo) {
+  undo.add(fmt::format("settings of VF {} of {}", a.vf, a.pf), [&host, pf_index, &a, &done] {
+    auto errs = restore(host, pf_index, a, done);
+    if (!errs.empty()) throw Error(errs.front());
+  });
+  for (auto& part : split(wanted)) {
+    VfConfig cur = read(host, pf_index, a.vf);
+    apply(host, pf_index, a.pf, a.driver, cur, part);
+    if (part.mac) done.mac = part.mac;
+    if (part.vlan || part.qos || part.proto) done.vlan = part.vlan, done.qos = part.qos, done.proto = part.proto;
+    if (part.spoofchk) done.spoofchk = part.spoofchk;
+    if (part.trust) done.trust = part.trust;
+    if (part.link_state) done.link_state = part.link_state;
+    if (part.min_tx_rate || part.max_tx_rate) done.min_tx_rate = part.min_tx_rate, done.max_tx_rate = part.max_tx_rate;
+  }
+}
+
 }  // namespace
+
+VfConfig configure(NsSocket& host, const std::string& pf_name, uint32_t vf, const VfSettings& settings,
+                   const Paths& paths) {
+  validate(settings);
+  if (settings.empty()) throw InvalidInput("settings", "nothing to set");
+  Pf pf = pf_by_name(pf_name, paths.sysfs);
+  const int pf_index = link::get(host.rtnl, pf.name).index;
+  Fd lock = lock_state(paths);
+  Allocation a;
+  a.pf = pf.name;
+  a.pf_pci = pf.pci;
+  a.driver = pf.driver;
+  a.vf = vf;
+  for (auto& v : pf.vfs)
+    if (v.index == vf) a.pci = v.pci;
+  for (auto& r : read_records(paths))
+    if (r.pf_pci == pf.pci && r.vf == vf)
+      throw Error(fmt::format("VF {} of {} is attached to namespace '{}' as {}: its settings belong to that attachment",
+                              vf, pf.name, r.netns, r.name),
+                  EBUSY);
+  bool known = false;
+  for (auto& c : read_all(host.rtnl, pf_index))
+    if (c.vf == vf) a.saved = c, known = true;
+  if (!known) throw Error(fmt::format("{} has no VF {}", pf.name, vf), ENOENT);
+  UndoLog undo;
+  VfSettings done;
+  apply_parts(host.rtnl, pf_index, a, settings, done, undo);
+  undo.commit();
+  return read(host.rtnl, pf_index, vf);
+}
 
 std::vector<VfSettings> split(const VfSettings& s) {
   std::vector<VfSettings> out;
@@ -199,6 +248,8 @@ Allocation attach(NsSocket& host, const AttachSpec& spec, const Paths& paths) {
   // ---- the whole input first ----
   validate_ifname(spec.name, "--name");
   validate(spec.settings);
+  if (spec.settings.mac && spec.settings.mac->bytes == std::array<uint8_t, 6>{})
+    throw InvalidInput("--mac", "a VF handed to a namespace needs a real MAC, not 00:00:00:00:00:00");
   if (spec.vf && spec.pci) throw InvalidInput("--vf/--pci", "give a VF index or a PCI address, not both");
   std::optional<std::string> want_pci;
   if (spec.pci) want_pci = normalize_pci(*spec.pci, "--pci");
@@ -275,20 +326,7 @@ Allocation attach(NsSocket& host, const AttachSpec& spec, const Paths& paths) {
 
   // ---- configure through the PF, one setting at a time; the undo restores what was taken ----
   VfSettings done;
-  undo.add(fmt::format("settings of VF {} of {}", a.vf, a.pf), [&] {
-    auto errs = restore(host.rtnl, pf_index, a, done);
-    if (!errs.empty()) throw Error(errs.front());
-  });
-  for (auto& part : split(spec.settings)) {
-    VfConfig cur = read(host.rtnl, pf_index, a.vf);
-    apply(host.rtnl, pf_index, pf.name, pf.driver, cur, part);
-    if (part.mac) done.mac = part.mac;
-    if (part.vlan || part.qos || part.proto) done.vlan = part.vlan, done.qos = part.qos, done.proto = part.proto;
-    if (part.spoofchk) done.spoofchk = part.spoofchk;
-    if (part.trust) done.trust = part.trust;
-    if (part.link_state) done.link_state = part.link_state;
-    if (part.min_tx_rate || part.max_tx_rate) done.min_tx_rate = part.min_tx_rate, done.max_tx_rate = part.max_tx_rate;
-  }
+  apply_parts(host.rtnl, pf_index, a, spec.settings, done, undo);
   a.applied = done;
   write_record(paths, a);
 

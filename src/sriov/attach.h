@@ -56,6 +56,12 @@ bool detach(NsSocket& host, const std::string& netns, const std::string& name, c
 
 std::vector<Allocation> allocations(const Paths& paths = {});
 
+// Sets VF `vf` of `pf` through the PF without moving it: for a VF of a userspace (DPDK) program, or on a PF whose
+// driver makes no VF netdevs. All or nothing: a refusal puts back what was already applied. Refused for a VF
+// that ctnet attached (its record holds what release restores). Returns the VF's settings afterwards.
+VfConfig configure(NsSocket& host, const std::string& pf, uint32_t vf, const VfSettings& settings,
+                   const Paths& paths = {});
+
 // sriov_numvfs, refused while any VF of the PF is attached.
 void set_numvfs(const std::string& pf, int n, const Paths& paths = {});
 

@@ -54,13 +54,17 @@ std::optional<std::string> first_netdev(const fs::path& dev) {
 }
 fs::path pci_dir(const std::string& sysfs, const std::string& pci) { return fs::path(sysfs) / "bus/pci/devices" / pci; }
 
+bool is_pf(const fs::path& netdev) {
+  return fs::exists(netdev / "device/sriov_totalvfs") || fs::exists(netdev / "device/sriov_numvfs");
+}
+
 Pf read_pf(const std::string& sysfs, const std::string& name) {
   fs::path dev = fs::path(sysfs) / "class/net" / name / "device";
   Pf pf;
   pf.name = name;
   pf.pci = link_base(dev);
   pf.driver = link_base(dev / "driver");
-  pf.total_vfs = read_int(dev / "sriov_totalvfs");
+  pf.total_vfs = fs::exists(dev / "sriov_totalvfs") ? read_int(dev / "sriov_totalvfs") : -1;
   pf.num_vfs = read_int(dev / "sriov_numvfs");
   std::error_code ec;
   for (auto& e : fs::directory_iterator(dev, ec)) {
@@ -87,7 +91,7 @@ std::vector<Pf> discover(const std::string& sysfs) {
   std::error_code ec;
   for (auto& e : fs::directory_iterator(fs::path(sysfs) / "class/net", ec)) {
     auto name = e.path().filename().string();
-    if (!fs::exists(e.path() / "device/sriov_totalvfs")) continue;
+    if (!is_pf(e.path())) continue;
     out.push_back(read_pf(sysfs, name));
   }
   std::sort(out.begin(), out.end(), [](const Pf& a, const Pf& b) { return a.name < b.name; });
@@ -98,8 +102,8 @@ Pf pf_by_name(const std::string& name, const std::string& sysfs) {
   validate_ifname(name, "--pf");
   fs::path n = fs::path(sysfs) / "class/net" / name;
   if (!fs::exists(n)) throw Error(fmt::format("link '{}' does not exist", name), ENODEV);
-  if (!fs::exists(n / "device/sriov_totalvfs"))
-    throw Error(fmt::format("'{}' is not an SR-IOV physical function (no device/sriov_totalvfs in sysfs)", name), ENOTSUP);
+  if (!is_pf(n))
+    throw Error(fmt::format("'{}' is not an SR-IOV physical function (no device/sriov_numvfs in sysfs)", name), ENOTSUP);
   return read_pf(sysfs, name);
 }
 
@@ -133,7 +137,8 @@ std::optional<std::string> pci_netdev(const std::string& pci, const std::string&
 }
 
 void set_numvfs(const Pf& pf, int n, const std::string& sysfs) {
-  if (n < 0 || n > pf.total_vfs)
+  if (n < 0) throw InvalidInput("N", "a VF count cannot be negative");
+  if (pf.total_vfs >= 0 && n > pf.total_vfs)
     throw InvalidInput("N", fmt::format("{} is not in 0..{} (sriov_totalvfs of {})", n, pf.total_vfs, pf.name));
   fs::path file = fs::path(sysfs) / "class/net" / pf.name / "device/sriov_numvfs";
   auto write = [&](int v) {
@@ -151,6 +156,8 @@ void set_numvfs(const Pf& pf, int n, const std::string& sysfs) {
   if (cur != 0 && n != 0) write(0);
   write(n);
   // VF probing may finish after the write returns on some drivers: wait for the virtfn links (bounded).
+  // Drivers without PCI VFs (netdevsim) make none.
+  if (pf.total_vfs < 0) return;
   const fs::path dev = fs::path(sysfs) / "class/net" / pf.name / "device";
   for (int i = 0; i < 100; ++i) {
     int have = 0;

@@ -24,14 +24,15 @@ struct Vf {
 
 struct Pf {
   std::string name;              // netdev
-  std::string pci;
+  std::string pci;               // its device (a PCI address; "netdevsimN" on netdevsim's bus)
   std::string driver;
-  int total_vfs = 0;
+  int total_vfs = -1;            // sriov_totalvfs; -1 when the device has none (netdevsim has only sriov_numvfs)
   int num_vfs = 0;
   std::vector<Vf> vfs;
 };
 
-// Every SR-IOV capable PF with a netdev in this namespace, sorted by name.
+// Every SR-IOV capable PF (its device has sriov_totalvfs or sriov_numvfs) with a netdev in this namespace,
+// sorted by name.
 std::vector<Pf> discover(const std::string& sysfs = kSysfs);
 // The PF with netdev `name`; throws Error when it does not exist or has no SR-IOV capability.
 Pf pf_by_name(const std::string& name, const std::string& sysfs = kSysfs);

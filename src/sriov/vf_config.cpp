@@ -44,7 +44,6 @@ bool VfSettings::empty() const {
 void validate(const VfSettings& s) {
   if (s.mac) {
     if (s.mac->bytes[0] & 1) throw InvalidInput("--mac", fmt::format("{} is a multicast address", s.mac->str()));
-    if (s.mac->bytes == std::array<uint8_t, 6>{}) throw InvalidInput("--mac", "00:00:00:00:00:00 is not a usable MAC");
   }
   if (s.vlan && *s.vlan > 4094) throw InvalidInput("--vlan", fmt::format("{} is not in 0..4094", *s.vlan));
   if (s.qos && *s.qos > 7) throw InvalidInput("--qos", fmt::format("{} is not in 0..7", *s.qos));

@@ -40,7 +40,7 @@ struct VfConfig {
 
 // The settings to apply; unset fields are left alone.
 struct VfSettings {
-  std::optional<MacAddress> mac;
+  std::optional<MacAddress> mac;  // 00:00:00:00:00:00 clears the administrative MAC (igb, ixgbe, ice)
   std::optional<uint16_t> vlan;  // 0 = no VLAN
   std::optional<uint8_t> qos;
   std::optional<VlanProto> proto;

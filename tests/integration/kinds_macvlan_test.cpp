@@ -60,6 +60,11 @@ class Kinds : public ::testing::Test {
     s.addresses = {Prefix::parse(addr, "addr")};
     return s;
   }
+  // Reachability, not speed: several echoes, so a shared machine dropping a packet under load (softnet backlog
+  // drops) does not fail the test; one reply proves the path.
+  static bool reaches(const NetNs& from, const std::string& to) {
+    return ping(from, IpAddress::parse(to, "target"), {.count = 4}).ok();
+  }
   static std::vector<std::string> names(NsSocket& ns) {
     std::vector<std::string> out;
     for (auto& l : link::list(ns.rtnl)) out.push_back(l.name);
@@ -92,7 +97,7 @@ TEST_F(Kinds, MacvlanChildrenInTwoNamespacesReachEachOther) {
   auto addrs = addr::list(a->rtnl, l.index, AF_INET);
   ASSERT_EQ(addrs.size(), 1u);
   EXPECT_EQ(addrs[0].prefix.str(), "10.99.0.1/24");
-  EXPECT_TRUE(ping(a->ns, IpAddress::parse("10.99.0.2", "t"), {.count = 2}).ok());
+  EXPECT_TRUE(reaches(a->ns, "10.99.0.2"));
   // Nothing with a temporary name is left in the parent's namespace.
   for (auto& n : names(*host)) EXPECT_FALSE(n.starts_with("mvtm")) << n;
 }
@@ -214,7 +219,7 @@ TEST_F(Kinds, ShimLetsTheHostReachItsMacvlanChildren) {
   auto r = ops::add_shim(*host, sh);
   EXPECT_EQ(r.name, "shim-tkrnp0");
   EXPECT_EQ(link::get(host->rtnl, "shim-tkrnp0").kind, "macvlan");
-  EXPECT_TRUE(ping(host->ns, child, {.count = 2}).ok());
+  EXPECT_TRUE(reaches(host->ns, "10.99.9.1"));
   EXPECT_TRUE(ops::remove_subif(*host, ops::SubifKind::macvlan, "shim-tkrnp0"));
 }
 

@@ -2,17 +2,17 @@
 # The kernel suite: what this machine's kernel cannot show (ipvlan, SR-IOV) proved on a stock Debian kernel
 # booted under QEMU, one VM per suite, with build/ctnet running inside the guest.
 #
-#   tests/kernel/run.sh BUILD_DIR [SUITE...]      (SUITE: subif, sriov-igb; default: all)
+#   tests/kernel/run.sh BUILD_DIR [SUITE...]      (SUITE: subif, sriov-igb, sriov-netdevsim; default: all)
 #
 # Prepares the VM environment first (idempotent; downloads from Debian's mirror are cached in
-# ${VM_ROOT:-~/.cache/ctnet-vm}). A VM that cannot start is a failure, never a skip. Ends with "N passed, M failed"
+# ${VM_ROOT:-~/.cache/ctnet-vm}; netdevsim, which Debian's kernel lacks, is built there once from linux-source). A VM that cannot start is a failure, never a skip. Ends with "N passed, M failed"
 # and exits non-zero when anything failed.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 BUILD=${1:?usage: tests/kernel/run.sh BUILD_DIR [SUITE...]}
 shift
 SUITES=("$@")
-[ ${#SUITES[@]} -gt 0 ] || SUITES=(subif sriov-igb)
+[ ${#SUITES[@]} -gt 0 ] || SUITES=(subif sriov-igb sriov-netdevsim)
 CTNET=$(cd "$BUILD" && pwd)/ctnet
 export VM_ROOT=${VM_ROOT:-$HOME/.cache/ctnet-vm}
 LOGDIR=${CTNET_KERNEL_LOGS:-$(cd "$BUILD" && pwd)/kernel-tests}
@@ -22,7 +22,7 @@ say() { echo "[kernel $(date +%T)] $*"; }
 
 [ -x "$CTNET" ] || { echo "kernel suite: $CTNET is missing (build first)"; echo "0 passed, 1 failed"; exit 1; }
 say "preparing the VM environment in $VM_ROOT"
-if ! "$HERE/setup-vm-env.sh" --qemu10 "$VM_ROOT" >"$LOGDIR/setup.log" 2>&1; then
+if ! "$HERE/setup-vm-env.sh" --qemu10 --netdevsim "$VM_ROOT" >"$LOGDIR/setup.log" 2>&1; then
   cat "$LOGDIR/setup.log"
   echo "kernel suite: the VM environment could not be prepared (see above)"
   echo "0 passed, 1 failed"

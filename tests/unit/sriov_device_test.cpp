@@ -109,6 +109,21 @@ TEST_F(FakeSysfs, NumvfsRangeIsCheckedAgainstTotalvfs) {
   EXPECT_EQ(v, "3");
 }
 
+TEST_F(FakeSysfs, APfWithOnlySriovNumvfsCountsWithUnknownTotal) {
+  // netdevsim's bus device has sriov_numvfs but no sriov_totalvfs and no virtfnN links.
+  fs::create_directories(root / "devices/netdevsim1/net/eth5");
+  write(root / "devices/netdevsim1/sriov_numvfs", "4");
+  fs::create_directories(root / "class/net/eth5");
+  fs::create_directory_symlink(root / "devices/netdevsim1", root / "class/net/eth5/device");
+  auto pfs = discover(s);
+  ASSERT_EQ(pfs.size(), 2u);
+  EXPECT_EQ(pfs[1].name, "eth5");
+  EXPECT_EQ(pfs[1].pci, "netdevsim1");
+  EXPECT_EQ(pfs[1].total_vfs, -1);
+  EXPECT_EQ(pfs[1].num_vfs, 4);
+  EXPECT_TRUE(pfs[1].vfs.empty());
+}
+
 TEST(SriovPci, NormalizesAddresses) {
   EXPECT_EQ(normalize_pci("01:10.0", "--pci"), "0000:01:10.0");
   EXPECT_EQ(normalize_pci("0000:AF:1f.7", "--pci"), "0000:af:1f.7");

@@ -50,6 +50,7 @@ check "VF-to-VF ping s1 -> s2 (both on VLAN 10)" ctnet ping s1 10.7.0.2 -c 3 -W 
 check "VF-to-VF ping s2 -> s1" ctnet ping s2 10.7.0.1 -c 2 -W 2
 checkerr "the same VF twice is refused" "already attached to namespace 's1'" ctnet sriov attach s3 --pf "$PF" --vf 0
 checkerr "numvfs while VFs are attached is refused" "detach it before" ctnet sriov numvfs "$PF" 2
+checkerr "set on an attached VF is refused" "belong to that attachment" ctnet sriov set "$PF" 0 --trust off
 
 echo "== two attaches at the same time get different VFs"
 ctnet sriov attach s3 --pf "$PF" --name vf0 >/tmp/a3 2>&1 & p3=$!
@@ -119,6 +120,13 @@ has "VF 3 is bound to vfio-pci" "vfio-pci" readlink "/sys/bus/pci/devices/$P3/dr
 has "list -o json reports it as userspace" "\"driver\": \"vfio-pci\"," ctnet sriov list -o json
 ctnet sriov list
 checkerr "attach --vf 3 is refused" "bound to vfio-pci, a userspace" ctnet sriov attach s5 --pf "$PF" --vf 3
+check "its settings can still be set through the PF (for the DPDK program)" \
+  ctnet sriov set "$PF" 3 --mac 02:00:00:07:00:33 --vlan 40
+has "  reported" "vf 3 .*02:00:00:07:00:33.*vlan 40" ip link show "$PF"
+checkerr "set: a refused setting is named" "driver igb refused 'link-state disable' for VF 3" \
+  ctnet sriov set "$PF" 3 --trust on --link-state disable
+has "  and what was applied before it is put back (trust off)" "vf 3 .*02:00:00:07:00:33.*vlan 40.*trust off" ip link show "$PF"
+check "set: back to no MAC, no VLAN" ctnet sriov set "$PF" 3 --mac 00:00:00:00:00:00 --vlan 0
 check "the first-free choice skips it" sh -c "ctnet sriov attach s5 --pf $PF --name auto | grep -v 'VF 3'"
 check "detach it" ctnet sriov detach s5 --name auto
 echo "$P3" > "/sys/bus/pci/devices/$P3/driver/unbind"; echo > "/sys/bus/pci/devices/$P3/driver_override"
