@@ -9,6 +9,8 @@
 #include <fstream>
 #include <string>
 
+#include "util/error.h"
+
 namespace ctnet::link {
 
 std::optional<MacvlanMode> parse_macvlan_mode(std::string_view s) {
@@ -118,7 +120,7 @@ void create_ipvlan(nl::Socket& s, const SubInterfaceSpec& spec, IpvlanMode mode,
 }
 
 bool kernel_has_link_kind(std::string_view kind) {
-  // Loaded (or built-in with a sysfs entry): /sys/module/<driver>. Loadable: listed in modules.dep / builtin.
+  // Loaded (or built in with parameters): /sys/module/<driver>; loadable: listed in modules.dep / builtin.
   std::string k(kind);
   if (::access(("/sys/module/" + k).c_str(), F_OK) == 0) return true;
   utsname u{};
@@ -130,7 +132,18 @@ bool kernel_has_link_kind(std::string_view kind) {
     while (std::getline(f, line))
       if (line.find(needle) != std::string::npos) return true;
   }
-  return false;
+  // A built-in driver without parameters has no /sys/module entry, and /lib/modules may be absent (containers).
+  // Ask the kernel: a creation request without IFLA_LINK is refused by the driver itself with EINVAL
+  // (macvlan_common_newlink, ipvlan_link_new) and creates nothing, while an unknown kind is refused with
+  // EOPNOTSUPP "Unknown device type" (rtnl_newlink, after trying to load the module rtnl-link-KIND).
+  nl::Socket s;
+  nl::Message m = create_request(temporary_name("prb"));
+  nlattr* info = m.begin_nest(IFLA_LINKINFO);
+  m.put_str(IFLA_INFO_KIND, kind);
+  m.end_nest(info);
+  int err = s.try_ack(m);
+  if (err == 0) throw Error(fmt::format("the kernel created a {} link without a parent while probing", kind));
+  return err != EOPNOTSUPP;
 }
 
 }  // namespace ctnet::link

@@ -34,8 +34,7 @@ nl::Message ipvlan_request(const SubInterfaceSpec& spec, IpvlanMode mode, Ipvlan
 void create_macvlan(nl::Socket& s, const SubInterfaceSpec& spec, MacvlanMode mode);
 void create_ipvlan(nl::Socket& s, const SubInterfaceSpec& spec, IpvlanMode mode, IpvlanFlag flag = IpvlanFlag::bridge);
 
-// True when the running kernel has the driver: a link kind the kernel does not know is refused at creation
-// with EOPNOTSUPP, so we ask sysfs / the module list instead of trying.
+// True when the running kernel has (or can load) the driver for a link kind; creates nothing.
 bool kernel_has_link_kind(std::string_view kind);
 
 }  // namespace ctnet::link

@@ -46,24 +46,7 @@ void validate(const SubifSpec& spec) {
     if (!seen.insert(a).second) throw InvalidInput("--addr", fmt::format("{} is given twice", a.str()));
 }
 
-bool kernel_knows_kind(SubifKind kind) {
-  if (link::kernel_has_link_kind(to_string(kind))) return true;
-  // A built-in driver without module parameters has no /sys/module entry (CONFIG_MACVLAN=y here), and
-  // /lib/modules may be absent in a container. Ask the kernel: a creation request without IFLA_LINK is refused
-  // by the driver itself with EINVAL (macvlan_common_newlink, ipvlan_link_new) and creates nothing, while an
-  // unknown kind is refused with EOPNOTSUPP "Unknown device type" (rtnl_newlink, after trying to load
-  // the module rtnl-link-KIND).
-  nl::Socket s;
-  nl::Message m(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
-  m.put_header<ifinfomsg>()->ifi_family = AF_UNSPEC;
-  m.put_str(IFLA_IFNAME, link::temporary_name("prb"));
-  nlattr* info = m.begin_nest(IFLA_LINKINFO);
-  m.put_str(IFLA_INFO_KIND, to_string(kind));
-  m.end_nest(info);
-  int err = s.try_ack(m);
-  if (err == 0) throw Error(fmt::format("the kernel created a {} link without a parent while probing", to_string(kind)));
-  return err != EOPNOTSUPP;
-}
+bool kernel_knows_kind(SubifKind kind) { return link::kernel_has_link_kind(to_string(kind)); }
 
 void require_driver(SubifKind kind) {
   auto k = to_string(kind);
@@ -74,8 +57,7 @@ void require_driver(SubifKind kind) {
 namespace {
 void add_default_route(nl::Socket& s, int index, int family, const std::optional<IpAddress>& gw) {
   addr::Route r;
-  IpAddress any = family == AF_INET ? IpAddress::v4(0) : IpAddress::parse("::", "route");
-  r.dst = Prefix(any, 0);
+  r.dst = addr::default_route(family);
   r.oif = index;
   r.gateway = gw;
   addr::add(s, r);
