@@ -105,11 +105,12 @@ class Store {
   // create: make the directories (ADD); otherwise a missing directory means "nothing stored".
   Store(const HostLocalConfig& c, bool create) {
     path_ = c.data_dir + "/" + c.network;
-    if (create) {
+    dir_ = Fd(::open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dir_ && errno == ENOENT && create) {
       mkdir_p(c.data_dir);
       if (::mkdir(path_.c_str(), 0755) != 0 && errno != EEXIST) throw_io("cannot create " + path_);
+      dir_ = Fd(::open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     }
-    dir_ = Fd(::open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!dir_) {
       if (!create && errno == ENOENT) return;
       throw_io("cannot open " + path_);
@@ -156,10 +157,16 @@ class Store {
     if (n < 0) return std::nullopt;
     return std::string(buf, static_cast<size_t>(n));
   }
+  // Overwrites in place. Not O_TRUNC: on ext4 a truncate to zero followed by a write makes close() start
+  // writeback at once (the auto_da_alloc "replace via truncate" heuristic), which costs milliseconds per ADD.
+  // Shrinking to the new length afterwards is not a truncate to zero and does not trigger it.
   void write_file(const std::string& name, const std::string& content) {
-    Fd f(::openat(dir_.get(), name.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-    if (!f || ::write(f.get(), content.data(), content.size()) != static_cast<ssize_t>(content.size()))
+    Fd f(::openat(dir_.get(), name.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+    if (!f || ::pwrite(f.get(), content.data(), content.size(), 0) != static_cast<ssize_t>(content.size()))
       throw_io("cannot write " + path_ + "/" + name);
+    struct stat st{};
+    if (::fstat(f.get(), &st) == 0 && st.st_size > static_cast<off_t>(content.size()))
+      if (::ftruncate(f.get(), static_cast<off_t>(content.size())) != 0) throw_io("cannot write " + path_ + "/" + name);
   }
 
   // ---- the per-attachment index --------------------------------------------------------------------------
