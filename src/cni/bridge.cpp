@@ -166,18 +166,19 @@ class Bridge : public Plugin {
 
   void check(const Result& prev) override {
     ipam_.check(prev);
-    nl::Socket hs;
-    auto br = link::find(hs, bridge_);
-    if (!br || br->kind != "bridge") throw CniError(kPluginFailure, fmt::format("CHECK: bridge {} does not exist", bridge_));
-    auto host = link::find(hs, host_veth_name(inv_));
-    if (!host || host->master != br->index)
-      throw CniError(kPluginFailure, fmt::format("CHECK: host veth {} is not a port of {}", host_veth_name(inv_), bridge_));
+    // The container side first: when it is gone, the host end went with it, and the container is what to name.
     NetNs cns = open_container_netns(inv_);
     nl::Socket cs = nl::Socket::in(cns);
     int idx = 2;
     for (size_t i = 0; i < prev.interfaces.size(); ++i)
       if (prev.interfaces[i].name == inv_.ifname && !prev.interfaces[i].sandbox.empty()) idx = static_cast<int>(i);
     check_container(cs, inv_.ifname, prev, idx);
+    nl::Socket hs;
+    auto br = link::find(hs, bridge_);
+    if (!br || br->kind != "bridge") throw CniError(kPluginFailure, fmt::format("CHECK: bridge {} does not exist", bridge_));
+    auto host = link::find(hs, host_veth_name(inv_));
+    if (!host || host->master != br->index)
+      throw CniError(kPluginFailure, fmt::format("CHECK: host veth {} is not a port of {}", host_veth_name(inv_), bridge_));
   }
 
   void gc(const std::set<ipam::Attachment>& valid) override {
