@@ -148,6 +148,7 @@ class CniFixture : public ::testing::Test {
     std::vector<std::string> out;
     for (const auto& l : link::list(s))
       if (l.name != "lo") out.push_back(l.name);
+    std::sort(out.begin(), out.end());
     return out;
   }
 
