@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -149,6 +150,14 @@ class Store {
     if (::unlinkat(dir_.get(), name.c_str(), 0) != 0 && errno != ENOENT) throw_io("cannot remove " + path_ + "/" + name);
   }
 
+  std::optional<std::string> read_all(const std::string& name) {
+    Fd f(::openat(dir_.get(), name.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!f) return std::nullopt;
+    std::string out;
+    char buf[4096];
+    for (ssize_t n; (n = ::read(f.get(), buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
+    return out;
+  }
   std::optional<std::string> read(const std::string& name) {
     Fd f(::openat(dir_.get(), name.c_str(), O_RDONLY | O_CLOEXEC));
     if (!f) return std::nullopt;
@@ -170,25 +179,72 @@ class Store {
   }
 
   // ---- the per-attachment index --------------------------------------------------------------------------
-  static std::string index_name(const std::string& id, const std::string& ifname) {
-    return std::string(kIndexDir) + "/" + id + "+" + ifname;
+  // kIndexBuckets files .ctnet/idx-XX, each holding lines "ID+IFNAME IP[,IP]" for the attachments that hash
+  // to it. Buckets, not one file per attachment: creating an inode is the dearest step of an ADD on ext4
+  // (__ext4_new_inode scans for a free inode, skipping recently deleted ones), and buckets are created once.
+  // A bucket holds N/256 lines, so a lookup stays one small read for any realistic N.
+  static constexpr unsigned kIndexBuckets = 256;
+  static std::string bucket_name(const std::string& key) {
+    uint32_t h = 2166136261u;
+    for (unsigned char ch : key) h = (h ^ ch) * 16777619u;
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%s/idx-%02x", kIndexDir, h % kIndexBuckets);
+    return buf;
+  }
+  static std::string key_of(const std::string& id, const std::string& ifname) { return id + "+" + ifname; }
+
+  // The bucket's lines without the one for `key`, and that line's addresses if present.
+  std::vector<std::string> bucket_lines(const std::string& key, std::optional<std::vector<std::string>>* found) {
+    std::vector<std::string> keep;
+    auto c = read_all(bucket_name(key));
+    if (!c) return keep;
+    std::istringstream in(*c);
+    for (std::string line; std::getline(in, line);) {
+      if (line.empty()) continue;
+      auto sp = line.find(' ');
+      if (sp != std::string::npos && line.compare(0, sp, key) == 0 && sp == key.size()) {
+        if (found) {
+          std::vector<std::string> ips;
+          std::string_view rest(line);
+          rest.remove_prefix(sp + 1);
+          while (!rest.empty()) {
+            auto comma = rest.find(',');
+            ips.emplace_back(rest.substr(0, comma));
+            rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+          }
+          *found = std::move(ips);
+        }
+        continue;
+      }
+      keep.push_back(line);
+    }
+    return keep;
+  }
+  void write_bucket(const std::string& key, const std::vector<std::string>& lines) {
+    std::string content;
+    for (const auto& l : lines) content += l + "\n";
+    write_file(bucket_name(key), content);
   }
   std::optional<std::vector<std::string>> read_index(const std::string& id, const std::string& ifname) {
-    auto c = read(index_name(id, ifname));
-    if (!c) return std::nullopt;
-    std::vector<std::string> out;
-    std::istringstream in(*c);
-    for (std::string line; std::getline(in, line);)
-      if (!line.empty()) out.push_back(line);
-    return out;
+    std::optional<std::vector<std::string>> found;
+    bucket_lines(key_of(id, ifname), &found);
+    return found;
   }
   void write_index(const std::string& id, const std::string& ifname, const std::vector<std::string>& ips) {
+    const std::string key = key_of(id, ifname);
+    auto lines = bucket_lines(key, nullptr);
+    std::string line = key + " ";
+    for (size_t i = 0; i < ips.size(); ++i) line += (i ? "," : "") + ips[i];
+    lines.push_back(line);
     if (::mkdirat(dir_.get(), kIndexDir, 0755) != 0 && errno != EEXIST) throw_io("cannot create " + path_ + "/" + kIndexDir);
-    std::string content;
-    for (const auto& ip : ips) content += ip + "\n";
-    write_file(index_name(id, ifname), content);
+    write_bucket(key, lines);
   }
-  void remove_index(const std::string& id, const std::string& ifname) { unlink(index_name(id, ifname)); }
+  void remove_index(const std::string& id, const std::string& ifname) {
+    const std::string key = key_of(id, ifname);
+    std::optional<std::vector<std::string>> found;
+    auto lines = bucket_lines(key, &found);
+    if (found) write_bucket(key, lines);
+  }
 
   // Every lease file: (name, content). Only GC and the fallback for leases ctnet did not index read them all.
   template <class F>
@@ -203,17 +259,27 @@ class Store {
     for (const auto& n : names)
       if (auto c = read(n)) f(n, *c);
   }
+  // GC: keeps only the index lines `keep` accepts (key "ID+IFNAME").
   template <class F>
-  void for_each_index(F&& f) {
-    int fd = ::openat(dir_.get(), kIndexDir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return;
-    DIR* d = ::fdopendir(fd);
-    if (!d) return;
-    std::vector<std::string> names;
-    while (dirent* e = ::readdir(d))
-      if (e->d_name[0] != '.') names.emplace_back(e->d_name);
-    ::closedir(d);
-    for (const auto& n : names) f(n);
+  void filter_index(F&& keep) {
+    for (unsigned b = 0; b < kIndexBuckets; ++b) {
+      char name[32];
+      std::snprintf(name, sizeof name, "%s/idx-%02x", kIndexDir, b);
+      auto c = read_all(name);
+      if (!c) continue;
+      std::vector<std::string> kept;
+      bool changed = false;
+      std::istringstream in(*c);
+      for (std::string line; std::getline(in, line);) {
+        if (line.empty()) continue;
+        if (keep(line.substr(0, line.find(' ')))) kept.push_back(line);
+        else changed = true;
+      }
+      if (!changed) continue;
+      std::string content;
+      for (const auto& l : kept) content += l + "\n";
+      write_file(name, content);
+    }
   }
 
   static std::string trim(std::string s) {
@@ -439,11 +505,10 @@ std::vector<Attachment> gc(const HostLocalConfig& c, const std::set<Attachment>&
     st.unlink(name);
     released.insert(owner);
   });
-  st.for_each_index([&](const std::string& name) {
-    auto plus = name.find('+');
-    if (plus == std::string::npos) return;
-    Attachment a{name.substr(0, plus), name.substr(plus + 1)};
-    if (!valid.count(a)) st.unlink(std::string(kIndexDir) + "/" + name);
+  st.filter_index([&](const std::string& key) {
+    auto plus = key.find('+');
+    if (plus == std::string::npos) return false;
+    return valid.count({key.substr(0, plus), key.substr(plus + 1)}) > 0;
   });
   return {released.begin(), released.end()};
 }

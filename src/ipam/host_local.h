@@ -3,7 +3,7 @@
 //   DATADIR/NET/IP                 one file per lease, "CONTAINERID\r\nIFNAME"
 //   DATADIR/NET/last_reserved_ip.N the last address handed out from range set N
 //   DATADIR/NET/lock               flock(2)ed exclusively around every change (the reference locks the same file)
-// Beside them ctnet keeps DATADIR/NET/.ctnet/ID+IFNAME listing the addresses of one attachment, so a release
+// Beside them ctnet keeps an index DATADIR/NET/.ctnet/idx-XX (attachment -> addresses, hashed into 256 files), so a release
 // reads one small file instead of every lease (the reference reads them all on every ADD and DEL), and
 // allocation starts after last_reserved_ip, so neither grows with the number of leases.
 #pragma once
