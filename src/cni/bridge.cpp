@@ -99,7 +99,6 @@ class Bridge : public Plugin {
       }
     }
     if (vlan_ && !trunk_.empty()) bad_config("vlanTrunk", "cannot be combined with vlan");
-    if (macspoofchk_) throw CniError(kUnsupportedField, "macspoofchk is not supported by ctnet yet");
     mac_ = requested_mac(inv);
   }
 
@@ -151,6 +150,11 @@ class Bridge : public Plugin {
       res.dns = ipr.dns;
       if (!disable_container_iface_) configure_container(cs, cl.index, inv_.ifname, res, enable_dad_);
     }
+    if (macspoofchk_) {
+      nft::MasqKey key{inv_.name, inv_.container_id, inv_.ifname};
+      undo.add("MAC spoof check", [key] { nft::remove_macspoof(key); });
+      nft::add_macspoof(key, host, res.interfaces[2].mac);
+    }
     if (ip_masq_ && !res.ips.empty()) {
       std::vector<Prefix> addrs;
       for (const auto& ip : res.ips) addrs.push_back(ip.address);
@@ -162,7 +166,18 @@ class Bridge : public Plugin {
     return res;
   }
 
-  void del() override { del_veth_attachment(inv_, ipam_, ip_masq_); }
+  void del() override {
+    std::string spoof_error;
+    if (macspoofchk_) {
+      try {
+        nft::remove_macspoof({inv_.name, inv_.container_id, inv_.ifname});
+      } catch (const std::exception& e) {
+        spoof_error = e.what();
+      }
+    }
+    del_veth_attachment(inv_, ipam_, ip_masq_);
+    if (!spoof_error.empty()) throw CniError(kPluginFailure, spoof_error);
+  }
 
   void check(const Result& prev) override {
     ipam_.check(prev);
@@ -184,6 +199,7 @@ class Bridge : public Plugin {
   void gc(const std::set<ipam::Attachment>& valid) override {
     ipam_.gc(valid);
     if (ip_masq_) nft::gc_masq(inv_.name, valid);
+    if (macspoofchk_) nft::gc_macspoof(inv_.name, valid);
   }
 
   void status() override { ipam_.status(); }
@@ -204,6 +220,9 @@ class Bridge : public Plugin {
         std::string name = bridge_;
         undo.add("bridge " + name, [&hs, name] { link::remove(hs, name); });
       } catch (const Error& e) {
+        if (e.errnum() == EOPNOTSUPP && spec.vlan_filtering)
+          throw CniError(kPluginFailure, fmt::format("vlan: cannot create {} with VLAN filtering: the running kernel lacks "
+                                                     "bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING)", bridge_));
         if (e.errnum() != EEXIST) throw;  // a concurrent ADD made it first
       }
       br = link::get(hs, bridge_);

@@ -236,7 +236,9 @@ class Store {
     std::string line = key + " ";
     for (size_t i = 0; i < ips.size(); ++i) line += (i ? "," : "") + ips[i];
     lines.push_back(line);
-    if (::mkdirat(dir_.get(), kIndexDir, 0755) != 0 && errno != EEXIST) throw_io("cannot create " + path_ + "/" + kIndexDir);
+    struct stat st{};
+    if (::fstatat(dir_.get(), kIndexDir, &st, 0) != 0 && ::mkdirat(dir_.get(), kIndexDir, 0755) != 0 && errno != EEXIST)
+      throw_io("cannot create " + path_ + "/" + kIndexDir);
     write_bucket(key, lines);
   }
   void remove_index(const std::string& id, const std::string& ifname) {

@@ -207,4 +207,69 @@ void gc_masq(const std::string& network, const std::set<std::pair<std::string, s
   }
 }
 
+namespace {
+const char* kSpoof = "bridge ctnet_macspoof";
+
+std::vector<std::string> ports_jumping_to(const std::string& chain) {
+  std::vector<std::string> keys;
+  auto r = try_run(fmt::format("list map {} ports", kSpoof), true);
+  if (!r.ok) return keys;
+  auto j = nlohmann::json::parse(r.out, nullptr, false);
+  if (j.is_discarded()) return keys;
+  for (const auto& item : j.value("nftables", nlohmann::json::array())) {
+    if (!item.contains("map")) continue;
+    for (const auto& e : item["map"].value("elem", nlohmann::json::array()))
+      if (e.is_array() && e.size() == 2 && e[0].is_string() && e[1].contains("jump") &&
+          e[1]["jump"].value("target", "") == chain)
+        keys.push_back(e[0].get<std::string>());
+  }
+  return keys;
+}
+
+void remove_spoof_chain(const std::string& chain) {
+  std::string cmds;
+  for (const auto& k : ports_jumping_to(chain)) cmds += fmt::format("delete element {} ports {{ \"{}\" }}\n", kSpoof, k);
+  cmds += fmt::format("delete chain {} {}\n", kSpoof, chain);
+  auto r = try_run(cmds, false);
+  if (!r.ok && r.err.find("No such file") == std::string::npos)
+    throw Error(fmt::format("cannot remove nftables chain {} {}: {}", kSpoof, chain, r.err));
+}
+}  // namespace
+
+void add_macspoof(const MasqKey& key, const std::string& host_ifname, const std::string& mac) {
+  auto r = try_run(fmt::format("create table {0}\n"
+                               "add chain {0} prerouting {{ type filter hook prerouting priority -300; policy accept; }}\n"
+                               "add map {0} ports {{ type ifname : verdict; }}\n"
+                               "add rule {0} prerouting iifname vmap @ports\n",
+                               kSpoof),
+                   false);
+  if (!r.ok && r.err.find("File exists") == std::string::npos)
+    throw Error(fmt::format("cannot create nftables table {}: {}", kSpoof, r.err));
+  const std::string chain = chain_name(key);
+  r = try_run(fmt::format("add chain {0} {1}\nflush chain {0} {1}\nadd rule {0} {1} ether saddr != {2} drop\n"
+                          "add element {0} ports {{ \"{3}\" : jump {1} }}\n",
+                          kSpoof, chain, mac, host_ifname),
+              false);
+  if (!r.ok) throw Error(fmt::format("cannot add the MAC spoof check for {}: {}", key.container_id, r.err));
+}
+
+void remove_macspoof(const MasqKey& key) {
+  if (try_run(fmt::format("list table {}", kSpoof), false).ok) remove_spoof_chain(chain_name(key));
+}
+
+void gc_macspoof(const std::string& network, const std::set<std::pair<std::string, std::string>>& valid) {
+  std::set<std::string> keep;
+  for (const auto& [id, ifname] : valid) keep.insert(chain_name({network, id, ifname}));
+  const std::string prefix = network_prefix(network);
+  auto r = try_run(fmt::format("list table {}", kSpoof), true);
+  if (!r.ok) return;
+  auto j = nlohmann::json::parse(r.out, nullptr, false);
+  if (j.is_discarded()) return;
+  for (const auto& item : j.value("nftables", nlohmann::json::array())) {
+    if (!item.contains("chain")) continue;
+    std::string name = item["chain"].value("name", "");
+    if (name.rfind(prefix, 0) == 0 && !keep.count(name)) remove_spoof_chain(name);
+  }
+}
+
 }  // namespace ctnet::nft

@@ -30,6 +30,13 @@ void remove_masq(const MasqKey& key);
 // Removes the rules of every attachment of `network` not in `valid` (container ID, ifname).
 void gc_masq(const std::string& network, const std::set<std::pair<std::string, std::string>>& valid);
 
+// MAC spoof check (bridge `macspoofchk`): frames entering the bridge from the container's port must carry the
+// container's MAC. table bridge ctnet_macspoof { chain prerouting { type filter hook prerouting priority -300;
+// iifname vmap @ports }, chain c-<net>-<att> { ether saddr != MAC drop } }; keyed like the masquerade rules.
+void add_macspoof(const MasqKey& key, const std::string& host_ifname, const std::string& mac);
+void remove_macspoof(const MasqKey& key);
+void gc_macspoof(const std::string& network, const std::set<std::pair<std::string, std::string>>& valid);
+
 // The chain name of an attachment (exposed for tests).
 std::string chain_name(const MasqKey& key);
 // Runs nft commands (exposed for tests reading the rules back); returns the output, throws Error on failure.

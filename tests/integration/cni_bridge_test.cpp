@@ -5,7 +5,9 @@
 #include <thread>
 
 #include "cni_harness.h"
+#include "link/bridge.h"
 #include "nft/masq.h"
+#include "util/error.h"
 #include "ops/ping.h"
 
 namespace ctnet::test {
@@ -362,6 +364,118 @@ TEST_F(CniPlugin, HostLocalAloneAndCtnetMode) {
   br["mode"] = "bridge";
   auto r = run("ctnet", env("ADD", "c1", ns), br);
   EXPECT_EQ(r.exit_code, 0) << r.out;
+}
+
+}  // namespace
+}  // namespace ctnet::test
+
+namespace ctnet::test {
+namespace {
+
+using nlohmann::json;
+
+// Runs a command inside the test's host namespace and returns its stdout (cross-checking with iproute2's view).
+std::string host_command(const std::string& host_ns, const std::string& cmd) {
+  std::string full = "ip netns exec " + host_ns + " " + cmd + " 2>&1";
+  std::string out;
+  if (FILE* p = popen(full.c_str(), "r")) {
+    char buf[4096];
+    for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+    pclose(p);
+  }
+  return out;
+}
+
+using CniBridgeKeys = CniFixture;
+
+TEST_F(CniBridgeKeys, MacSpoofCheckRulesFollowTheContainer) {
+  auto conf = bridge_conf();
+  conf["macspoofchk"] = true;
+  const std::string ns = container();
+  auto add = run("bridge", env("ADD", "s1", ns), conf);
+  ASSERT_EQ(add.exit_code, 0) << add.out;
+  const std::string chain = nft::chain_name({"tcninet", "s1", "eth0"});
+  std::string rules;
+  {
+    NsGuard g(*host_);
+    rules = nft::run("list table bridge ctnet_macspoof");
+  }
+  EXPECT_NE(rules.find(add.json["interfaces"][1]["name"].get<std::string>()), std::string::npos) << rules;
+  EXPECT_NE(rules.find("ether saddr != " + add.json["interfaces"][2]["mac"].get<std::string>() + " drop"), std::string::npos) << rules;
+  ASSERT_EQ(run("bridge", env("DEL", "s1", ns), conf).exit_code, 0);
+  {
+    NsGuard g(*host_);
+    rules = nft::run("list table bridge ctnet_macspoof");
+  }
+  EXPECT_EQ(rules.find(chain), std::string::npos) << rules;
+}
+
+TEST_F(CniBridgeKeys, HairpinAndMtu) {
+  auto conf = bridge_conf();
+  conf["hairpinMode"] = true;
+  conf["mtu"] = 1300;
+  const std::string ns = container();
+  auto add = run("bridge", env("ADD", "h1", ns), conf);
+  ASSERT_EQ(add.exit_code, 0) << add.out;
+  const std::string host = add.json["interfaces"][1]["name"].get<std::string>();
+  auto detail = host_command(host_name_, "bridge -d link show dev " + host);
+  EXPECT_NE(detail.find("hairpin on"), std::string::npos) << detail;
+  auto cs = socket_in(ns);
+  EXPECT_EQ(link::find(cs, "eth0")->mtu, 1300u);
+  auto hs = host_socket();
+  EXPECT_EQ(link::find(hs, "tcnibr0")->mtu, 1300u);
+}
+
+TEST_F(CniBridgeKeys, VlanOrAClearErrorWithoutVlanFiltering) {
+  bool filtering = true;
+  {
+    auto hs = host_socket();
+    try {
+      link::create_bridge(hs, {.name = "tcniprobe", .vlan_filtering = true});
+      link::remove(hs, "tcniprobe");
+    } catch (const Error& e) {
+      filtering = e.errnum() != EOPNOTSUPP;
+    }
+  }
+  auto conf = bridge_conf();
+  conf["vlan"] = 42;
+  conf["preserveDefaultVlan"] = false;
+  const std::string ns = container();
+  auto add = run("bridge", env("ADD", "v1", ns), conf);
+  if (!filtering) {
+    EXPECT_EQ(add.exit_code, 1);
+    EXPECT_NE(add.msg().find("VLAN filtering"), std::string::npos) << add.out;
+    EXPECT_EQ(host_links(), std::vector<std::string>{});
+    EXPECT_EQ(lease_ips(), std::vector<std::string>{});
+    return;
+  }
+  ASSERT_EQ(add.exit_code, 0) << add.out;
+  const std::string host = add.json["interfaces"][1]["name"].get<std::string>();
+  auto vlans = host_command(host_name_, "bridge vlan show dev " + host);
+  EXPECT_NE(vlans.find("42 PVID"), std::string::npos) << vlans;
+}
+
+TEST_F(CniBridgeKeys, IsDefaultGatewayAndForceAddress) {
+  auto conf = bridge_conf();
+  conf["isDefaultGateway"] = true;
+  conf["forceAddress"] = true;
+  conf["ipam"].erase("routes");
+  {
+    // A stale address of the same subnet on an existing bridge is replaced.
+    auto hs = host_socket();
+    link::BridgeSpec spec{.name = "tcnibr0"};
+    link::create_bridge(hs, spec);
+    addr::add(hs, link::get(hs, "tcnibr0").index, Prefix::parse("10.99.0.200/24", "x"), "tcnibr0");
+  }
+  const std::string ns = container();
+  auto add = run("bridge", env("ADD", "g1", ns), conf);
+  ASSERT_EQ(add.exit_code, 0) << add.out;
+  EXPECT_EQ(add.json["routes"][0]["dst"], "0.0.0.0/0");
+  EXPECT_EQ(add.json["routes"][0]["gw"], "10.99.0.1");
+  auto hs = host_socket();
+  std::vector<std::string> have;
+  for (const auto& a : addr::list(hs, link::get(hs, "tcnibr0").index, AF_INET)) have.push_back(a.prefix.str());
+  EXPECT_EQ(have, std::vector<std::string>{"10.99.0.1/24"});
 }
 
 }  // namespace
