@@ -141,14 +141,14 @@ class Bridge : public Plugin {
     res.interfaces.push_back({host, host_mac.str(), "", v.mtu});
     {
       nl::Socket cs = nl::Socket::in(cns);
-      auto cl = link::get(cs, inv_.ifname, inv_.netns);
-      res.interfaces.push_back({inv_.ifname, cl.mac ? cl.mac->str() : "", inv_.netns, v.mtu});
+      auto [cindex, cmac] = link_index_mac(cs, inv_.ifname);
+      res.interfaces.push_back({inv_.ifname, cmac, inv_.netns, v.mtu});
       res.ips = ipr.ips;
       for (auto& ip : res.ips) ip.interface = 2;
       res.routes = ipr.routes;
       if (is_default_gw_) add_default_routes(res);
       res.dns = ipr.dns;
-      if (!disable_container_iface_) configure_container(cs, cl.index, inv_.ifname, res, enable_dad_);
+      if (!disable_container_iface_) configure_container(cs, cindex, inv_.ifname, res, enable_dad_);
     }
     if (macspoofchk_) {
       nft::MasqKey key{inv_.name, inv_.container_id, inv_.ifname};
@@ -213,12 +213,19 @@ class Bridge : public Plugin {
                                                    br->kind.empty() ? "non-bridge" : br->kind));
       if (!br->is_up()) link::change(hs, br->index, {.up = true}, fmt::format("cannot bring {} up", bridge_));
     } else {
-      link::BridgeSpec spec{.name = bridge_, .mtu = mtu_ ? mtu_ : mtu_of_default_route(),
+      link::BridgeSpec spec{.name = bridge_, .mtu = mtu_ ? mtu_ : mtu_of_default_route(hs),
                             .vlan_filtering = vlan_ != 0 || !trunk_.empty(), .up = true};
       try {
         link::create_bridge(hs, spec);
         std::string name = bridge_;
-        undo.add("bridge " + name, [&hs, name] { link::remove(hs, name); });
+        // Rolled back only while it has no port: a concurrent ADD may have attached a container meanwhile.
+        undo.add("bridge " + name, [&hs, name] {
+          auto br = link::find(hs, name);
+          if (!br) return;
+          for (const auto& l : link::list(hs))
+            if (l.master == br->index) return;
+          link::remove(hs, name);
+        });
       } catch (const Error& e) {
         if (e.errnum() == EOPNOTSUPP && spec.vlan_filtering)
           throw CniError(kPluginFailure, fmt::format("vlan: cannot create {} with VLAN filtering: the running kernel lacks "

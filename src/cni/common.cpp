@@ -1,4 +1,8 @@
 #include <fmt/format.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+
+#include <cstring>
 #include <linux/if_addr.h>
 #include <linux/rtnetlink.h>
 
@@ -12,6 +16,17 @@
 #include "util/error.h"
 
 namespace ctnet::cni {
+
+std::pair<int, std::string> link_index_mac(nl::Socket& s, const std::string& name) {
+  ifreq ifr{};
+  std::memcpy(ifr.ifr_name, name.data(), std::min(name.size(), sizeof(ifr.ifr_name) - 1));
+  if (::ioctl(s.fd(), SIOCGIFINDEX, &ifr) != 0) throw_errno(fmt::format("link '{}' does not exist", name));
+  int index = ifr.ifr_ifindex;
+  if (::ioctl(s.fd(), SIOCGIFHWADDR, &ifr) != 0) throw_errno(fmt::format("cannot read the address of '{}'", name));
+  MacAddress mac;
+  std::memcpy(mac.bytes.data(), ifr.ifr_hwaddr.sa_data, 6);
+  return {index, mac.str()};
+}
 
 void configure_container(nl::Socket& cs, int index, const std::string& ifname, const Result& r, bool dad) {
   link::change(cs, index, {.up = true}, fmt::format("cannot bring {} up", ifname));

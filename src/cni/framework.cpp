@@ -12,6 +12,8 @@
 #include <cstring>
 #include <fmt/format.h>
 
+#include <linux/rtnetlink.h>
+
 #include "addr/route.h"
 #include "cni/json_get.h"
 #include "link/link.h"
@@ -231,13 +233,30 @@ NetNs open_container_netns(const Invocation& inv) {
   }
 }
 
-uint32_t mtu_of_default_route() {
-  // Only on the slow path (creating a bridge): a dump of the main table and one link read.
-  nl::Socket s;
-  for (const auto& r : addr::list_routes(s, AF_INET))
-    if (r.dst.length() == 0 && r.oif)
-      if (auto l = link::find(s, r.oif); l && l->mtu) return l->mtu;
-  return 1500;
+std::optional<link::Link> default_route_link(nl::Socket& s) {
+  // A route lookup, not a dump: on a ptp host the main table holds a /32 per container, and reading it all on
+  // every ADD would make ADD cost grow with the number of containers. The lookup is for an address no host
+  // routes specially (TEST-NET-3), so it resolves through the default route.
+  nl::Message m(RTM_GETROUTE, 0);
+  auto* rt = m.put_header<rtmsg>();
+  rt->rtm_family = AF_INET;
+  rt->rtm_dst_len = 32;
+  IpAddress probe = *IpAddress::try_parse("203.0.113.1");
+  m.put(RTA_DST, probe.data(), probe.size());
+  m.hdr()->nlmsg_flags |= NLM_F_ACK;
+  nl::Reply r = s.exchange(m);
+  if (r.error || r.messages.empty()) return std::nullopt;
+  auto a = nl::Attrs::of_message(r.messages.front().hdr(), sizeof(rtmsg));
+  auto oif = a.u32(RTA_OIF);
+  if (!oif) return std::nullopt;
+  auto l = link::find(s, static_cast<int>(*oif));
+  if (!l || l->name == "lo") return std::nullopt;
+  return l;
+}
+
+uint32_t mtu_of_default_route(nl::Socket& s) {
+  auto l = default_route_link(s);
+  return l && l->mtu ? l->mtu : 1500;  // no default route: the kernel's default MTU
 }
 
 // ---- IPAM --------------------------------------------------------------------------------------------------

@@ -12,6 +12,8 @@
 
 #include "cni/types.h"
 #include "ipam/host_local.h"
+#include "link/link.h"
+#include "netlink/socket.h"
 #include "ns/netns.h"
 #include "ops/undo.h"
 #include "util/ip.h"
@@ -79,8 +81,10 @@ std::set<ipam::Attachment> valid_attachments(const Invocation& inv);
 std::string host_veth_name(const Invocation& inv);
 // The container namespace; CniError code 3 when it does not exist.
 NetNs open_container_netns(const Invocation& inv);
-// Reads a boolean/int plugin key with the field named in errors.
-uint32_t mtu_of_default_route();
+// The interface the default route leaves through (a route lookup, no dump), if any.
+std::optional<link::Link> default_route_link(nl::Socket& host);
+// The MTU of the interface the default route leaves through (1500 when there is none), for `mtu` defaults.
+uint32_t mtu_of_default_route(nl::Socket& host);
 
 // A kernel or library failure with no spec code: reported as code 100 (plugin-specific range).
 inline constexpr int kPluginFailure = 100;

@@ -15,11 +15,8 @@
 namespace ctnet::cni {
 namespace {
 
-// The link the default route leaves through: the default parent, as in the reference plugins.
-std::string default_route_link(nl::Socket& hs) {
-  for (const auto& r : addr::list_routes(hs, AF_INET))
-    if (r.dst.length() == 0 && r.oif)
-      if (auto l = link::find(hs, r.oif)) return l->name;
+std::string master_or_default(nl::Socket& hs) {
+  if (auto l = default_route_link(hs)) return l->name;
   bad_config("master", "missing, and there is no default route to take it from");
 }
 
@@ -101,7 +98,7 @@ class SubInterface : public Plugin {
     UndoLog undo;
     NetNs cns = open_container_netns(inv_);
     Result ipr = ipam_.add(undo);
-    std::string master = master_.empty() ? default_route_link(hs) : master_;
+    std::string master = master_.empty() ? master_or_default(hs) : master_;
     auto parent = link::get(hs, master);
     const std::string tmp = link::temporary_name("cni");
     link::SubInterfaceSpec spec{.name = tmp, .parent = parent.index, .netns_fd = cns.fd(), .mtu = mtu_, .mac = mac_};

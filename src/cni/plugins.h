@@ -28,6 +28,11 @@ std::unique_ptr<Plugin> make_host_device(Invocation& inv);
 
 // ---- helpers the plugins share -----------------------------------------------------------------------------
 
+// Index and MAC of a link by name, through ioctls on the netlink socket (dev_ioctl answers SIOCGIFINDEX and
+// SIOCGIFHWADDR for any socket, in the socket's namespace): cheaper than RTM_GETLINK, for which the kernel
+// fills every attribute of the link. Throws when the link does not exist.
+std::pair<int, std::string> link_index_mac(nl::Socket& s, const std::string& name);
+
 // Brings the container interface up and gives it the result's addresses, then the routes (a route without a
 // gateway goes via the first gateway of its family). Addresses get DAD only when `dad`.
 void configure_container(nl::Socket& cs, int index, const std::string& ifname, const Result& r, bool dad);

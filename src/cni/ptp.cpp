@@ -41,16 +41,16 @@ class Ptp : public Plugin {
     const std::string host = host_veth_name(inv_);
     const MacAddress host_mac = MacAddress::derived("ctnet-host/" + inv_.container_id + "/" + inv_.ifname);
     link::VethSpec v{.name = host, .peer_name = inv_.ifname, .peer_netns_fd = cns.fd(),
-                     .mtu = mtu_ ? mtu_ : mtu_of_default_route(), .mac = host_mac, .peer_mac = mac_, .up = true};
+                     .mtu = mtu_ ? mtu_ : mtu_of_default_route(hs), .mac = host_mac, .peer_mac = mac_, .up = true};
     link::create_veth(hs, v);
     undo.add("veth " + host, [&hs, host] { link::remove(hs, host); });
-    auto hl = link::get(hs, host);
+    const int host_index = link_index_mac(hs, host).first;
     for (const auto& ip : ipr.ips) {
-      nl::Message m = addr::add_request(hl.index, host_prefix(*ip.gateway));
+      nl::Message m = addr::add_request(host_index, host_prefix(*ip.gateway));
       std::string text;
       int err = hs.try_ack(m, &text);
       if (err && err != EEXIST) throw Error(fmt::format("cannot add {} to {}", ip.gateway->str(), host), err, text);
-      addr::Route r{.dst = host_prefix(ip.address.address()), .oif = hl.index};
+      addr::Route r{.dst = host_prefix(ip.address.address()), .oif = host_index};
       addr::add(hs, r);
     }
 
@@ -58,20 +58,20 @@ class Ptp : public Plugin {
     res.interfaces.push_back({host, host_mac.str(), "", v.mtu});
     {
       nl::Socket cs = nl::Socket::in(cns);
-      auto cl = link::get(cs, inv_.ifname, inv_.netns);
-      res.interfaces.push_back({inv_.ifname, cl.mac ? cl.mac->str() : "", inv_.netns, v.mtu});
-      link::change(cs, cl.index, {.up = true}, fmt::format("cannot bring {} up", inv_.ifname));
+      auto [cindex, cmac] = link_index_mac(cs, inv_.ifname);
+      res.interfaces.push_back({inv_.ifname, cmac, inv_.netns, v.mtu});
+      link::change(cs, cindex, {.up = true}, fmt::format("cannot bring {} up", inv_.ifname));
       for (const auto& ip : ipr.ips) {
         // No prefix route: the subnet is reached through the gateway, which is on-link as a host route.
-        nl::Message m = addr::add_request(cl.index, ip.address, {.dad = true});
+        nl::Message m = addr::add_request(cindex, ip.address, {.dad = true});
         m.put_u32(IFA_FLAGS, IFA_F_NODAD | IFA_F_NOPREFIXROUTE);
         cs.ack(m, fmt::format("cannot add address {} to {}", ip.address.str(), inv_.ifname));
-        addr::add(cs, {.dst = host_prefix(*ip.gateway), .oif = cl.index, .src = ip.address.address()});
+        addr::add(cs, {.dst = host_prefix(*ip.gateway), .oif = cindex, .src = ip.address.address()});
         if (ip.address.length() < ip.address.max_length())
-          addr::add(cs, {.dst = ip.address.network(), .gateway = ip.gateway, .oif = cl.index, .src = ip.address.address()});
+          addr::add(cs, {.dst = ip.address.network(), .gateway = ip.gateway, .oif = cindex, .src = ip.address.address()});
       }
       for (const auto& rt : ipr.routes) {
-        addr::Route r{.dst = rt.dst, .gateway = rt.gw, .oif = cl.index};
+        addr::Route r{.dst = rt.dst, .gateway = rt.gw, .oif = cindex};
         if (!r.gateway)
           for (const auto& ip : ipr.ips)
             if (ip.gateway->family() == rt.dst.family()) {
