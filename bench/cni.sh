@@ -20,7 +20,7 @@ if [ "${1:-}" != "--inner" ] && [ "${CNI_BENCH_INNER:-}" != 1 ]; then
 	HOSTNS=tcni-bench-$$
 	ip netns add "$HOSTNS"
 	cleanup() {
-		ip netns exec "$HOSTNS" bash -c 'for n in $(ip netns list | awk "/^tcni-b[0-9a-z]*-/{print \$1}"); do ip netns del $n & done; wait' 2>/dev/null || true
+		ip netns exec "$HOSTNS" bash -c 'for n in $(ip netns list | awk "/^tcni-b(f|c|r|pc|pr|sc|sr|mc|mr|mf|p[0-7])-/{print \$1}"); do ip netns del $n & done; wait' 2>/dev/null || true
 		ip netns del "$HOSTNS" 2>/dev/null || true
 		rm -rf "/tmp/tcni-bench-$$"
 	}
@@ -80,8 +80,10 @@ for i in $(seq 1 "$RUNS"); do
 	plugin_run DEL r$i tcni-br-$i "$W/r.json" "$REF/bridge" "$W/r.del"
 	plugin_run DEL p$i tcni-bpc-$i "$W/pc.json" "$CNI/ptp" "$W/pc.del"
 	plugin_run DEL p$i tcni-bpr-$i "$W/pr.json" "$REF/ptp" "$W/pr.del"
-	for k in f c r pc pr; do ip netns del tcni-b$k-$i & done
 done
+# Namespaces go only after the measurements: a namespace being torn down holds kernel locks and grace periods
+# that would land on whichever ADD or DEL runs at the same time.
+for i in $(seq 1 "$RUNS"); do for k in f c r pc pr; do ip netns del tcni-b$k-$i & done; done
 wait
 FA=$(median "$W/f.add") FD=$(median "$W/f.del")
 printf "%-28s %9s %9s %9s %9s %9s\n" what ADD_ms DEL_ms ADD/floor DEL/floor failures
@@ -115,7 +117,16 @@ for impl in c r; do
 			ip netns add tcni-bm$impl-$n-$j
 			plugin_run ADD m$n-$j tcni-bm$impl-$n-$j "$W/s$impl.json" "$plugin" "$W/scale.$impl.$n"
 			plugin_run DEL m$n-$j tcni-bm$impl-$n-$j "$W/s$impl.json" "$plugin" "$W/scaledel.$impl.$n"
+			if [ $impl = c ]; then
+				# The kernel's own growth: the floor attaching to the same bridge with the same N ports.
+				ip netns add tcni-bmf-$n-$j
+				"$T/timeexec" "$W/empty.json" "$T/rtnl_floor" add tcni-bmf-$n-$j tcnimf$j eth0 tcnisc 10.80.250.$j 16 10.80.0.1 2>>"$W/scale.f.$n"
+				"$T/timeexec" "$W/empty.json" "$T/rtnl_floor" del tcni-bmf-$n-$j eth0 2>/dev/null
+			fi
+		done
+		for j in $(seq 1 20); do
 			ip netns del tcni-bm$impl-$n-$j &
+			[ $impl = c ] && ip netns del tcni-bmf-$n-$j &
 		done
 		wait
 	done
@@ -123,8 +134,8 @@ done
 printf "%-10s" N
 for n in $SCALE; do printf "%12s" "N=$n"; done
 printf "%14s\n" "last/first"
-for impl in c r; do
-	printf "%-10s" "$([ $impl = c ] && echo ctnet || echo reference)"
+for impl in c r f; do
+	printf "%-10s" "$(case $impl in c) echo ctnet ;; r) echo reference ;; f) echo floor ;; esac)"
 	first="" last=""
 	for n in $SCALE; do
 		m=$(median "$W/scale.$impl.$n")
@@ -134,6 +145,9 @@ for impl in c r; do
 	done
 	printf "%14s\n" "$(ratio $last $first)"
 done
+printf "%-10s" "ctnet/floor"
+for n in $SCALE; do printf "%12s" "$(ratio $(median "$W/scale.c.$n") $(median "$W/scale.f.$n"))"; done
+printf "\n"
 echo "fill failures: ctnet $(fails "$W/fill.c"), reference $(fails "$W/fill.r")"
 
 echo

@@ -185,3 +185,37 @@ TEST_F(CniModes, SriovIsNotSupportedYet) {
 
 }  // namespace
 }  // namespace ctnet::test
+
+namespace ctnet::test {
+namespace {
+
+using CniExecIpam = CniFixture;
+
+// An IPAM type other than host-local is executed from CNI_PATH, as the spec says (here the reference `static`).
+TEST_F(CniExecIpam, OtherIpamTypesAreExecutedFromCniPath) {
+  if (::access("/usr/lib/cni/static", X_OK) != 0) GTEST_SKIP() << "reference static IPAM not installed";
+  auto conf = bridge_conf();
+  conf["ipam"] = {{"type", "static"},
+                  {"addresses", {{{"address", "10.99.0.50/24"}, {"gateway", "10.99.0.1"}}}},
+                  {"routes", {{{"dst", "0.0.0.0/0"}}}}};
+  const std::string ns = container();
+  auto add = run("bridge", env("ADD", "st1", ns), conf);
+  ASSERT_EQ(add.exit_code, 0) << add.out;
+  EXPECT_EQ(add.json["ips"][0]["address"], "10.99.0.50/24");
+  auto cs = socket_in(ns);
+  auto eth0 = link::find(cs, "eth0");
+  ASSERT_TRUE(eth0);
+  bool has = false;
+  for (const auto& a : addr::list(cs, eth0->index, AF_INET)) has = has || a.prefix.str() == "10.99.0.50/24";
+  EXPECT_TRUE(has);
+  EXPECT_EQ(run("bridge", env("DEL", "st1", ns), conf).exit_code, 0);
+  // A type found nowhere in CNI_PATH is a configuration error naming ipam.type, and nothing is left behind.
+  conf["ipam"] = {{"type", "nosuch-ipam"}};
+  auto bad = run("bridge", env("ADD", "st2", ns), conf);
+  EXPECT_EQ(bad.code(), 7) << bad.out;
+  EXPECT_NE(bad.msg().find("ipam.type"), std::string::npos) << bad.out;
+  EXPECT_FALSE(link::find(cs, "eth0"));
+}
+
+}  // namespace
+}  // namespace ctnet::test
