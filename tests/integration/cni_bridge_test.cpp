@@ -480,3 +480,40 @@ TEST_F(CniBridgeKeys, IsDefaultGatewayAndForceAddress) {
 
 }  // namespace
 }  // namespace ctnet::test
+
+namespace ctnet::test {
+namespace {
+
+using nlohmann::json;
+using CniDualStack = CniFixture;
+
+TEST_F(CniDualStack, BridgeGivesOneAddressPerFamily) {
+  auto conf = bridge_conf("1.0.0");
+  conf["ipam"]["ranges"] = json::array({json::array({{{"subnet", "10.99.0.0/24"}}}),
+                                        json::array({{{"subnet", "fd00:99::/64"}}})});
+  conf["ipam"]["routes"] = json::array({{{"dst", "0.0.0.0/0"}}, {{"dst", "::/0"}}});
+  const std::string ns = container();
+  auto add = run("bridge", env("ADD", "ds1", ns), conf);
+  ASSERT_EQ(add.exit_code, 0) << add.out;
+  ASSERT_EQ(add.json["ips"].size(), 2u);
+  EXPECT_EQ(add.json["ips"][1]["address"], "fd00:99::2/64");
+  auto cs = socket_in(ns);
+  auto eth0 = link::find(cs, "eth0");
+  ASSERT_TRUE(eth0);
+  bool v6 = false;
+  for (const auto& a : addr::list(cs, eth0->index, AF_INET6)) v6 = v6 || a.prefix.str() == "fd00:99::2/64";
+  EXPECT_TRUE(v6);
+  bool v6_default = false;
+  for (const auto& r : addr::list_routes(cs, AF_INET6))
+    v6_default = v6_default || (r.dst.length() == 0 && r.gateway && r.gateway->str() == "fd00:99::1");
+  EXPECT_TRUE(v6_default);
+  auto hs = host_socket();
+  bool gw6 = false;
+  for (const auto& a : addr::list(hs, link::get(hs, "tcnibr0").index, AF_INET6)) gw6 = gw6 || a.prefix.str() == "fd00:99::1/64";
+  EXPECT_TRUE(gw6);
+  EXPECT_EQ(run("bridge", env("DEL", "ds1", ns), conf).exit_code, 0);
+  EXPECT_EQ(lease_ips(), std::vector<std::string>{});
+}
+
+}  // namespace
+}  // namespace ctnet::test
