@@ -108,7 +108,8 @@ int run_plugin(std::string_view name) {
   } catch (const InvalidInput& e) {
     return print_error(version, kInvalidConfig, "invalid '" + e.field() + "': " + e.problem());
   } catch (const Error& e) {
-    return print_error(version, kPluginFailure, e.what(), e.kernel_text());
+    // The message already carries the kernel's text; details name the errno for programs that match on it.
+    return print_error(version, kPluginFailure, e.what(), e.errnum() ? errno_name(e.errnum()) : std::string());
   } catch (const nlohmann::json::exception& e) {
     return print_error(version, kDecodeFailure, std::string("cannot decode the configuration: ") + e.what());
   } catch (const std::exception& e) {
