@@ -37,8 +37,7 @@ std::unique_ptr<Plugin> make(std::string_view mode, Invocation& inv) {
   if (mode == "macvlan") return make_macvlan(inv);
   if (mode == "ipvlan") return make_ipvlan(inv);
   if (mode == "host-device") return make_host_device(inv);
-  if (mode == "sriov")
-    throw CniError(kPluginFailure, "the sriov plugin is not supported by this ctnet build yet (no SR-IOV engine)");
+  if (mode == "sriov") return make_sriov(inv);
   return nullptr;
 }
 
@@ -79,7 +78,7 @@ int run_plugin(std::string_view name) {
     }
     auto plugin = make(mode, inv);
     if (!plugin)
-      bad_config(mode_field, "'" + mode + "' is not a plugin ctnet provides (bridge, ptp, host-local, macvlan, ipvlan, host-device)");
+      bad_config(mode_field, "'" + mode + "' is not a plugin ctnet provides (bridge, ptp, host-local, macvlan, ipvlan, host-device, sriov)");
     switch (inv.command) {
       case Command::add:
         print(plugin->add().to_json(version));

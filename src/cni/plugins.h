@@ -25,6 +25,7 @@ std::unique_ptr<Plugin> make_host_local(Invocation& inv);
 std::unique_ptr<Plugin> make_macvlan(Invocation& inv);
 std::unique_ptr<Plugin> make_ipvlan(Invocation& inv);
 std::unique_ptr<Plugin> make_host_device(Invocation& inv);
+std::unique_ptr<Plugin> make_sriov(Invocation& inv);
 
 // ---- helpers the plugins share -----------------------------------------------------------------------------
 

@@ -176,12 +176,33 @@ TEST_F(CniModes, HostDeviceMovesInAndBack) {
   EXPECT_EQ(host_links(), (std::vector<std::string>{"tcnid0", "tcnid1"}));
 }
 
-TEST_F(CniModes, SriovIsNotSupportedYet) {
-  json conf = {{"cniVersion", "1.0.0"}, {"name", "tcnisr"}, {"type", "sriov"}};
-  auto r = run("sriov", env("ADD", "s1", container()), conf);
+TEST_F(CniModes, SriovValidatesAndRollsBackWithoutHardware) {
+  // No SR-IOV hardware here (tests/kernel runs the engine in a VM): the plugin must refuse bad configurations
+  // with their codes and leave nothing behind when the VF does not exist.
+  json conf = {{"cniVersion", "1.0.0"}, {"name", "tcnisr"}, {"type", "sriov"},
+               {"ipam", {{"type", "host-local"}, {"ranges", {{{{"subnet", "10.53.0.0/24"}}}}}, {"dataDir", data_dir_}}}};
+  const std::string ns = container();
+  auto missing = run("sriov", env("ADD", "s1", ns), conf);
+  EXPECT_EQ(missing.code(), 7) << missing.out;
+  EXPECT_NE(missing.msg().find("deviceID"), std::string::npos) << missing.out;
+  auto bad = conf;
+  bad["deviceID"] = "not-a-pci-address";
+  auto r = run("sriov", env("ADD", "s1", ns), bad);
+  EXPECT_EQ(r.code(), 7) << r.out;
+  bad["deviceID"] = "0000:00:00.0";
+  bad["vlan"] = 5000;
+  r = run("sriov", env("ADD", "s1", ns), bad);
+  EXPECT_EQ(r.code(), 7) << r.out;
+  EXPECT_NE(r.msg().find("vlan"), std::string::npos) << r.out;
+  bad.erase("vlan");
+  bad["deviceID"] = "0000:7f:1f.7";  // no such device
+  r = run("sriov", env("ADD", "s1", ns), bad);
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.msg().find("not supported"), std::string::npos) << r.out;
+  EXPECT_NE(r.msg().find("0000:7f:1f.7"), std::string::npos) << r.out;
+  EXPECT_EQ(lease_ips("tcnisr"), std::vector<std::string>{});
+  EXPECT_EQ(run("sriov", env("DEL", "s1", ns), bad).exit_code, 0);
 }
+
 
 }  // namespace
 }  // namespace ctnet::test
