@@ -100,9 +100,9 @@ TEST_F(CniPlugin, TwoContainersOnOneBridgeReachEachOther) {
   ASSERT_EQ(ra.exit_code, 0) << ra.out;
   ASSERT_EQ(rb.exit_code, 0) << rb.out;
   auto target = Prefix::parse(rb.json["ips"][0]["address"].get<std::string>(), "ip").address();
-  auto p = ping(NetNs::open_path(a), target, {.count = 2});
+  auto p = ping(NetNs::open_path(a), target, {.count = 5});
   EXPECT_TRUE(p.ok());
-  auto gw = ping(NetNs::open_path(a), IpAddress::parse("10.99.0.1", "gw"), {.count = 1});
+  auto gw = ping(NetNs::open_path(a), IpAddress::parse("10.99.0.1", "gw"), {.count = 5});
   EXPECT_TRUE(gw.ok());
 }
 
@@ -332,7 +332,7 @@ TEST_F(CniPlugin, PtpGivesHostRoutes) {
   for (const auto& r : addr::list_routes(hs, AF_INET))
     host_route = host_route || (r.dst.str() == "10.88.0.2/32" && r.oif == hv->index);
   EXPECT_TRUE(host_route);
-  auto p = ping(NetNs::open_path(ns), IpAddress::parse("10.88.0.1", "gw"), {.count = 1});
+  auto p = ping(NetNs::open_path(ns), IpAddress::parse("10.88.0.1", "gw"), {.count = 5});
   EXPECT_TRUE(p.ok());
   auto conf_check = conf;
   conf_check["prevResult"] = add.json;
