@@ -1,11 +1,119 @@
+// Entry point of the CNI face: reads the invocation, runs one operation, prints the result or the spec's
+// error object on stdout, and returns the exit code. Nothing else in the program prints for a plugin.
 #include "cni/plugin.h"
 
+#include <nlohmann/json.hpp>
+
 #include <cstdio>
+#include <cstring>
+
+#include "cni/json_get.h"
+#include "cni/plugins.h"
+#include "util/error.h"
 
 namespace ctnet::cni {
-bool is_plugin_name(std::string_view) { return false; }
-int run_plugin(std::string_view) {
-  std::fputs("{\"cniVersion\":\"1.1.0\",\"code\":4,\"msg\":\"CNI support is not built yet\"}\n", stdout);
+namespace {
+
+constexpr std::string_view kPluginNames[] = {"bridge", "ptp", "host-local", "macvlan", "ipvlan", "host-device", "sriov"};
+
+void print(const nlohmann::json& j) {
+  std::string s = j.dump();
+  s += '\n';
+  std::fwrite(s.data(), 1, s.size(), stdout);
+  std::fflush(stdout);
+}
+
+int print_error(std::string_view version, int code, const std::string& msg, const std::string& details = {}) {
+  nlohmann::json j = {{"cniVersion", version}, {"code", code}, {"msg", msg}};
+  if (!details.empty()) j["details"] = details;
+  print(j);
   return 1;
 }
+
+std::unique_ptr<Plugin> make(std::string_view mode, Invocation& inv) {
+  if (mode == "bridge") return make_bridge(inv);
+  if (mode == "ptp") return make_ptp(inv);
+  if (mode == "host-local") return make_host_local(inv);
+  if (mode == "macvlan") return make_macvlan(inv);
+  if (mode == "ipvlan") return make_ipvlan(inv);
+  if (mode == "host-device") return make_host_device(inv);
+  if (mode == "sriov") return make_sriov(inv);
+  return nullptr;
+}
+
+}  // namespace
+
+bool is_plugin_name(std::string_view name) {
+  for (auto n : kPluginNames)
+    if (n == name) return true;
+  return false;
+}
+
+int run_plugin(std::string_view name) {
+  std::string version(kLatestVersion);
+  try {
+    Invocation inv = read_invocation();
+    if (inv.command == Command::version) {
+      auto j = nlohmann::json::parse(inv.stdin_text, nullptr, false);
+      if (j.is_object() && j.contains("cniVersion") && j["cniVersion"].is_string() &&
+          version_supported(j["cniVersion"].get<std::string>()))
+        version = j["cniVersion"].get<std::string>();
+      nlohmann::json out = {{"cniVersion", version}, {"supportedVersions", nlohmann::json::array()}};
+      for (auto v : kSupportedVersions) out["supportedVersions"].push_back(v);
+      print(out);
+      return 0;
+    }
+    parse_config(inv);
+    version = inv.version;
+    // As "ctnet", the configuration picks the mode: "mode", or a plugin name in "type".
+    std::string mode(name);
+    std::string mode_field = "type";
+    if (name == "ctnet") {
+      if (auto m = get_string(inv.conf, "mode")) {
+        mode = *m;
+        mode_field = "mode";
+      } else {
+        mode = inv.type;
+      }
+    }
+    auto plugin = make(mode, inv);
+    if (!plugin)
+      bad_config(mode_field, "'" + mode + "' is not a plugin ctnet provides (bridge, ptp, host-local, macvlan, ipvlan, host-device, sriov)");
+    switch (inv.command) {
+      case Command::add:
+        print(plugin->add().to_json(version));
+        break;
+      case Command::del:
+        plugin->del();
+        break;
+      case Command::check: {
+        auto prev = prev_result(inv);
+        if (!prev) bad_config("prevResult", "missing: CHECK needs the result of ADD");
+        plugin->check(*prev);
+        break;
+      }
+      case Command::gc:
+        plugin->gc(valid_attachments(inv));
+        break;
+      case Command::status:
+        plugin->status();
+        break;
+      case Command::version:
+        break;
+    }
+    return 0;
+  } catch (const CniError& e) {
+    return print_error(version, e.code(), e.what(), e.details());
+  } catch (const InvalidInput& e) {
+    return print_error(version, kInvalidConfig, "invalid '" + e.field() + "': " + e.problem());
+  } catch (const Error& e) {
+    // The message already carries the kernel's text; details name the errno for programs that match on it.
+    return print_error(version, kPluginFailure, e.what(), e.errnum() ? errno_name(e.errnum()) : std::string());
+  } catch (const nlohmann::json::exception& e) {
+    return print_error(version, kDecodeFailure, std::string("cannot decode the configuration: ") + e.what());
+  } catch (const std::exception& e) {
+    return print_error(version, kPluginFailure, e.what());
+  }
+}
+
 }  // namespace ctnet::cni

@@ -1,0 +1,179 @@
+#!/bin/bash
+# CNI benchmark, side by side in one run: ctnet's plugins vs the reference plugins in /usr/lib/cni vs the
+# kernel floor (rtnl_floor.c), all inside a throwaway "host" namespace so the machine's own stays untouched.
+#   bench/cni.sh [BUILD_DIR]        env: RUNS (default 40), SCALE ("10 100 1000"), PAR_TOTAL (1000)
+# Reports medians and ratios of ADD/DEL for bridge+host-local and ptp, the per-ADD cost with N containers
+# already on the network, 1000 ADDs in 8 parallel streams (failures, duplicates), peak RSS and installed size.
+set -euo pipefail
+BUILD=$(realpath "${1:-build}")
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+RUNS=${RUNS:-40}
+SCALE=${SCALE:-"10 100 1000"}
+PAR_TOTAL=${PAR_TOTAL:-1000}
+REF=${REF:-/usr/lib/cni}
+
+if [ "${1:-}" != "--inner" ] && [ "${CNI_BENCH_INNER:-}" != 1 ]; then
+	mkdir -p "$BUILD/bench"
+	gcc -O2 -Wall -o "$BUILD/bench/rtnl_floor" "$SRC/bench/rtnl_floor.c"
+	gcc -O2 -Wall -o "$BUILD/bench/timeexec" "$SRC/bench/timeexec.c"
+	"$SRC/scripts/make-cni-dir.sh" "$BUILD/ctnet" "$BUILD/cni" >/dev/null
+	HOSTNS=tcni-bench-$$
+	ip netns add "$HOSTNS"
+	cleanup() {
+		ip netns exec "$HOSTNS" bash -c 'for n in $(ip netns list | awk "/^tcni-b(f|c|r|pc|pr|sc|sr|mc|mr|mf|p[0-7])-/{print \$1}"); do ip netns del $n & done; wait' 2>/dev/null || true
+		ip netns del "$HOSTNS" 2>/dev/null || true
+		rm -rf "/tmp/tcni-bench-$$"
+	}
+	trap cleanup EXIT
+	CNI_BENCH_INNER=1 WORK=/tmp/tcni-bench-$$ TAG=$$ ip netns exec "$HOSTNS" "$0" "$BUILD"
+	exit
+fi
+
+# ---- inside the throwaway host namespace ------------------------------------------------------------------
+T=$BUILD/bench
+CNI=$BUILD/cni
+W=$WORK
+mkdir -p "$W"
+echo '{}' >"$W/empty.json"
+ip link set lo up
+for b in tcnibf tcnibc tcnibr; do ip link add $b type bridge; ip link set $b up; done
+
+conf_bridge() { # name bridge subnet datadir
+	cat <<EOT
+{"cniVersion":"1.0.0","name":"$1","type":"bridge","bridge":"$2","isGateway":true,
+ "ipam":{"type":"host-local","ranges":[[{"subnet":"$3"}]],"routes":[{"dst":"0.0.0.0/0"}],"dataDir":"$4"}}
+EOT
+}
+conf_ptp() {
+	cat <<EOT
+{"cniVersion":"1.0.0","name":"$1","type":"ptp","ipam":{"type":"host-local","ranges":[[{"subnet":"$2"}]],"routes":[{"dst":"0.0.0.0/0"}],"dataDir":"$3"}}
+EOT
+}
+conf_bridge tcnibenchc tcnibc 10.98.0.0/16 "$W/c" >"$W/c.json"
+conf_bridge tcnibenchr tcnibr 10.96.0.0/16 "$W/r" >"$W/r.json"
+conf_ptp tcnibenchpc 10.94.0.0/16 "$W/pc" >"$W/pc.json"
+conf_ptp tcnibenchpr 10.92.0.0/16 "$W/pr" >"$W/pr.json"
+
+# plugin_run CMD ID NS CONF PLUGIN RESULTFILE [IFNAME]: one timed execution; appends "us rss rc" to RESULTFILE
+plugin_run() {
+	CNI_COMMAND=$1 CNI_CONTAINERID=$2 CNI_NETNS=/run/netns/$3 CNI_IFNAME=${7:-eth0} CNI_PATH=$REF \
+		"$T/timeexec" "$4" "$5" 2>>"$6"
+}
+median() { sort -n "$1" | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
+maxrss() { awk '{m=($2>m)?$2:m} END{print m}' "$1"; }
+fails() { awk '$3!=0{f++} END{print f+0}' "$1"; }
+ms() { awk -v u="$1" 'BEGIN{printf "%.2f", u/1000}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
+
+echo "== ADD/DEL medians over $RUNS runs (interleaved; µs; one run, so compare ratios)"
+for i in $(seq 1 "$RUNS"); do
+	for k in f c r pc pr; do ip netns add tcni-b$k-$i; done
+	"$T/timeexec" "$W/empty.json" "$T/rtnl_floor" add tcni-bf-$i tcnif$i eth0 tcnibf 10.97.$((i / 200)).$((i % 200 + 2)) 16 10.97.0.1 2>>"$W/f.add"
+	plugin_run ADD c$i tcni-bc-$i "$W/c.json" "$CNI/bridge" "$W/c.add"
+	plugin_run ADD r$i tcni-br-$i "$W/r.json" "$REF/bridge" "$W/r.add"
+	plugin_run ADD p$i tcni-bpc-$i "$W/pc.json" "$CNI/ptp" "$W/pc.add"
+	plugin_run ADD p$i tcni-bpr-$i "$W/pr.json" "$REF/ptp" "$W/pr.add"
+done
+for i in $(seq 1 "$RUNS"); do
+	"$T/timeexec" "$W/empty.json" "$T/rtnl_floor" del tcni-bf-$i eth0 2>>"$W/f.del"
+	plugin_run DEL c$i tcni-bc-$i "$W/c.json" "$CNI/bridge" "$W/c.del"
+	plugin_run DEL r$i tcni-br-$i "$W/r.json" "$REF/bridge" "$W/r.del"
+	plugin_run DEL p$i tcni-bpc-$i "$W/pc.json" "$CNI/ptp" "$W/pc.del"
+	plugin_run DEL p$i tcni-bpr-$i "$W/pr.json" "$REF/ptp" "$W/pr.del"
+done
+# Namespaces go only after the measurements: a namespace being torn down holds kernel locks and grace periods
+# that would land on whichever ADD or DEL runs at the same time.
+for i in $(seq 1 "$RUNS"); do for k in f c r pc pr; do ip netns del tcni-b$k-$i & done; done
+wait
+FA=$(median "$W/f.add") FD=$(median "$W/f.del")
+printf "%-28s %9s %9s %9s %9s %9s\n" what ADD_ms DEL_ms ADD/floor DEL/floor failures
+printf "%-28s %9s %9s %9s %9s %9s\n" "rtnl_floor" "$(ms $FA)" "$(ms $FD)" 1.00 1.00 "$(($(fails "$W/f.add") + $(fails "$W/f.del")))"
+for k in "c:ctnet bridge+host-local" "r:reference bridge+host-local" "pc:ctnet ptp" "pr:reference ptp"; do
+	f=${k%%:*} label=${k#*:}
+	A=$(median "$W/$f.add") D=$(median "$W/$f.del")
+	printf "%-28s %9s %9s %9s %9s %9s\n" "$label" "$(ms $A)" "$(ms $D)" "$(ratio $A $FA)" "$(ratio $D $FD)" "$(($(fails "$W/$f.add") + $(fails "$W/$f.del")))"
+done
+CA=$(median "$W/c.add") RA=$(median "$W/r.add") CD=$(median "$W/c.del") RD=$(median "$W/r.del")
+echo "bridge: ctnet/reference ADD $(ratio $CA $RA), DEL $(ratio $CD $RD); ptp: ctnet/reference ADD $(ratio $(median "$W/pc.add") $(median "$W/pr.add")), DEL $(ratio $(median "$W/pc.del") $(median "$W/pr.del"))"
+echo "peak RSS of one ADD (KiB, max over runs): ctnet bridge $(maxrss "$W/c.add"), reference bridge $(maxrss "$W/r.add") (with its host-local child), ctnet ptp $(maxrss "$W/pc.add"), floor $(maxrss "$W/f.add")"
+
+echo
+echo "== per-ADD cost with N containers already on the network (median of 20 ADDs at each N)"
+# The N containers share a few namespaces (one interface each, no default route) so namespace count stays low.
+for impl in c r; do
+	plugin=$CNI/bridge
+	[ $impl = r ] && plugin=$REF/bridge
+	conf_bridge tcnis$impl tcnis$impl 10.$([ $impl = c ] && echo 80 || echo 82).0.0/16 "$W/s$impl" |
+		sed 's/,"routes":\[{"dst":"0.0.0.0\/0"}\]//' >"$W/s$impl.json"
+	have=0
+	for n in $SCALE; do
+		while [ $have -lt "$n" ]; do
+			nsn=tcni-bs$impl-$((have / 100))
+			[ $((have % 100)) -eq 0 ] && ip netns add "$nsn"
+			plugin_run ADD fill$have "$nsn" "$W/s$impl.json" "$plugin" "$W/fill.$impl" e$((have % 100))
+			have=$((have + 1))
+		done
+		for j in $(seq 1 20); do
+			ip netns add tcni-bm$impl-$n-$j
+			plugin_run ADD m$n-$j tcni-bm$impl-$n-$j "$W/s$impl.json" "$plugin" "$W/scale.$impl.$n"
+			plugin_run DEL m$n-$j tcni-bm$impl-$n-$j "$W/s$impl.json" "$plugin" "$W/scaledel.$impl.$n"
+			if [ $impl = c ]; then
+				# The kernel's own growth: the floor attaching to the same bridge with the same N ports.
+				ip netns add tcni-bmf-$n-$j
+				"$T/timeexec" "$W/empty.json" "$T/rtnl_floor" add tcni-bmf-$n-$j tcnimf$j eth0 tcnisc 10.80.250.$j 16 10.80.0.1 2>>"$W/scale.f.$n"
+				"$T/timeexec" "$W/empty.json" "$T/rtnl_floor" del tcni-bmf-$n-$j eth0 2>/dev/null
+			fi
+		done
+		for j in $(seq 1 20); do
+			ip netns del tcni-bm$impl-$n-$j &
+			[ $impl = c ] && ip netns del tcni-bmf-$n-$j &
+		done
+		wait
+	done
+done
+printf "%-10s" N
+for n in $SCALE; do printf "%12s" "N=$n"; done
+printf "%14s\n" "last/first"
+for impl in c r f; do
+	printf "%-10s" "$(case $impl in c) echo ctnet ;; r) echo reference ;; f) echo floor ;; esac)"
+	first="" last=""
+	for n in $SCALE; do
+		m=$(median "$W/scale.$impl.$n")
+		[ -z "$first" ] && first=$m
+		last=$m
+		printf "%12s" "$(ms $m)ms"
+	done
+	printf "%14s\n" "$(ratio $last $first)"
+done
+printf "%-10s" "ctnet/floor"
+for n in $SCALE; do printf "%12s" "$(ratio $(median "$W/scale.c.$n") $(median "$W/scale.f.$n"))"; done
+printf "\n"
+echo "fill failures: ctnet $(fails "$W/fill.c"), reference $(fails "$W/fill.r")"
+
+echo
+echo "== $PAR_TOTAL ctnet bridge ADDs in 8 parallel streams"
+conf_bridge tcnipar tcnibp 10.84.0.0/16 "$W/par" | sed 's/,"routes":\[{"dst":"0.0.0.0\/0"}\]//' >"$W/par.json"
+ip link add tcnibp type bridge && ip link set tcnibp up
+per=$((PAR_TOTAL / 8))
+start=$(date +%s%N)
+for s in $(seq 0 7); do
+	(
+		for i in $(seq 0 $((per - 1))); do
+			nsn=tcni-bp$s-$((i / 100))
+			[ $((i % 100)) -eq 0 ] && ip netns add "$nsn"
+			CNI_COMMAND=ADD CNI_CONTAINERID=par$s-$i CNI_NETNS=/run/netns/$nsn CNI_IFNAME=e$((i % 100)) CNI_PATH=$REF \
+				TIMEEXEC_OUT=$W/par.out.$s.$i "$T/timeexec" "$W/par.json" "$CNI/bridge" 2>>"$W/par.$s"
+		done
+	) &
+done
+wait
+end=$(date +%s%N)
+cat "$W"/par.[0-7] >"$W/par.all"
+dups=$(cat "$W"/par.out.* | grep -o '"address":"[^"]*"' | sort | uniq -d | wc -l)
+total=$(cat "$W"/par.out.* | grep -o '"address":"[^"]*"' | wc -l)
+echo "wall $(ms $(((end - start) / 1000)))ms (includes creating the namespaces), ADDs $(wc -l <"$W/par.all"), failures $(fails "$W/par.all"), addresses $total, duplicates $dups, leases on disk $(ls "$W/par/tcnipar" | grep -c '^10\.')"
+
+echo
+echo "== installed size"
+echo "ctnet plugin dir $CNI: $(du -sh "$CNI" | cut -f1) ($(ls "$CNI" | wc -l) names, hard links to one stripped binary)"
+echo "reference $REF: $(du -sh "$REF" | cut -f1) ($(ls "$REF" | wc -l) binaries)"

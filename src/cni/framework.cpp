@@ -1,0 +1,419 @@
+#include "cni/framework.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fmt/format.h>
+
+#include <linux/rtnetlink.h>
+
+#include "addr/route.h"
+#include "cni/json_get.h"
+#include "link/link.h"
+#include "netlink/socket.h"
+#include "util/error.h"
+#include "util/names.h"
+
+extern char** environ;
+
+namespace ctnet::cni {
+
+using nlohmann::json;
+
+namespace {
+
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+[[noreturn]] void bad_env(std::string_view var, std::string_view problem) {
+  throw CniError(kInvalidEnv, fmt::format("invalid {}: {}", var, problem));
+}
+
+uint64_t fnv1a(std::string_view s, uint64_t h = 1469598103934665603ull) {
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+}  // namespace
+
+std::optional<std::string> Invocation::arg(std::string_view key) const {
+  for (const auto& [k, v] : args)
+    if (k == key) return v;
+  return std::nullopt;
+}
+
+const json* Invocation::runtime(std::string_view key) const {
+  if (const auto* rc = get_object(conf, "runtimeConfig"))
+    if (const auto* v = member(*rc, key)) return v;
+  if (const auto* a = get_object(conf, "args"))
+    if (const auto* c = get_object(*a, "cni", "args"))
+      if (const auto* v = member(*c, key)) return v;
+  return nullptr;
+}
+
+Invocation read_invocation() {
+  Invocation inv;
+  std::string cmd = env("CNI_COMMAND");
+  if (cmd == "ADD") inv.command = Command::add;
+  else if (cmd == "DEL") inv.command = Command::del;
+  else if (cmd == "CHECK") inv.command = Command::check;
+  else if (cmd == "VERSION") inv.command = Command::version;
+  else if (cmd == "GC") inv.command = Command::gc;
+  else if (cmd == "STATUS") inv.command = Command::status;
+  else if (cmd.empty()) throw CniError(kInvalidEnv, "required environment variable CNI_COMMAND is missing");
+  else bad_env("CNI_COMMAND", fmt::format("'{}' is not one of ADD, DEL, CHECK, VERSION, GC, STATUS", cmd));
+
+  // Stdin first: VERSION reads it too (the configuration's cniVersion chooses the answer's version).
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(0, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    inv.stdin_text.append(buf, static_cast<size_t>(n));
+  }
+  if (inv.command == Command::version) return inv;
+
+  inv.cni_path = env("CNI_PATH");
+  const bool per_container = inv.command == Command::add || inv.command == Command::del || inv.command == Command::check;
+  if (!per_container) return inv;
+
+  std::vector<std::string> missing;
+  inv.container_id = env("CNI_CONTAINERID");
+  inv.netns = env("CNI_NETNS");
+  inv.ifname = env("CNI_IFNAME");
+  if (inv.container_id.empty()) missing.push_back("CNI_CONTAINERID");
+  if (inv.netns.empty() && inv.command != Command::del) missing.push_back("CNI_NETNS");
+  if (inv.ifname.empty()) missing.push_back("CNI_IFNAME");
+  if (inv.cni_path.empty()) missing.push_back("CNI_PATH");
+  if (!missing.empty()) {
+    std::string list;
+    for (const auto& m : missing) list += (list.empty() ? "" : ", ") + m;
+    throw CniError(kInvalidEnv, "required environment variables missing: " + list);
+  }
+  try {
+    validate_identifier(inv.container_id, "CNI_CONTAINERID", 255);
+    validate_ifname(inv.ifname, "CNI_IFNAME");
+  } catch (const InvalidInput& e) {
+    bad_env(e.field(), e.problem());
+  }
+  if (!inv.netns.empty() && inv.netns.front() != '/') bad_env("CNI_NETNS", "must be an absolute path");
+
+  // CNI_ARGS: "K1=V1;K2=V2".
+  std::string_view a = std::getenv("CNI_ARGS") ? std::getenv("CNI_ARGS") : "";
+  while (!a.empty()) {
+    auto semi = a.find(';');
+    std::string_view pair = a.substr(0, semi);
+    a = semi == std::string_view::npos ? std::string_view{} : a.substr(semi + 1);
+    if (pair.empty()) continue;
+    auto eq = pair.find('=');
+    if (eq == std::string_view::npos || eq == 0) bad_env("CNI_ARGS", fmt::format("'{}' is not KEY=VALUE", pair));
+    inv.args.emplace_back(std::string(pair.substr(0, eq)), std::string(pair.substr(eq + 1)));
+  }
+  return inv;
+}
+
+void parse_config(Invocation& inv) {
+  inv.conf = json::parse(inv.stdin_text, nullptr, false);
+  if (inv.conf.is_discarded()) throw CniError(kDecodeFailure, "cannot decode the network configuration on stdin: not valid JSON");
+  if (!inv.conf.is_object()) throw CniError(kDecodeFailure, "cannot decode the network configuration: expected a JSON object");
+  auto v = get_string(inv.conf, "cniVersion");
+  if (!v) throw CniError(kIncompatibleVersion, "cniVersion is missing; this plugin supports 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0");
+  if (!version_supported(*v))
+    throw CniError(kIncompatibleVersion,
+                   fmt::format("incompatible CNI versions: cniVersion {} is not one of 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0", *v));
+  inv.version = *v;
+  inv.type = get_string(inv.conf, "type").value_or("");
+  auto name = get_string(inv.conf, "name");
+  if (!name) bad_config("name", "missing");
+  try {
+    // The name becomes a directory under the IPAM data dir: no path traversal.
+    validate_identifier(*name, "name", 128);
+  } catch (const InvalidInput& e) {
+    bad_config("name", e.problem());
+  }
+  inv.name = *name;
+  if (inv.command == Command::check && !inv.at_least("0.4.0"))
+    throw CniError(kIncompatibleVersion, fmt::format("config version {} does not allow CHECK (needs 0.4.0 or later)", inv.version));
+  if ((inv.command == Command::gc || inv.command == Command::status) && !inv.at_least("1.1.0"))
+    throw CniError(kIncompatibleVersion, fmt::format("config version {} does not allow {} (needs 1.1.0)", inv.version,
+                                                     inv.command == Command::gc ? "GC" : "STATUS"));
+}
+
+void check_args(const Invocation& inv, std::initializer_list<std::string_view> known) {
+  auto ignore = inv.arg("IgnoreUnknown");
+  if (ignore && (*ignore == "1" || *ignore == "true" || *ignore == "True")) return;
+  for (const auto& [k, v] : inv.args) {
+    if (k == "IgnoreUnknown") continue;
+    bool ok = false;
+    for (auto kk : known) ok = ok || kk == k;
+    if (!ok) throw CniError(kInvalidEnv, fmt::format("invalid CNI_ARGS: unknown key '{}' (set IgnoreUnknown=1 to allow it)", k));
+  }
+}
+
+std::vector<IpAddress> requested_ips(const Invocation& inv) {
+  std::vector<IpAddress> out;
+  auto add = [&](std::string_view text, std::string_view field) {
+    auto slash = text.find('/');
+    auto ip = IpAddress::try_parse(text.substr(0, slash));
+    if (!ip) bad_config(field, fmt::format("'{}' is not an IP address", text));
+    out.push_back(*ip);
+  };
+  if (auto ip = inv.arg("IP")) {
+    std::string_view s = *ip;
+    while (!s.empty()) {
+      auto comma = s.find(',');
+      add(s.substr(0, comma), "CNI_ARGS IP");
+      s = comma == std::string_view::npos ? std::string_view{} : s.substr(comma + 1);
+    }
+  }
+  if (const auto* ips = inv.runtime("ips")) {
+    if (!ips->is_array()) wrong_type("runtimeConfig.ips", "an array of strings");
+    for (const auto& v : *ips) {
+      if (!v.is_string()) wrong_type("runtimeConfig.ips", "an array of strings");
+      add(v.get<std::string>(), "runtimeConfig.ips");
+    }
+  }
+  return out;
+}
+
+std::optional<MacAddress> requested_mac(const Invocation& inv) {
+  std::optional<std::string> text;
+  if (const auto* m = inv.runtime("mac")) {
+    if (!m->is_string()) wrong_type("runtimeConfig.mac", "a string");
+    text = m->get<std::string>();
+  } else if (auto a = inv.arg("MAC")) {
+    text = *a;
+  }
+  if (!text) return std::nullopt;
+  auto mac = MacAddress::try_parse(*text);
+  if (!mac) bad_config("runtimeConfig.mac", fmt::format("'{}' is not a MAC address", *text));
+  return mac;
+}
+
+std::set<ipam::Attachment> valid_attachments(const Invocation& inv) {
+  std::set<ipam::Attachment> out;
+  for (const char* key : {"cni.dev/valid-attachments", "cni.dev/attachments"}) {
+    const auto* list = get_array(inv.conf, key);
+    if (!list) continue;
+    for (size_t i = 0; i < list->size(); ++i) {
+      std::string f = fmt::format("{}[{}]", key, i);
+      auto id = get_string((*list)[i], "containerID", f);
+      auto ifname = get_string((*list)[i], "ifname", f);
+      if (!id || !ifname) bad_config(f, "needs containerID and ifname");
+      out.insert({*id, *ifname});
+    }
+  }
+  return out;
+}
+
+std::string host_veth_name(const Invocation& inv) {
+  uint64_t h = fnv1a(inv.container_id);
+  h = fnv1a(std::string_view("\0", 1), h);
+  h = fnv1a(inv.ifname, h);
+  return fmt::format("veth{:08x}", static_cast<uint32_t>(h ^ (h >> 32)));
+}
+
+NetNs open_container_netns(const Invocation& inv) {
+  try {
+    return NetNs::open_path(inv.netns);
+  } catch (const Error& e) {
+    throw CniError(kUnknownContainer, fmt::format("container namespace {} cannot be opened: {}", inv.netns, e.what()));
+  }
+}
+
+std::optional<link::Link> default_route_link(nl::Socket& s) {
+  // A route lookup, not a dump: on a ptp host the main table holds a /32 per container, and reading it all on
+  // every ADD would make ADD cost grow with the number of containers. The lookup is for an address no host
+  // routes specially (TEST-NET-3), so it resolves through the default route.
+  nl::Message m(RTM_GETROUTE, 0);
+  auto* rt = m.put_header<rtmsg>();
+  rt->rtm_family = AF_INET;
+  rt->rtm_dst_len = 32;
+  IpAddress probe = *IpAddress::try_parse("203.0.113.1");
+  m.put(RTA_DST, probe.data(), probe.size());
+  m.hdr()->nlmsg_flags |= NLM_F_ACK;
+  nl::Reply r = s.exchange(m);
+  if (r.error || r.messages.empty()) return std::nullopt;
+  auto a = nl::Attrs::of_message(r.messages.front().hdr(), sizeof(rtmsg));
+  auto oif = a.u32(RTA_OIF);
+  if (!oif) return std::nullopt;
+  auto l = link::find(s, static_cast<int>(*oif));
+  if (!l || l->name == "lo") return std::nullopt;
+  return l;
+}
+
+uint32_t mtu_of_default_route(nl::Socket& s) {
+  auto l = default_route_link(s);
+  return l && l->mtu ? l->mtu : 1500;  // no default route: the kernel's default MTU
+}
+
+// ---- IPAM --------------------------------------------------------------------------------------------------
+
+Ipam::Ipam(const Invocation& inv) : inv_(inv) {
+  const auto* ipam = get_object(inv.conf, "ipam");
+  if (!ipam) return;
+  type_ = get_string(*ipam, "type", "ipam").value_or("");
+  if (type_.empty()) {
+    if (!ipam->empty()) bad_config("ipam.type", "missing");
+    return;
+  }
+  if (type_ == "host-local") {
+    const json* ranges = inv.runtime("ipRanges");
+    host_local_ = ipam::parse_config(*ipam, inv.name, ranges);
+  } else if (type_.find('/') != std::string::npos || type_ == "." || type_ == "..") {
+    bad_config("ipam.type", fmt::format("'{}' is not a plugin name", type_));
+  }
+}
+
+Result Ipam::add(UndoLog& undo) {
+  if (type_.empty()) return {};
+  if (!host_local_) {
+    Result r = exec("ADD");
+    undo.add("IPAM lease (" + type_ + ")", [this] { exec("DEL"); });
+    return r;
+  }
+  auto leases = ipam::allocate(*host_local_, inv_.container_id, inv_.ifname, requested_ips(inv_));
+  undo.add("IPAM lease", [this] { ipam::release(*host_local_, inv_.container_id, inv_.ifname); });
+  Result r;
+  for (const auto& l : leases) r.ips.push_back({l.address, l.gateway, std::nullopt});
+  for (const auto& rt : host_local_->routes) r.routes.push_back({rt.dst, rt.gw});
+  if (!host_local_->resolv_conf.empty()) {
+    auto d = ipam::parse_resolv_conf(host_local_->resolv_conf);
+    r.dns = {d.nameservers, d.search, d.options, d.domain};
+  }
+  return r;
+}
+
+void Ipam::del() {
+  if (type_.empty()) return;
+  if (!host_local_) {
+    exec("DEL");
+    return;
+  }
+  ipam::release(*host_local_, inv_.container_id, inv_.ifname);
+}
+
+void Ipam::check(const Result& prev) {
+  if (type_.empty()) return;
+  if (!host_local_) {
+    exec("CHECK");
+    return;
+  }
+  auto held = ipam::leases_of(*host_local_, inv_.container_id, inv_.ifname);
+  for (const auto& ip : prev.ips) {
+    bool found = false;
+    for (const auto& h : held) found = found || h == ip.address.address();
+    if (!found)
+      throw CniError(kPluginFailure, fmt::format("host-local: {} holds no lease for {}", inv_.container_id, ip.address.address().str()));
+  }
+}
+
+void Ipam::gc(const std::set<ipam::Attachment>& valid) {
+  if (type_.empty()) return;
+  if (!host_local_) {
+    exec("GC");
+    return;
+  }
+  ipam::gc(*host_local_, valid);
+}
+
+void Ipam::status() {
+  if (type_.empty()) return;
+  if (!host_local_) {
+    exec("STATUS");
+    return;
+  }
+  // The data dir must be usable for ADDs to succeed.
+  std::string dir = host_local_->data_dir;
+  while (::access(dir.c_str(), F_OK) != 0 && dir.find('/') != std::string::npos && dir != "/")
+    dir = dir.substr(0, std::max<size_t>(dir.rfind('/'), 1));
+  if (::access(dir.c_str(), W_OK) != 0)
+    throw CniError(kNotAvailable, fmt::format("host-local data dir {} is not writable", host_local_->data_dir));
+}
+
+Result Ipam::exec(std::string_view command) {
+  // The spec's delegation: same environment except CNI_COMMAND, the same configuration on stdin.
+  std::string path;
+  std::string_view dirs = inv_.cni_path;
+  while (!dirs.empty()) {
+    auto colon = dirs.find(':');
+    std::string candidate = std::string(dirs.substr(0, colon)) + "/" + type_;
+    dirs = colon == std::string_view::npos ? std::string_view{} : dirs.substr(colon + 1);
+    if (::access(candidate.c_str(), X_OK) == 0) {
+      path = candidate;
+      break;
+    }
+  }
+  if (path.empty()) bad_config("ipam.type", fmt::format("IPAM plugin '{}' not found in CNI_PATH {}", type_, inv_.cni_path));
+
+  std::vector<std::string> envs;
+  for (char** e = environ; *e; ++e)
+    if (std::strncmp(*e, "CNI_COMMAND=", 12) != 0) envs.emplace_back(*e);
+  envs.push_back("CNI_COMMAND=" + std::string(command));
+  std::vector<char*> envp;
+  for (auto& e : envs) envp.push_back(e.data());
+  envp.push_back(nullptr);
+
+  int in[2], out[2];
+  if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0) throw CniError(kIoFailure, "cannot create pipes");
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  pid_t pid = 0;
+  char* argv[] = {const_cast<char*>(type_.c_str()), nullptr};
+  int rc = posix_spawn(&pid, path.c_str(), &fa, nullptr, argv, envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  ::close(in[0]);
+  ::close(out[1]);
+  if (rc != 0) {
+    ::close(in[1]);
+    ::close(out[0]);
+    throw CniError(kIoFailure, fmt::format("cannot execute {}: {}", path, std::strerror(rc)));
+  }
+  // Configurations are small (well below the pipe buffer), so writing all before reading cannot deadlock.
+  const std::string& conf = inv_.stdin_text;
+  size_t off = 0;
+  while (off < conf.size()) {
+    ssize_t n = ::write(in[1], conf.data() + off, conf.size() - off);
+    if (n <= 0) break;
+    off += static_cast<size_t>(n);
+  }
+  ::close(in[1]);
+  std::string output;
+  char buf[8192];
+  for (;;) {
+    ssize_t n = ::read(out[0], buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    output.append(buf, static_cast<size_t>(n));
+  }
+  ::close(out[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  json j = json::parse(output, nullptr, false);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    if (!j.is_discarded() && j.is_object() && j.contains("code"))
+      throw CniError(j.value("code", kPluginFailure), fmt::format("{}: {}", type_, j.value("msg", std::string())),
+                     j.value("details", std::string()));
+    throw CniError(kPluginFailure, fmt::format("IPAM plugin {} failed: {}", type_, output));
+  }
+  if (command != "ADD") return {};
+  if (j.is_discarded()) throw CniError(kDecodeFailure, fmt::format("cannot decode the result of IPAM plugin {}", type_));
+  return Result::from_json(j, "ipam result");
+}
+
+}  // namespace ctnet::cni

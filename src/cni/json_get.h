@@ -1,0 +1,69 @@
+// Typed reads of JSON configuration keys. A key of the wrong JSON type is a decode failure (code 6) naming the
+// key's full path ("ipam.ranges[0][1].subnet"); a value of the right type that is not acceptable is an
+// invalid configuration (code 7), reported by the caller.
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "cni/types.h"
+
+namespace ctnet::cni {
+
+inline std::string join_field(std::string_view parent, std::string_view key) {
+  if (parent.empty()) return std::string(key);
+  return std::string(parent) + "." + std::string(key);
+}
+
+[[noreturn]] inline void wrong_type(std::string_view field, std::string_view want) {
+  throw CniError(kDecodeFailure, "cannot decode '" + std::string(field) + "': expected " + std::string(want));
+}
+
+// Present and not null.
+inline const nlohmann::json* member(const nlohmann::json& obj, std::string_view key) {
+  if (!obj.is_object()) return nullptr;
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+
+inline std::optional<std::string> get_string(const nlohmann::json& obj, std::string_view key, std::string_view parent = {}) {
+  const auto* v = member(obj, key);
+  if (!v) return std::nullopt;
+  if (!v->is_string()) wrong_type(join_field(parent, key), "a string");
+  return v->get<std::string>();
+}
+
+inline bool get_bool(const nlohmann::json& obj, std::string_view key, bool dflt, std::string_view parent = {}) {
+  const auto* v = member(obj, key);
+  if (!v) return dflt;
+  if (!v->is_boolean()) wrong_type(join_field(parent, key), "true or false");
+  return v->get<bool>();
+}
+
+inline std::optional<int64_t> get_int(const nlohmann::json& obj, std::string_view key, std::string_view parent = {}) {
+  const auto* v = member(obj, key);
+  if (!v) return std::nullopt;
+  if (!v->is_number_integer()) wrong_type(join_field(parent, key), "an integer");
+  return v->get<int64_t>();
+}
+
+inline const nlohmann::json* get_array(const nlohmann::json& obj, std::string_view key, std::string_view parent = {}) {
+  const auto* v = member(obj, key);
+  if (v && !v->is_array()) wrong_type(join_field(parent, key), "an array");
+  return v;
+}
+
+inline const nlohmann::json* get_object(const nlohmann::json& obj, std::string_view key, std::string_view parent = {}) {
+  const auto* v = member(obj, key);
+  if (v && !v->is_object()) wrong_type(join_field(parent, key), "an object");
+  return v;
+}
+
+[[noreturn]] inline void bad_config(std::string_view field, std::string_view problem) {
+  throw CniError(kInvalidConfig, "invalid '" + std::string(field) + "': " + std::string(problem));
+}
+
+}  // namespace ctnet::cni

@@ -1,0 +1,163 @@
+// The `sriov` plugin (sriov-cni's keys) on ctnet's SR-IOV engine (src/sriov): the VF named by `deviceID` (its
+// PCI address, as device plugins hand it over) or by `master` + `vf` is configured through its PF, moved into
+// the container and renamed; DEL gives it back to the host with its old name and settings.
+#include <fmt/format.h>
+
+#include "cni/json_get.h"
+#include "cni/plugins.h"
+#include "ns/ns_socket.h"
+#include "sriov/attach.h"
+#include "sriov/device.h"
+#include "util/error.h"
+#include "util/names.h"
+
+namespace ctnet::cni {
+namespace {
+
+// sriov-cni writes spoofchk and trust as "on"/"off"; a JSON boolean is accepted too.
+std::optional<bool> on_off(const nlohmann::json& c, std::string_view key) {
+  const auto* v = member(c, key);
+  if (!v) return std::nullopt;
+  if (v->is_boolean()) return v->get<bool>();
+  if (v->is_string() && (*v == "on" || *v == "off")) return *v == "on";
+  wrong_type(key, "\"on\" or \"off\"");
+}
+
+class Sriov : public Plugin {
+ public:
+  explicit Sriov(Invocation& inv) : inv_(inv), ipam_(inv) {
+    check_args(inv, {"MAC", "IP", "K8S_POD_NAMESPACE", "K8S_POD_NAME", "K8S_POD_INFRA_CONTAINER_ID", "K8S_POD_UID"});
+    const auto& c = inv.conf;
+    if (auto d = get_string(c, "deviceID")) {
+      try {
+        pci_ = sriov::normalize_pci(*d, "deviceID");
+      } catch (const InvalidInput& e) {
+        bad_config("deviceID", e.problem());
+      }
+    }
+    master_ = get_string(c, "master").value_or("");
+    if (!master_.empty()) {
+      try {
+        validate_ifname(master_, "master");
+      } catch (const InvalidInput& e) {
+        bad_config("master", e.problem());
+      }
+    }
+    if (auto v = get_int(c, "vf")) {
+      if (*v < 0) bad_config("vf", "must be a VF index (0 or more)");
+      vf_ = static_cast<uint32_t>(*v);
+    }
+    if (inv.command == Command::add && !pci_ && master_.empty()) bad_config("deviceID", "missing: give deviceID, or master (and vf)");
+    if (pci_ && vf_) bad_config("vf", "give deviceID or vf, not both");
+    auto& s = settings_;
+    if (auto v = get_int(c, "vlan")) {
+      if (*v < 0 || *v > 4094) bad_config("vlan", fmt::format("{} is not a VLAN ID (0-4094)", *v));
+      s.vlan = static_cast<uint16_t>(*v);
+    }
+    if (auto v = get_int(c, "vlanQoS")) {
+      if (*v < 0 || *v > 7) bad_config("vlanQoS", fmt::format("{} is not a priority (0-7)", *v));
+      s.qos = static_cast<uint8_t>(*v);
+    }
+    if (auto p = get_string(c, "vlanProto")) {
+      auto pp = sriov::parse_vlan_proto(*p);
+      if (!pp) bad_config("vlanProto", fmt::format("'{}' is not 802.1Q or 802.1ad", *p));
+      s.proto = pp;
+    }
+    if (auto m = get_string(c, "mac")) {
+      auto mm = MacAddress::try_parse(*m);
+      if (!mm) bad_config("mac", fmt::format("'{}' is not a MAC address", *m));
+      s.mac = mm;
+    }
+    if (auto m = requested_mac(inv)) s.mac = m;
+    s.spoofchk = on_off(c, "spoofchk");
+    s.trust = on_off(c, "trust");
+    if (auto l = get_string(c, "link_state")) {
+      auto ls = sriov::parse_link_state(*l);
+      if (!ls) bad_config("link_state", fmt::format("'{}' is not auto, enable or disable", *l));
+      s.link_state = ls;
+    }
+    for (auto [key, field] : {std::pair{"min_tx_rate", &s.min_tx_rate}, std::pair{"max_tx_rate", &s.max_tx_rate}})
+      if (auto v = get_int(c, key)) {
+        if (*v < 0 || *v > UINT32_MAX) bad_config(key, fmt::format("{} is not a rate in Mbit/s", *v));
+        *field = static_cast<uint32_t>(*v);
+      }
+    try {
+      sriov::validate(s);
+    } catch (const InvalidInput& e) {
+      bad_config(e.field(), e.problem());
+    }
+  }
+
+  Result add() override {
+    NsSocket host = NsSocket::current();
+    UndoLog undo;
+    NetNs cns = open_container_netns(inv_);
+    Result ipr = ipam_.add(undo);
+    sriov::AttachSpec spec;
+    spec.netns = inv_.netns;
+    spec.name = inv_.ifname;
+    spec.settings = settings_;
+    if (pci_) {
+      spec.pci = pci_;
+      auto ref = sriov::vf_by_pci(*pci_);
+      auto pf = sriov::pci_netdev(ref.pf_pci);
+      if (!pf) throw CniError(kPluginFailure, fmt::format("deviceID {}: its PF {} has no netdev in this namespace", *pci_, ref.pf_pci));
+      spec.pf = *pf;
+    } else {
+      spec.pf = master_;
+      spec.vf = vf_;
+    }
+    sriov::Allocation a = sriov::attach(host, spec);
+    undo.add("VF " + a.pci, [&host, this] { sriov::detach(host, inv_.netns, inv_.ifname); });
+    nl::Socket cs = nl::Socket::in(cns);
+    auto [index, mac] = link_index_mac(cs, inv_.ifname);
+    Result res;
+    res.interfaces.push_back({inv_.ifname, mac, inv_.netns, 0});
+    res.ips = ipr.ips;
+    for (auto& ip : res.ips) ip.interface = 0;
+    res.routes = ipr.routes;
+    res.dns = ipr.dns;
+    configure_container(cs, index, inv_.ifname, res, false);
+    undo.commit();
+    return res;
+  }
+
+  void del() override {
+    std::vector<std::string> errors;
+    try {
+      NsSocket host = NsSocket::current();
+      if (!inv_.netns.empty()) sriov::detach(host, inv_.netns, inv_.ifname);
+    } catch (const std::exception& e) {
+      errors.push_back(e.what());
+    }
+    try {
+      ipam_.del();
+    } catch (const std::exception& e) {
+      errors.push_back(e.what());
+    }
+    if (!errors.empty()) throw CniError(kPluginFailure, errors.front());
+  }
+
+  void check(const Result& prev) override {
+    ipam_.check(prev);
+    NetNs cns = open_container_netns(inv_);
+    nl::Socket cs = nl::Socket::in(cns);
+    check_container(cs, inv_.ifname, prev, 0);
+  }
+  void gc(const std::set<ipam::Attachment>& valid) override { ipam_.gc(valid); }
+  void status() override { ipam_.status(); }
+
+ private:
+  Invocation& inv_;
+  Ipam ipam_;
+  std::optional<std::string> pci_;
+  std::string master_;
+  std::optional<uint32_t> vf_;
+  sriov::VfSettings settings_;
+};
+
+}  // namespace
+
+std::unique_ptr<Plugin> make_sriov(Invocation& inv) { return std::make_unique<Sriov>(inv); }
+
+}  // namespace ctnet::cni

@@ -1,0 +1,76 @@
+// host-local IPAM, in-process, on disk exactly as the reference plugin keeps it so a host can switch between
+// the reference plugins and ctnet without losing leases:
+//   DATADIR/NET/IP                 one file per lease, "CONTAINERID\r\nIFNAME"
+//   DATADIR/NET/last_reserved_ip.N the last address handed out from range set N
+//   DATADIR/NET/lock               flock(2)ed exclusively around every change (the reference locks the same file)
+// Beside them ctnet keeps an index DATADIR/NET/.ctnet/idx-XX (attachment -> addresses, hashed into 256 files), so a release
+// reads one small file instead of every lease (the reference reads them all on every ADD and DEL), and
+// allocation starts after last_reserved_ip, so neither grows with the number of leases.
+#pragma once
+#include <nlohmann/json_fwd.hpp>
+
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "util/ip.h"
+
+namespace ctnet::ipam {
+
+inline constexpr const char* kDefaultDataDir = "/var/lib/cni/networks";
+
+struct Range {
+  Prefix subnet;                    // network form
+  IpAddress start, end;             // inclusive
+  IpAddress gateway;
+};
+using RangeSet = std::vector<Range>;
+
+struct RouteConfig {
+  Prefix dst;
+  std::optional<IpAddress> gw;
+};
+
+struct HostLocalConfig {
+  std::string network;              // the network's name: a directory under data_dir
+  std::string data_dir = kDefaultDataDir;
+  std::vector<RangeSet> range_sets;
+  std::vector<RouteConfig> routes;
+  std::string resolv_conf;
+};
+
+// Parses the "ipam" object (reference keys, including the legacy single-range form subnet/rangeStart/...).
+// `runtime_ranges`: runtimeConfig.ipRanges, which replaces "ranges" when given. Throws cni::CniError naming
+// the field (code 6 for wrong JSON types, 7 for bad values).
+HostLocalConfig parse_config(const nlohmann::json& ipam, const std::string& network,
+                             const nlohmann::json* runtime_ranges);
+
+struct Lease {
+  Prefix address;                   // the address with the subnet's prefix length
+  IpAddress gateway;
+};
+
+using Attachment = std::pair<std::string, std::string>;  // container ID, interface name
+
+// Reserves one address per range set (a requested address counts for the range set that holds it).
+// Throws CniError: code 7 for a requested address outside every range, 11 when a range set is exhausted.
+std::vector<Lease> allocate(const HostLocalConfig& c, const std::string& id, const std::string& ifname,
+                            const std::vector<IpAddress>& requested);
+// Releases every address held by the attachment; idempotent (missing data dir, unknown attachment).
+// Returns what it released.
+std::vector<IpAddress> release(const HostLocalConfig& c, const std::string& id, const std::string& ifname);
+// The addresses the attachment holds (for CHECK), without changing anything.
+std::vector<IpAddress> leases_of(const HostLocalConfig& c, const std::string& id, const std::string& ifname);
+// Releases every lease whose attachment is not in `valid`; returns the attachments released.
+std::vector<Attachment> gc(const HostLocalConfig& c, const std::set<Attachment>& valid);
+
+// Parses a resolv.conf-style file into nameservers/domain/search/options.
+struct DnsInfo {
+  std::vector<std::string> nameservers, search, options;
+  std::string domain;
+};
+DnsInfo parse_resolv_conf(const std::string& path);
+
+}  // namespace ctnet::ipam

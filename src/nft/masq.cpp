@@ -1,0 +1,275 @@
+#include "nft/masq.h"
+
+#include <dlfcn.h>
+#include <fmt/format.h>
+
+#include <cstdint>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "util/error.h"
+
+namespace ctnet::nft {
+namespace {
+
+// The few entry points of libnftables we use (see /usr/include/nftables/libnftables.h).
+struct Lib {
+  void* (*ctx_new)(uint32_t);
+  void (*ctx_free)(void*);
+  int (*buffer_output)(void*);
+  int (*buffer_error)(void*);
+  const char* (*get_output)(void*);
+  const char* (*get_error)(void*);
+  void (*set_flags)(void*, unsigned);
+  int (*run_cmd)(void*, const char*);
+};
+constexpr unsigned kOutputJson = 1u << 4;  // NFT_CTX_OUTPUT_JSON
+
+const Lib& lib() {
+  static Lib l;
+  static std::once_flag once;
+  static std::string failure;
+  std::call_once(once, [] {
+    void* h = dlopen("libnftables.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+      failure = dlerror();
+      return;
+    }
+    auto sym = [&](const char* name) {
+      void* p = dlsym(h, name);
+      if (!p) failure = fmt::format("libnftables.so.1 lacks {}", name);
+      return p;
+    };
+    l.ctx_new = reinterpret_cast<void* (*)(uint32_t)>(sym("nft_ctx_new"));
+    l.ctx_free = reinterpret_cast<void (*)(void*)>(sym("nft_ctx_free"));
+    l.buffer_output = reinterpret_cast<int (*)(void*)>(sym("nft_ctx_buffer_output"));
+    l.buffer_error = reinterpret_cast<int (*)(void*)>(sym("nft_ctx_buffer_error"));
+    l.get_output = reinterpret_cast<const char* (*)(void*)>(sym("nft_ctx_get_output_buffer"));
+    l.get_error = reinterpret_cast<const char* (*)(void*)>(sym("nft_ctx_get_error_buffer"));
+    l.set_flags = reinterpret_cast<void (*)(void*, unsigned)>(sym("nft_ctx_output_set_flags"));
+    l.run_cmd = reinterpret_cast<int (*)(void*, const char*)>(sym("nft_run_cmd_from_buffer"));
+  });
+  if (!failure.empty()) throw Error("ipMasq needs libnftables (package libnftables1): " + failure);
+  return l;
+}
+
+struct Result {
+  bool ok;
+  std::string out, err;
+};
+
+Result try_run(const std::string& cmds, bool json) {
+  const Lib& l = lib();
+  void* ctx = l.ctx_new(0);
+  if (!ctx) throw Error("cannot create an nftables context");
+  l.buffer_output(ctx);
+  l.buffer_error(ctx);
+  if (json) l.set_flags(ctx, kOutputJson);
+  int rc = l.run_cmd(ctx, cmds.c_str());
+  // Each get_*_buffer call hands the buffer over and resets it: read each once.
+  const char* out = l.get_output(ctx);
+  const char* err = l.get_error(ctx);
+  Result r{rc == 0, out ? out : "", err ? err : ""};
+  l.ctx_free(ctx);
+  return r;
+}
+
+uint64_t fnv1a(std::string_view s, uint64_t h = 1469598103934665603ull) {
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+std::string network_prefix(const std::string& network) {
+  return fmt::format("c-{:08x}-", static_cast<uint32_t>(fnv1a(network)));
+}
+
+const char* table_family(int family) { return family == AF_INET ? "ip" : "ip6"; }
+
+void ensure_table(int family) {
+  const char* fam = table_family(family);
+  const char* type = family == AF_INET ? "ipv4_addr" : "ipv6_addr";
+  const char* match = family == AF_INET ? "ip" : "ip6";
+  // One transaction: either it creates the whole table or it fails because another ADD already did.
+  auto r = try_run(fmt::format("create table {0} ctnet_masq\n"
+                               "add chain {0} ctnet_masq postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}\n"
+                               "add map {0} ctnet_masq src {{ type {1} : verdict; }}\n"
+                               "add rule {0} ctnet_masq postrouting {2} saddr vmap @src\n",
+                               fam, type, match),
+                   false);
+  if (!r.ok && r.err.find("File exists") == std::string::npos)
+    throw Error(fmt::format("cannot create nftables table {} ctnet_masq: {}", fam, r.err));
+}
+
+// Every map element that jumps to `chain`, by family: the keys to delete.
+std::vector<std::string> elements_jumping_to(int family, const std::string& chain) {
+  std::vector<std::string> keys;
+  auto r = try_run(fmt::format("list map {} ctnet_masq src", table_family(family)), true);
+  if (!r.ok) return keys;
+  auto j = nlohmann::json::parse(r.out, nullptr, false);
+  if (j.is_discarded()) return keys;
+  for (const auto& item : j.value("nftables", nlohmann::json::array())) {
+    if (!item.contains("map")) continue;
+    for (const auto& e : item["map"].value("elem", nlohmann::json::array())) {
+      // [key, {"jump": {"target": chain}}]
+      if (!e.is_array() || e.size() != 2 || !e[0].is_string()) continue;
+      const auto& v = e[1];
+      if (v.contains("jump") && v["jump"].value("target", "") == chain) keys.push_back(e[0].get<std::string>());
+    }
+  }
+  return keys;
+}
+
+void remove_chain(int family, const std::string& chain) {
+  const char* fam = table_family(family);
+  auto keys = elements_jumping_to(family, chain);
+  std::string cmds;
+  for (const auto& k : keys) cmds += fmt::format("delete element {} ctnet_masq src {{ {} }}\n", fam, k);
+  cmds += fmt::format("delete chain {} ctnet_masq {}\n", fam, chain);
+  auto r = try_run(cmds, false);
+  if (!r.ok && r.err.find("No such file") == std::string::npos)
+    throw Error(fmt::format("cannot remove nftables chain {} ctnet_masq {}: {}", fam, chain, r.err));
+}
+
+bool table_exists(int family) {
+  return try_run(fmt::format("list table {} ctnet_masq", table_family(family)), false).ok;
+}
+
+}  // namespace
+
+std::string chain_name(const MasqKey& k) {
+  uint64_t h = fnv1a(k.network);
+  h = fnv1a(std::string_view("\0", 1), h);
+  h = fnv1a(k.container_id, h);
+  h = fnv1a(std::string_view("\0", 1), h);
+  h = fnv1a(k.ifname, h);
+  return network_prefix(k.network) + fmt::format("{:016x}", h);
+}
+
+std::string run(const std::string& commands, bool json_output) {
+  auto r = try_run(commands, json_output);
+  if (!r.ok) throw Error("nft: " + r.err);
+  return r.out;
+}
+
+void add_masq(const MasqKey& key, const std::vector<Prefix>& addresses) {
+  const std::string chain = chain_name(key);
+  for (int family : {AF_INET, AF_INET6}) {
+    std::string cmds;
+    const char* fam = table_family(family);
+    const char* match = family == AF_INET ? "ip" : "ip6";
+    const char* multicast = family == AF_INET ? "224.0.0.0/4" : "ff00::/8";
+    bool any = false;
+    for (const auto& a : addresses) {
+      if (a.family() != family) continue;
+      if (!any) {
+        ensure_table(family);
+        // Comments are limited to 128 bytes; network names are shorter in practice, GC matches the same text.
+        cmds += fmt::format("add chain {} ctnet_masq {} {{ comment \"{}\"; }}\nflush chain {} ctnet_masq {}\n", fam,
+                            chain, key.network.substr(0, 127), fam, chain);
+        any = true;
+      }
+      cmds += fmt::format("add rule {} ctnet_masq {} {} daddr {} accept\n", fam, chain, match, a.network().str());
+      cmds += fmt::format("add rule {} ctnet_masq {} {} daddr != {} masquerade\n", fam, chain, match, multicast);
+      cmds += fmt::format("add element {} ctnet_masq src {{ {} : jump {} }}\n", fam, a.address().str(), chain);
+    }
+    if (!any) continue;
+    auto r = try_run(cmds, false);
+    if (!r.ok) throw Error(fmt::format("cannot add masquerade rules for {}: {}", key.container_id, r.err));
+  }
+}
+
+void remove_masq(const MasqKey& key) {
+  const std::string chain = chain_name(key);
+  for (int family : {AF_INET, AF_INET6})
+    if (table_exists(family)) remove_chain(family, chain);
+}
+
+void gc_masq(const std::string& network, const std::set<std::pair<std::string, std::string>>& valid) {
+  std::set<std::string> keep;
+  for (const auto& [id, ifname] : valid) keep.insert(chain_name({network, id, ifname}));
+  // The JSON listing of nft 1.0.6 leaves chain comments out: the network is recognised by the name's prefix.
+  const std::string prefix = network_prefix(network);
+  for (int family : {AF_INET, AF_INET6}) {
+    auto r = try_run(fmt::format("list table {} ctnet_masq", table_family(family)), true);
+    if (!r.ok) continue;
+    auto j = nlohmann::json::parse(r.out, nullptr, false);
+    if (j.is_discarded()) continue;
+    for (const auto& item : j.value("nftables", nlohmann::json::array())) {
+      if (!item.contains("chain")) continue;
+      const auto& c = item["chain"];
+      std::string name = c.value("name", "");
+      if (name.rfind(prefix, 0) != 0 || keep.count(name)) continue;
+      remove_chain(family, name);
+    }
+  }
+}
+
+namespace {
+const char* kSpoof = "bridge ctnet_macspoof";
+
+std::vector<std::string> ports_jumping_to(const std::string& chain) {
+  std::vector<std::string> keys;
+  auto r = try_run(fmt::format("list map {} ports", kSpoof), true);
+  if (!r.ok) return keys;
+  auto j = nlohmann::json::parse(r.out, nullptr, false);
+  if (j.is_discarded()) return keys;
+  for (const auto& item : j.value("nftables", nlohmann::json::array())) {
+    if (!item.contains("map")) continue;
+    for (const auto& e : item["map"].value("elem", nlohmann::json::array()))
+      if (e.is_array() && e.size() == 2 && e[0].is_string() && e[1].contains("jump") &&
+          e[1]["jump"].value("target", "") == chain)
+        keys.push_back(e[0].get<std::string>());
+  }
+  return keys;
+}
+
+void remove_spoof_chain(const std::string& chain) {
+  std::string cmds;
+  for (const auto& k : ports_jumping_to(chain)) cmds += fmt::format("delete element {} ports {{ \"{}\" }}\n", kSpoof, k);
+  cmds += fmt::format("delete chain {} {}\n", kSpoof, chain);
+  auto r = try_run(cmds, false);
+  if (!r.ok && r.err.find("No such file") == std::string::npos)
+    throw Error(fmt::format("cannot remove nftables chain {} {}: {}", kSpoof, chain, r.err));
+}
+}  // namespace
+
+void add_macspoof(const MasqKey& key, const std::string& host_ifname, const std::string& mac) {
+  auto r = try_run(fmt::format("create table {0}\n"
+                               "add chain {0} prerouting {{ type filter hook prerouting priority -300; policy accept; }}\n"
+                               "add map {0} ports {{ type ifname : verdict; }}\n"
+                               "add rule {0} prerouting iifname vmap @ports\n",
+                               kSpoof),
+                   false);
+  if (!r.ok && r.err.find("File exists") == std::string::npos)
+    throw Error(fmt::format("cannot create nftables table {}: {}", kSpoof, r.err));
+  const std::string chain = chain_name(key);
+  r = try_run(fmt::format("add chain {0} {1}\nflush chain {0} {1}\nadd rule {0} {1} ether saddr != {2} drop\n"
+                          "add element {0} ports {{ \"{3}\" : jump {1} }}\n",
+                          kSpoof, chain, mac, host_ifname),
+              false);
+  if (!r.ok) throw Error(fmt::format("cannot add the MAC spoof check for {}: {}", key.container_id, r.err));
+}
+
+void remove_macspoof(const MasqKey& key) {
+  if (try_run(fmt::format("list table {}", kSpoof), false).ok) remove_spoof_chain(chain_name(key));
+}
+
+void gc_macspoof(const std::string& network, const std::set<std::pair<std::string, std::string>>& valid) {
+  std::set<std::string> keep;
+  for (const auto& [id, ifname] : valid) keep.insert(chain_name({network, id, ifname}));
+  const std::string prefix = network_prefix(network);
+  auto r = try_run(fmt::format("list table {}", kSpoof), true);
+  if (!r.ok) return;
+  auto j = nlohmann::json::parse(r.out, nullptr, false);
+  if (j.is_discarded()) return;
+  for (const auto& item : j.value("nftables", nlohmann::json::array())) {
+    if (!item.contains("chain")) continue;
+    std::string name = item["chain"].value("name", "");
+    if (name.rfind(prefix, 0) == 0 && !keep.count(name)) remove_spoof_chain(name);
+  }
+}
+
+}  // namespace ctnet::nft
