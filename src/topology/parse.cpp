@@ -117,7 +117,13 @@ struct Parser {
     return nullptr;
   }
 
-  bool is_ns(std::string_view n) const { return n == kHostNs || t.find_ns(n); }
+  std::set<std::string, std::less<>> ns_names;                 // lookups stay O(log N) for big labs
+  std::map<std::string, size_t, std::less<>> bridge_index;
+  bool is_ns(std::string_view n) const { return n == kHostNs || ns_names.count(n); }
+  const Bridge* bridge(std::string_view n) const {
+    auto it = bridge_index.find(n);
+    return it == bridge_index.end() ? nullptr : &t.bridges[it->second];
+  }
 
   void define_ifname(const std::string& ns, const std::string& name, const YAML::Node& n, const std::string& path) {
     at_line(n, path, [&] { validate_ifname(name, path); });
@@ -222,7 +228,7 @@ struct Parser {
                                      const std::string& path) {
       at_line(at, path, [&] { validate_netns_name(name, path + ".name"); });
       if (name == kHostNs) fail(at, path, "'host' means the namespace ctnet runs in; a lab namespace cannot be called so");
-      if (t.find_ns(name)) fail(at, path, fmt::format("namespace '{}' is declared twice", name));
+      if (!ns_names.insert(name).second) fail(at, path, fmt::format("namespace '{}' is declared twice", name));
       Namespace ns;
       ns.name = name;
       ns.line = line_of(at);
@@ -300,8 +306,8 @@ struct Parser {
   void bridges(const YAML::Node& n) {
     named_items(n, "bridges", [&](const std::string& name, const YAML::Node& spec, const YAML::Node& at,
                                   const std::string& path) {
-      if (t.find_bridge(name)) fail(at, path, fmt::format("bridge '{}' is declared twice", name));
-      if (t.find_ns(name)) fail(at, path, fmt::format("'{}' already names a namespace; bridges need their own names", name));
+      if (bridge(name)) fail(at, path, fmt::format("bridge '{}' is declared twice", name));
+      if (ns_names.count(name)) fail(at, path, fmt::format("'{}' already names a namespace; bridges need their own names", name));
       Bridge b;
       b.name = name;
       b.line = line_of(at);
@@ -319,6 +325,7 @@ struct Parser {
         if (spec["addresses"]) address_list(spec["addresses"], path + ".addresses", Owner::bridge, idx, b.addresses);
       }
       define_ifname(b.ns, name, at, path);
+      bridge_index[name] = t.bridges.size();
       t.bridges.push_back(std::move(b));
     });
   }
@@ -342,7 +349,7 @@ struct Parser {
     std::string first = left, second;
     if (auto colon = left.find(':'); colon != std::string::npos) first = left.substr(0, colon), second = left.substr(colon + 1);
     Endpoint e;
-    if (const Bridge* b = t.find_bridge(first); b && !t.find_ns(first)) {
+    if (const Bridge* b = bridge(first); b && !ns_names.count(first)) {
       if (!allow_bridge) fail(n, path, fmt::format("'{}' is a bridge; this link kind needs NAMESPACE:IFNAME", first));
       e.bridge = first;
       e.ns = b->ns;
@@ -372,7 +379,7 @@ struct Parser {
     if (n["bridge"]) {
       if (!allow_bridge) fail(n["bridge"], path + ".bridge", "this link kind cannot end on a bridge");
       std::string b = scalar(n["bridge"], path + ".bridge");
-      const Bridge* br = t.find_bridge(b);
+      const Bridge* br = bridge(b);
       if (!br) fail(n["bridge"], path + ".bridge", fmt::format("bridge '{}' is not declared under `bridges`", b));
       if (n["namespace"]) fail(n["namespace"], path + ".namespace", "a bridge port lives where its bridge is; drop `namespace`");
       if (n["addresses"]) fail(n["addresses"], path + ".addresses", "a bridge port carries no addresses");
@@ -540,7 +547,7 @@ struct Parser {
         }
         if (auto b = n["bridge"]) {
           l.a.bridge = scalar(b, path + ".bridge");
-          const Bridge* br = t.find_bridge(l.a.bridge);
+          const Bridge* br = bridge(l.a.bridge);
           if (!br) fail(b, path + ".bridge", fmt::format("bridge '{}' is not declared under `bridges`", l.a.bridge));
           if (br->ns != l.a.ns) fail(b, path + ".bridge", fmt::format("bridge '{}' is in namespace '{}', the vxlan in '{}'", br->name, br->ns, l.a.ns));
         }
@@ -599,11 +606,11 @@ struct Parser {
         const Link& l = t.links[u.idx];
         const Endpoint& other = u.owner == Owner::link_a ? l.b : l.a;
         if (l.kind == Kind::veth && !other.bridge.empty()) {
-          subnet = t.find_bridge(other.bridge)->subnet, what = "bridge '" + other.bridge + "'";
+          subnet = bridge(other.bridge)->subnet, what = "bridge '" + other.bridge + "'";
         } else if (l.kind == Kind::veth && l.subnet) {
           subnet = l.subnet, what = l.field;
         } else if (l.kind == Kind::vxlan && !l.a.bridge.empty()) {
-          subnet = t.find_bridge(l.a.bridge)->subnet, what = "bridge '" + l.a.bridge + "'";
+          subnet = bridge(l.a.bridge)->subnet, what = "bridge '" + l.a.bridge + "'";
         }
       }
       if (subnet && subnet->family() != p.family()) subnet.reset();  // a subnet constrains its own family only
@@ -616,14 +623,12 @@ struct Parser {
   }
 
   void check_routes() {
+    std::map<std::string, std::vector<Prefix>> by_ns;  // connected subnets per namespace, gathered once
+    for (auto& b : t.bridges) by_ns[b.ns].insert(by_ns[b.ns].end(), b.addresses.begin(), b.addresses.end());
+    for (auto& l : t.links)
+      for (const Endpoint* e : {&l.a, &l.b}) by_ns[e->ns].insert(by_ns[e->ns].end(), e->addresses.begin(), e->addresses.end());
     for (auto& ns : t.namespaces) {
-      std::vector<Prefix> connected;
-      auto add = [&](const Endpoint& e) {
-        if (e.ns == ns.name) connected.insert(connected.end(), e.addresses.begin(), e.addresses.end());
-      };
-      for (auto& b : t.bridges)
-        if (b.ns == ns.name) connected.insert(connected.end(), b.addresses.begin(), b.addresses.end());
-      for (auto& l : t.links) add(l.a), add(l.b);
+      const std::vector<Prefix>& connected = by_ns[ns.name];
       for (size_t i = 0; i < ns.routes.size(); ++i) {
         auto& r = ns.routes[i];
         if (!r.via) continue;

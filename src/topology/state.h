@@ -12,6 +12,7 @@
 #pragma once
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -67,7 +68,10 @@ class Record {
 
  private:
   void append(const nlohmann::json& line);
+  void add(const Object& o);
+  static std::string key(const Object& o) { return o.type + '\0' + o.ns + '\0' + o.name; }
   std::string lab_;
+  std::unordered_map<std::string, int> index_;  // key(o) -> position: no linear search per object
   nlohmann::json spec_;
   std::vector<Object> objects_;
   bool complete_ = false;
