@@ -155,7 +155,12 @@ class Reach {
       for (auto& p : i.addrs) {
         if (p.family() != best->via->family() || !p.network().contains(*best->via)) continue;
         const Iface* gw = neighbour(i, *best->via);
-        if (!gw || !forwards(gw->ns, dst.family())) return false;
+        if (!gw) return false;
+        bool router_owns = false;  // the router's own addresses answer without forwarding
+        for (auto& j : ifaces_)
+          if (j.ns == gw->ns)
+            for (auto& q : j.addrs) router_owns |= q.address() == dst;
+        if (!router_owns && !forwards(gw->ns, dst.family())) return false;
         if (depth == 0) *first = &i;
         ++*hops;
         const Iface* ignored = nullptr;
