@@ -590,10 +590,7 @@ DownResult down(const std::string& lab) {
       }
     }
   }
-  if (res.errors.empty()) {
-    rec->erase();
-    ::unlink((state_dir() + "/" + lab + ".lock").c_str());
-  }
+  if (res.errors.empty()) rec->erase();
   return res;
 }
 

@@ -207,6 +207,9 @@ void Record::erase() {
   ::unlink(path_for(lab_, ".journal").c_str());
   if (::unlink(path_for(lab_, ".json").c_str()) != 0 && errno != ENOENT)
     throw_errno(fmt::format("cannot remove the state record of lab '{}'", lab_));
+  // The lock file goes too (a lab that is down leaves nothing). A run waiting on the old lock file gets
+  // it after us and finds no record, which is the state we just made.
+  ::unlink(path_for(lab_, ".lock").c_str());
 }
 
 LabLock::LabLock(const std::string& lab) {

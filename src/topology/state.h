@@ -63,7 +63,7 @@ class Record {
   void done(int index);
   // Drops objects (rolled back) and checkpoints.
   void forget(const std::vector<int>& indexes);
-  // Deletes NAME.json and NAME.journal.
+  // Deletes NAME.json, NAME.journal and NAME.lock.
   void erase();
 
  private:
