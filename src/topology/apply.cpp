@@ -10,6 +10,8 @@
 #include <set>
 #include <thread>
 
+#include <unistd.h>
+
 #include "addr/address.h"
 #include "addr/route.h"
 #include "link/bridge.h"
@@ -214,6 +216,9 @@ class Engine {
            [name] { NetNs::remove_named(name); });
     if (mode_ == Mode::plan) return;
     auto& s = sock(n.name);
+    // Set before any interface exists in the namespace: the default applies to every device registered later.
+    if (!n.ipv6_link_local.value_or(true) && ipv6_present_)
+      write_sysctl("net.ipv6.conf.default.addr_gen_mode", "1", &s.ns);  // IN6_ADDR_GEN_MODE_NONE
     // lo is ifindex 1 in every namespace (LOOPBACK_IFINDEX, include/net/loopback.h).
     if (n.loopback) link::change(s.rtnl, 1, {.up = true}, fmt::format("cannot bring up lo in namespace '{}'", n.name));
     for (auto& [k, v] : n.sysctls) write_sysctl(k, v, &s.ns);
@@ -247,6 +252,13 @@ class Engine {
       case Kind::vxlan: return do_vxlan(l);
       case Kind::vf: throw Error(fmt::format("{}: kind 'vf' is not supported", l.field));
     }
+  }
+
+  void quiet_port(const std::string& ns, const std::string& name) {
+    if (!ipv6_present_) return;
+    const std::string key = "net/ipv6/conf/" + name + "/addr_gen_mode";  // slashes: names may hold dots
+    if (ns == kHostNs) write_sysctl(key, "1");
+    else write_sysctl(key, "1", &sock(ns).ns);
   }
 
   int master_of(const Endpoint& e) { return e.bridge.empty() ? 0 : ifindex(e.ns, e.bridge); }
@@ -288,7 +300,9 @@ class Engine {
       if (q->ns != p->ns) s.peer_netns_fd = sock(q->ns).ns.fd();
       s.mtu = l.mtu;
       s.master = master_of(*p);
-      s.up = true;
+      // A bridge port carries no addresses: it is created down so IPv6 can be told not to give it a
+      // link-local address (and flood DAD/MLD over the bridge) before it comes up.
+      s.up = p->bridge.empty();
       link::create_veth(sock(p->ns).rtnl, s);
     }, [this, ns = p->ns, name = p->name] {
       if (!ns_missing(ns)) link::remove(sock(ns).rtnl, name);
@@ -298,6 +312,11 @@ class Engine {
       addresses(*q, q->name, true);
       return;
     }
+    if (!p->bridge.empty()) {
+      quiet_port(p->ns, p->name);
+      link::change(sock(p->ns).rtnl, ifindex(p->ns, p->name), {.up = true}, fmt::format("cannot bring up {}/{}", p->ns, p->name));
+    }
+    if (!q->bridge.empty()) quiet_port(q->ns, q->name);
     // The peer cannot be created up (the kernel answers ENOTCONN): bring it up, and into its bridge, now.
     link::Change c{.up = true};
     if (!q->bridge.empty()) c.master = master_of(*q);
@@ -455,6 +474,7 @@ class Engine {
   std::map<std::string, std::vector<addr::Address>> addr_cache_;
   std::map<std::string, std::vector<addr::Route>> route_cache_;
   size_t done_ = 0, total_ = 0;
+  const bool ipv6_present_ = ::access("/proc/sys/net/ipv6", F_OK) == 0;  // a kernel without IPv6 has no knobs
 };
 
 }  // namespace

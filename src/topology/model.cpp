@@ -82,6 +82,7 @@ json to_json(const Topology& t) {
   json nss = json::array();
   for (auto& n : t.namespaces) {
     json o = {{"name", n.name}, {"loopback", n.loopback}};
+    if (n.ipv6_link_local) o["ipv6_link_local"] = *n.ipv6_link_local;
     json sc = json::object();
     for (auto& [k, v] : n.sysctls) sc[k] = v;
     o["sysctls"] = sc;
@@ -143,6 +144,7 @@ Topology from_json(const json& j) {
     Namespace n;
     n.name = o.at("name").get<std::string>();
     n.loopback = o.value("loopback", true);
+    if (o.contains("ipv6_link_local")) n.ipv6_link_local = o["ipv6_link_local"].get<bool>();
     const json sysctls = o.value("sysctls", json::object());  // items() must not outlive what it iterates
     for (auto& [k, v] : sysctls.items()) n.sysctls.emplace_back(k, v.get<std::string>());
     for (auto& r : o.value("routes", json::array())) {

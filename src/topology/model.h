@@ -27,6 +27,9 @@ struct RouteSpec {
 struct Namespace {
   std::string name;
   bool loopback = true;             // bring `lo` up
+  // IPv6 link-local addresses on the namespace's interfaces. Unset in the file: on only when the file gives
+  // an interface in this namespace an IPv6 address (resolved by the parser).
+  std::optional<bool> ipv6_link_local;
   std::vector<std::pair<std::string, std::string>> sysctls;  // key, value (net.* keys, per namespace)
   std::vector<RouteSpec> routes;
   int line = 0;

@@ -233,8 +233,9 @@ struct Parser {
       ns.name = name;
       ns.line = line_of(at);
       if (spec.IsMap()) {
-        check_keys(spec, path, {"name", "loopback", "sysctls", "routes"});
+        check_keys(spec, path, {"name", "loopback", "ipv6_link_local", "sysctls", "routes"});
         if (spec["loopback"]) ns.loopback = boolean(spec["loopback"], path + ".loopback");
+        if (spec["ipv6_link_local"]) ns.ipv6_link_local = boolean(spec["ipv6_link_local"], path + ".ipv6_link_local");
         if (auto s = spec["sysctls"]) {
           if (!s.IsMap()) fail(s, path + ".sysctls", "must map sysctl keys to values");
           for (auto it = s.begin(); it != s.end(); ++it) {
@@ -622,6 +623,20 @@ struct Parser {
     }
   }
 
+  // A namespace whose interfaces get no IPv6 address from the file gets no link-local ones either (as Docker
+  // does for IPv4-only containers): otherwise every interface sends DAD, MLD and router solicitations that a
+  // bridge floods to all its ports, N^2 packets for N namespaces on one bridge.
+  void resolve_link_local() {
+    std::set<std::string> v6;
+    for (auto& b : t.bridges)
+      for (auto& p : b.addresses) if (p.address().is_v6()) v6.insert(b.ns);
+    for (auto& l : t.links)
+      for (const Endpoint* e : {&l.a, &l.b})
+        for (auto& p : e->addresses) if (p.address().is_v6()) v6.insert(e->ns);
+    for (auto& n : t.namespaces)
+      if (!n.ipv6_link_local) n.ipv6_link_local = v6.count(n.name) > 0;
+  }
+
   void check_routes() {
     std::map<std::string, std::vector<Prefix>> by_ns;  // connected subnets per namespace, gathered once
     for (auto& b : t.bridges) by_ns[b.ns].insert(by_ns[b.ns].end(), b.addresses.begin(), b.addresses.end());
@@ -665,6 +680,7 @@ Topology parse_yaml(std::string_view text) {
   p.check_addresses();
   p.routes(root["namespaces"]);
   p.check_routes();
+  p.resolve_link_local();
   return std::move(p.t);
 }
 

@@ -273,3 +273,13 @@ TEST(TopologyGraph, DotAndTextNameEveryInterface) {
   }
   EXPECT_NE(text.find("route default via 10.1.0.1"), std::string::npos);
 }
+
+TEST(TopologyParse, LinkLocalOnlyWhereTheFileUsesIpv6) {
+  Topology seed = default_topology();
+  EXPECT_FALSE(seed.namespaces[0].ipv6_link_local.value());
+  Topology routed = parse_yaml(read("examples/routed.yaml"));
+  EXPECT_TRUE(routed.find_ns("a1")->ipv6_link_local.value());
+  EXPECT_FALSE(routed.find_ns("fabric")->ipv6_link_local.value());
+  Topology forced = parse_yaml("name: x\nnamespaces:\n  a: {ipv6_link_local: true}\n");
+  EXPECT_TRUE(forced.namespaces[0].ipv6_link_local.value());
+}
