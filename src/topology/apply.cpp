@@ -8,9 +8,10 @@
 #include <map>
 #include <memory>
 #include <set>
-#include <thread>
-
+#include <linux/if_link.h>
 #include <unistd.h>
+
+#include <thread>
 
 #include "addr/address.h"
 #include "addr/route.h"
@@ -216,9 +217,6 @@ class Engine {
            [name] { NetNs::remove_named(name); });
     if (mode_ == Mode::plan) return;
     auto& s = sock(n.name);
-    // Set before any interface exists in the namespace: the default applies to every device registered later.
-    if (!n.ipv6_link_local.value_or(true) && ipv6_present_)
-      write_sysctl("net.ipv6.conf.default.addr_gen_mode", "1", &s.ns);  // IN6_ADDR_GEN_MODE_NONE
     // lo is ifindex 1 in every namespace (LOOPBACK_IFINDEX, include/net/loopback.h).
     if (n.loopback) link::change(s.rtnl, 1, {.up = true}, fmt::format("cannot bring up lo in namespace '{}'", n.name));
     for (auto& [k, v] : n.sysctls) write_sysctl(k, v, &s.ns);
@@ -254,11 +252,35 @@ class Engine {
     }
   }
 
-  void quiet_port(const std::string& ns, const std::string& name) {
-    if (!ipv6_present_) return;
-    const std::string key = "net/ipv6/conf/" + name + "/addr_gen_mode";  // slashes: names may hold dots
-    if (ns == kHostNs) write_sysctl(key, "1");
-    else write_sysctl(key, "1", &sock(ns).ns);
+  // Whether an interface should come up without an IPv6 link-local address: bridge ports (they carry no
+  // addresses at all) and interfaces of namespaces the file gives no IPv6 (Namespace::ipv6_link_local).
+  bool quiet(const Endpoint& e) {
+    if (!ipv6_present_) return false;
+    if (!e.bridge.empty()) return true;
+    const Namespace* n = e.ns == kHostNs ? nullptr : t_.find_ns(e.ns);
+    return n && !n->ipv6_link_local.value_or(true);
+  }
+
+  // Brings a link up, first telling IPv6 to generate no address on it when `no_link_local`. Two requests: the
+  // kernel handles IFLA_AF_SPEC after the flags in one RTM_NEWLINK (net/core/rtnetlink.c: do_setlink), so
+  // combined the link-local address would already exist; and it refuses AF_INET6 settings at creation
+  // (EAFNOSUPPORT) because the device has no inet6 state yet. By name (index 0) when the index is not known.
+  void bring_up(const std::string& ns, int index, const std::string& name, bool no_link_local,
+                std::optional<int> master = std::nullopt) {
+    auto& s = sock(ns).rtnl;
+    if (no_link_local) {
+      nl::Message m = link::change_request(index, index ? link::Change{} : link::Change{.name = name});
+      nlattr* af = m.begin_nest(IFLA_AF_SPEC);
+      nlattr* in6 = m.begin_nest(AF_INET6);
+      m.put_u8(IFLA_INET6_ADDR_GEN_MODE, IN6_ADDR_GEN_MODE_NONE);
+      m.end_nest(in6);
+      m.end_nest(af);
+      s.ack(m, fmt::format("cannot turn off IPv6 link-local addresses on {}/{}", ns, name));
+    }
+    link::Change c{.up = true};
+    if (!index) c.name = name;
+    if (master) c.master = *master;
+    link::change(s, index, c, fmt::format("cannot bring up {}/{}", ns, name));
   }
 
   int master_of(const Endpoint& e) { return e.bridge.empty() ? 0 : ifindex(e.ns, e.bridge); }
@@ -300,9 +322,9 @@ class Engine {
       if (q->ns != p->ns) s.peer_netns_fd = sock(q->ns).ns.fd();
       s.mtu = l.mtu;
       s.master = master_of(*p);
-      // A bridge port carries no addresses: it is created down so IPv6 can be told not to give it a
-      // link-local address (and flood DAD/MLD over the bridge) before it comes up.
-      s.up = p->bridge.empty();
+      // Created down when IPv6 must first be told to give it no link-local address (see quiet()): else
+      // its DAD, MLD and router solicitations flood every port of a bridge, N^2 packets for N namespaces.
+      s.up = !quiet(*p);
       link::create_veth(sock(p->ns).rtnl, s);
     }, [this, ns = p->ns, name = p->name] {
       if (!ns_missing(ns)) link::remove(sock(ns).rtnl, name);
@@ -312,15 +334,11 @@ class Engine {
       addresses(*q, q->name, true);
       return;
     }
-    if (!p->bridge.empty()) {
-      quiet_port(p->ns, p->name);
-      link::change(sock(p->ns).rtnl, ifindex(p->ns, p->name), {.up = true}, fmt::format("cannot bring up {}/{}", p->ns, p->name));
-    }
-    if (!q->bridge.empty()) quiet_port(q->ns, q->name);
+    if (quiet(*p)) bring_up(p->ns, p->addresses.empty() ? 0 : ifindex(p->ns, p->name), p->name, true);
     // The peer cannot be created up (the kernel answers ENOTCONN): bring it up, and into its bridge, now.
-    link::Change c{.up = true};
-    if (!q->bridge.empty()) c.master = master_of(*q);
-    link::change(sock(q->ns).rtnl, ifindex(q->ns, q->name), c, fmt::format("cannot bring up {}/{}", q->ns, q->name));
+    std::optional<int> master;
+    if (!q->bridge.empty()) master = master_of(*q);
+    bring_up(q->ns, q->addresses.empty() ? 0 : ifindex(q->ns, q->name), q->name, quiet(*q), master);
     addresses(*p, p->name, true);
     addresses(*q, q->name, true);
   }
@@ -356,9 +374,9 @@ class Engine {
     // Renamed only inside the target namespace, so a clash with a name in the parent's namespace cannot occur.
     auto& s = sock(l.a.ns);
     int idx = link::get(s.rtnl, o.tmp, l.a.ns).index;
-    link::change(s.rtnl, idx, {.up = true, .name = l.a.name},
-                 fmt::format("cannot rename {} to {} in namespace '{}'", o.tmp, l.a.name, l.a.ns));
+    link::change(s.rtnl, idx, {.name = l.a.name}, fmt::format("cannot rename {} to {} in namespace '{}'", o.tmp, l.a.name, l.a.ns));
     index_[{l.a.ns, l.a.name}] = idx;
+    bring_up(l.a.ns, idx, l.a.name, quiet(l.a));
     addresses(l.a, l.a.name, true);
   }
 

@@ -107,10 +107,23 @@ class Reach {
 
   // The interface holding `addr` that `from` reaches on its segment.
   const Iface* neighbour(const Iface& from, const IpAddress& addr) {
-    for (auto& i : ifaces_)
-      for (auto& p : i.addrs)
-        if (p.address() == addr && talk(from, i)) return &i;
+    index();
+    auto it = owners_.find(addr);
+    if (it == owners_.end()) return nullptr;
+    for (size_t k : it->second)
+      if (talk(from, ifaces_[k])) return &ifaces_[k];
     return nullptr;
+  }
+
+  // Address -> interfaces holding it, and namespace -> its interfaces: built once, so deciding each pair
+  // does not scan the whole lab.
+  void index() {
+    if (indexed_) return;
+    indexed_ = true;
+    for (size_t k = 0; k < ifaces_.size(); ++k) {
+      by_ns_[ifaces_[k].ns].push_back(k);
+      for (auto& p : ifaces_[k].addrs) owners_[p.address()].push_back(k);
+    }
   }
 
   bool forwards(const std::string& ns, int family) {
@@ -123,15 +136,16 @@ class Reach {
 
   bool deliver(const std::string& ns, const IpAddress& dst, int depth, int* hops, const Iface** first) {
     if (depth > 8) return false;
+    index();
+    const std::vector<size_t>& mine = by_ns_[ns];
     // A router's own addresses are reached without forwarding further.
     if (depth > 0)
-      for (auto& i : ifaces_)
-        if (i.ns == ns)
-          for (auto& p : i.addrs)
-            if (p.address() == dst) return true;
+      for (size_t k : mine)
+        for (auto& p : ifaces_[k].addrs)
+          if (p.address() == dst) return true;
     // Connected subnets first (they are the most specific routes a namespace has).
-    for (auto& i : ifaces_) {
-      if (i.ns != ns) continue;
+    for (size_t k : mine) {
+      const Iface& i = ifaces_[k];
       for (auto& p : i.addrs) {
         if (p.family() != dst.family() || !p.network().contains(dst)) continue;
         if (p.address() == dst) return false;  // own address: not a probe
@@ -146,8 +160,9 @@ class Reach {
       if (r.dst.family() == dst.family() && r.dst.network().contains(dst) && (!best || r.dst.length() > best->dst.length()))
         best = &r;
     if (!best) return false;
-    for (auto& i : ifaces_) {
-      if (i.ns != ns || (!best->dev.empty() && i.name != best->dev)) continue;
+    for (size_t k : mine) {
+      const Iface& i = ifaces_[k];
+      if (!best->dev.empty() && i.name != best->dev) continue;
       if (!best->via) {
         if (depth == 0) *first = &i;
         return neighbour(i, dst) != nullptr;
@@ -157,9 +172,8 @@ class Reach {
         const Iface* gw = neighbour(i, *best->via);
         if (!gw) return false;
         bool router_owns = false;  // the router's own addresses answer without forwarding
-        for (auto& j : ifaces_)
-          if (j.ns == gw->ns)
-            for (auto& q : j.addrs) router_owns |= q.address() == dst;
+        for (size_t j : by_ns_[gw->ns])
+          for (auto& q : ifaces_[j].addrs) router_owns |= q.address() == dst;
         if (!router_owns && !forwards(gw->ns, dst.family())) return false;
         if (depth == 0) *first = &i;
         ++*hops;
@@ -174,6 +188,9 @@ class Reach {
   std::vector<Iface> ifaces_;
   std::map<std::string, std::string> parent_;
   std::set<std::string> fwd4_, fwd6_;
+  bool indexed_ = false;
+  std::map<IpAddress, std::vector<size_t>> owners_;
+  std::map<std::string, std::vector<size_t>> by_ns_;
 };
 
 }  // namespace

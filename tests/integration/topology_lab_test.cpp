@@ -13,6 +13,7 @@
 #include <fstream>
 #include <optional>
 
+#include "addr/address.h"
 #include "link/link.h"
 #include "link/macvlan.h"
 #include "link/veth.h"
@@ -152,6 +153,15 @@ TEST_F(TopologyLab, BridgeLabPortsAreEnslavedAndAddressesOnlyInNamespaces) {
     auto p = link::get(hs.rtnl, port);
     EXPECT_EQ(p.master, br.index) << port;
     EXPECT_TRUE(p.is_up()) << port;
+    EXPECT_TRUE(addr::list(hs.rtnl, p.index).empty()) << port << " carries no address, not even a link-local";
+  }
+  {
+    // The namespace side has exactly the file's address: IPv4 only, no IPv6 link-local (the file uses no IPv6).
+    auto s = NsSocket::open(prefix_ + "ns1");
+    auto l = link::get(s.rtnl, "veth1-ns1");
+    auto addrs = addr::list(s.rtnl, l.index);
+    ASSERT_EQ(addrs.size(), 1u);
+    EXPECT_EQ(addrs[0].prefix.str(), "10.0.0.1/24");
   }
   EXPECT_EQ(ctnet("down " + prefix_ + "seed").status, 0);
   expect_nothing_left();
