@@ -273,6 +273,7 @@ std::string render_check(const CheckReport& r) {
     if (std::find(cols.begin(), cols.end(), col) == cols.end()) cols.push_back(col);
     cell[{x.probe.from, col}] = &x;
   }
+  std::sort(cols.begin(), cols.end());
   auto text = [](const ProbeResult* p) -> std::string {
     if (!p) return "-";
     if (!p->ok()) return "FAIL";
@@ -284,7 +285,7 @@ std::string render_check(const CheckReport& r) {
   if (r.results.empty()) return "no pairs of namespaces are expected to reach each other\n";
   if (cols.size() <= 12 && rows.size() <= 40) {
     // Transposed when there are many targets would be unreadable; columns are targets, one line per column key.
-    size_t w = 4;
+    size_t w = 9;  // "from \\ to"
     for (auto& row : rows) w = std::max(w, row.size());
     out += fmt::format("{:<{}}", "from \\ to", w + 2);
     for (size_t c = 0; c < cols.size(); ++c) out += fmt::format("  [{}]{:<9}", c + 1, "");
