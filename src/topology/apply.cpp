@@ -59,6 +59,8 @@ std::string temp_name(const std::string& lab, const Endpoint& e) {
   return fmt::format("ctt{:08x}", h);
 }
 
+constexpr size_t kFreshFindings = 64;
+
 class Engine {
  public:
   Engine(const Topology& t, Mode mode, Record* rec, UndoLog* undo, const UpOptions* opts)
@@ -113,6 +115,8 @@ class Engine {
     if (state == "present") ++present;
     if (state == "differs") ++differs;
     if (state == "created") ++created;
+    // A fresh `up` lists what it made only for small labs: no need to hold a line per object of a big one.
+    if (mode_ == Mode::fresh && findings.size() >= kFreshFindings) return;
     findings.push_back({std::move(object), std::move(state), std::move(detail)});
   }
 
@@ -514,7 +518,7 @@ UpResult up(const Topology& t, const UpOptions& opts) {
   auto existing = Record::load(t.name);
   UpResult result;
   result.converged = existing.has_value();
-  Record rec = existing ? std::move(*existing) : Record(t.name, to_json(t));
+  Record rec = existing ? std::move(*existing) : Record(t.name, nlohmann::json::object());
   rec.set_spec(to_json(t));
   rec.save(false);  // the spec is on record before the first kernel object exists
   UndoLog undo;     // declared before the engine: rolled back while the engine's sockets are still open

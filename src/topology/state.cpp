@@ -151,13 +151,15 @@ void Record::save(bool complete) {
   make_dirs(state_dir());
   json objs = json::array();
   for (auto& o : objects_) objs.push_back(to_json(o));
-  json j = {{"version", 1}, {"lab", lab_}, {"complete", complete}, {"spec", spec_}, {"objects", objs}};
+  json head = {{"version", 1}, {"lab", lab_}, {"complete", complete}, {"objects", objs}};
+  std::string text = head.dump(1);
+  text.insert(text.size() - 1, fmt::format(",\n \"spec\": {}\n", spec_));  // the spec is kept as text
   const std::string path = path_for(lab_, ".json");
   const std::string tmp = path + ".tmp";
   {
     Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     if (!fd) throw_errno(fmt::format("cannot write {}", tmp));
-    write_all(fd.get(), j.dump(1) + "\n", tmp);
+    write_all(fd.get(), text + "\n", tmp);
     if (::fsync(fd.get()) != 0) throw_errno(fmt::format("cannot sync {}", tmp));
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) throw_errno(fmt::format("cannot replace {}", path));

@@ -46,12 +46,12 @@ class Record {
   static std::vector<std::string> list();  // names of labs with a record
   static bool exists(const std::string& lab);
 
-  Record(std::string lab, nlohmann::json spec) : lab_(std::move(lab)), spec_(std::move(spec)) {}
+  Record(std::string lab, const nlohmann::json& spec) : lab_(std::move(lab)), spec_(spec.dump()) {}
   Record(Record&&) = default;
 
   const std::string& lab() const { return lab_; }
-  const nlohmann::json& spec() const { return spec_; }
-  void set_spec(nlohmann::json spec) { spec_ = std::move(spec); }
+  nlohmann::json spec() const { return nlohmann::json::parse(spec_); }
+  void set_spec(const nlohmann::json& spec) { spec_ = spec.dump(); }
   const std::vector<Object>& objects() const { return objects_; }
   bool complete() const { return complete_; }
   int find(const Object& o) const;  // index or -1
@@ -72,7 +72,7 @@ class Record {
   static std::string key(const Object& o) { return o.type + '\0' + o.ns + '\0' + o.name; }
   std::string lab_;
   std::unordered_map<std::string, int> index_;  // key(o) -> position: no linear search per object
-  nlohmann::json spec_;
+  std::string spec_;  // serialized: a JSON tree of a big lab costs megabytes, its text a fraction
   std::vector<Object> objects_;
   bool complete_ = false;
   Fd journal_;
