@@ -62,8 +62,8 @@ long env_long(const char* name, long dflt) {
   return v && *v ? std::strtol(v, nullptr, 10) : dflt;
 }
 
-int run_check_verb(const Topology& t, const Output& out) {
-  CheckReport r = run_check(t);
+int run_check_verb(const Topology& t, const Output& out, const CheckOptions& co = {}) {
+  CheckReport r = run_check(t, co);
   if (out.json()) fmt::print("{}\n", to_json(r).dump(2));
   else fmt::print("{}", render_check(r));
   if (!r.ok()) throw Error(fmt::format("check of lab '{}' failed", t.name));
@@ -188,12 +188,17 @@ void add_topology_commands(CLI::App& app) {
   {
     auto name = std::make_shared<std::string>();
     auto out = std::make_shared<Output>();
+    auto co = std::make_shared<CheckOptions>();
     auto* cmd = app.add_subcommand("check", "ping every address each namespace should reach; a matrix of round trips");
     cmd->add_option("NAME", *name, "lab name or topology file (default: the only lab that is up)");
     add_output_option(cmd, *out);
-    cmd->callback([name, out] {
+    cmd->add_option("--count", co->count, "echo requests per pair (big labs: 1)")->check(CLI::Range(1, 100));
+    cmd->add_option("--timeout", co->timeout_ms, "milliseconds to wait for each reply")->check(CLI::Range(10, 60000));
+    cmd->add_option("--threads", co->threads, "pairs pinged at once")->check(CLI::Range(1, 256));
+    cmd->add_flag("--all", co->all, "ping every expected pair even in big labs (may overflow the neighbour table)");
+    cmd->callback([name, out, co] {
       std::string lab = name->empty() ? only_lab("check") : *name;
-      run_check_verb(load_lab(lab), *out);
+      run_check_verb(load_lab(lab), *out, *co);
     });
   }
   {

@@ -64,7 +64,9 @@ constexpr size_t kFreshFindings = 64;
 class Engine {
  public:
   Engine(const Topology& t, Mode mode, Record* rec, UndoLog* undo, const UpOptions* opts)
-      : t_(t), mode_(mode), rec_(rec), undo_(undo), opts_(opts) {}
+      : t_(t), mode_(mode), rec_(rec), undo_(undo), opts_(opts) {
+    for (auto& n : t.namespaces) ns_by_name_[n.name] = &n;
+  }
 
   void run() {
     total_ = t_.namespaces.size() + t_.bridges.size() + t_.links.size();
@@ -261,8 +263,8 @@ class Engine {
   bool quiet(const Endpoint& e) {
     if (!ipv6_present_) return false;
     if (!e.bridge.empty()) return true;
-    const Namespace* n = e.ns == kHostNs ? nullptr : t_.find_ns(e.ns);
-    return n && !n->ipv6_link_local.value_or(true);
+    auto it = ns_by_name_.find(e.ns);
+    return it != ns_by_name_.end() && !it->second->ipv6_link_local.value_or(true);
   }
 
   // Brings a link up, first telling IPv6 to generate no address on it when `no_link_local`. Two requests: the
@@ -492,6 +494,7 @@ class Engine {
   UndoLog* undo_;
   const UpOptions* opts_;
   std::map<std::string, std::unique_ptr<NsSocket>> socks_;
+  std::map<std::string, const Namespace*> ns_by_name_;
   std::map<std::pair<std::string, std::string>, int> index_;
   std::map<std::string, std::vector<addr::Address>> addr_cache_;
   std::map<std::string, std::vector<addr::Route>> route_cache_;

@@ -31,6 +31,8 @@ struct ProbeResult {
 
 struct CheckReport {
   std::vector<ProbeResult> results;
+  size_t expected = 0;             // pairs the topology says are reachable; > results.size() when sampled
+  std::string sample_reason;       // why only a sample was pinged
   std::vector<std::string> hints;  // why bridged paths may fail (from the host's configuration)
   bool ok() const;
 };
@@ -39,6 +41,7 @@ struct CheckOptions {
   int count = 2;
   int timeout_ms = 1000;
   unsigned threads = 16;
+  bool all = false;  // every pair even when their neighbour entries exceed the kernel's table (see run_check)
 };
 CheckReport run_check(const Topology& t, const CheckOptions& o = {});
 
