@@ -3,9 +3,10 @@
 # own `ip` commands for the same N, in one run, as ratios; plus how the per-namespace cost grows with N and
 # ctnet's peak memory. Everything happens inside a throwaway "host" namespace (the bridge and host-side veth
 # ends live there) with namespace names unique to this run, so the machine's own namespace is not touched.
-#   bench/topology.sh build/ctnet [N...]        (default N: 10 100 1000)
+#   bench/topology.sh BUILD_DIR|CTNET_BINARY [N...]        (default N: 10 100 1000; `make bench` passes build/)
 set -euo pipefail
-CTNET=$(readlink -f "${1:-build/ctnet}")
+CTNET=$(readlink -f "${1:-build}")
+[ -d "$CTNET" ] && CTNET=$CTNET/ctnet
 shift || true
 SIZES=${*:-10 100 1000}
 TAG=ttopb$(( $$ % 100000 ))
@@ -61,6 +62,11 @@ gen_ip_down() {
   echo "ip link del br0"
 }
 
+# One untimed round first: the first run of anything pays for cold caches (binary, libraries, dentries).
+wf=$(gen_yaml 2)
+$IN "$CTNET" up "$wf" >/dev/null && $IN "$CTNET" down "${TAG}-lab2" >/dev/null
+gen_ip_up 2 | $IN sh -e && gen_ip_down 2 | $IN sh -e && wait_no_veth
+
 printf '%-6s %12s %12s %8s %12s %12s %8s %14s %14s %10s\n' N "ctnet up" "ip up" "ratio" "ctnet down" "ip down" "ratio" "ctnet up/ns" "ip up/ns" "ctnet RSS"
 declare -A PER_NS
 for n in $SIZES; do
@@ -82,8 +88,11 @@ for n in $SIZES; do
     "${PER_NS[$n]}" "$(echo "scale=3; $iu / $n" | bc)" "$rss"
 done
 first=$(echo "$SIZES" | awk '{print $1}')
+prev=$first
 for n in $SIZES; do
   [ "$n" = "$first" ] && continue
-  echo "ctnet up per-namespace cost at N=$n / at N=$first: $(echo "scale=2; ${PER_NS[$n]} / ${PER_NS[$first]}" | bc)"
+  echo "ctnet up per-namespace cost at N=$n / at N=$first: $(echo "scale=2; ${PER_NS[$n]} / ${PER_NS[$first]}" | bc)" \
+    "(/ at N=$prev: $(echo "scale=2; ${PER_NS[$n]} / ${PER_NS[$prev]}" | bc); small N carry the fixed cost of one run)"
+  prev=$n
 done
 echo "(ratio = ip time / ctnet time: above 1 means ctnet is faster; RSS = peak resident memory of ctnet up)"
