@@ -42,7 +42,7 @@ cni: build
 	@scripts/make-cni-dir.sh $(BUILD)/ctnet $(BUILD)/cni
 
 install: build
-	install -D -m 0755 $(BUILD)/ctnet $(DESTDIR)$(PREFIX)/bin/ctnet
+	install -D -s -m 0755 $(BUILD)/ctnet $(DESTDIR)$(PREFIX)/bin/ctnet
 	@scripts/make-cni-dir.sh $(DESTDIR)$(PREFIX)/bin/ctnet $(DESTDIR)$(CNI_DIR)
 
 clean:

@@ -13,6 +13,11 @@ std::string Route::str() const {
   return s;
 }
 
+Prefix default_route(int family) {
+  uint8_t zero[16] = {};
+  return Prefix(IpAddress::from_bytes(family, zero), 0);
+}
+
 namespace {
 nl::Message route_request(uint16_t type, uint16_t flags, const Route& r) {
   nl::Message m(type, flags);
@@ -78,10 +83,8 @@ std::vector<Route> list_routes(nl::Socket& s, int family, uint32_t table) {
     size_t alen = rt->rtm_family == AF_INET ? 4 : 16;
     if (auto d = a.bytes(RTA_DST); d.size() == alen)
       r.dst = Prefix(IpAddress::from_bytes(rt->rtm_family, d.data()), rt->rtm_dst_len);
-    else {
-      uint8_t zero[16] = {};
-      r.dst = Prefix(IpAddress::from_bytes(rt->rtm_family, zero), 0);
-    }
+    else
+      r.dst = default_route(rt->rtm_family);
     if (auto g = a.bytes(RTA_GATEWAY); g.size() == alen) r.gateway = IpAddress::from_bytes(rt->rtm_family, g.data());
     if (auto p = a.bytes(RTA_PREFSRC); p.size() == alen) r.src = IpAddress::from_bytes(rt->rtm_family, p.data());
     r.oif = static_cast<int>(a.u32(RTA_OIF).value_or(0));

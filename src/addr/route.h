@@ -26,6 +26,9 @@ struct Route {
   std::string str() const;            // "default via 10.0.0.1 dev 5"
 };
 
+// The destination of a default route: 0.0.0.0/0 or ::/0.
+Prefix default_route(int family);
+
 nl::Message add_request(const Route& r, bool replace = false);
 void add(nl::Socket& s, const Route& r, bool replace = false);
 bool remove(nl::Socket& s, const Route& r);  // idempotent

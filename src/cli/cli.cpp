@@ -4,10 +4,13 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <optional>
+#include <vector>
 #include <string_view>
 
 #include "cli/commands.h"
 #include "cni/plugin.h"
+#include "ns/netns.h"
 #include "util/error.h"
 
 namespace ctnet::cli {
@@ -23,16 +26,36 @@ int main(int argc, char** argv) {
   if (cni::is_plugin_name(self) || (self == "ctnet" && std::getenv("CNI_COMMAND") && argc == 1))
     return cni::run_plugin(self);
 
+  // --host-netns NAME (before the verb) or CTNET_HOST_NETNS: treat that namespace as "the host" (where
+  // bridges and host veth ends go). Tests use it to keep the machine's own namespace untouched.
+  std::vector<char*> args(argv, argv + argc);
+  std::string host_netns = std::getenv("CTNET_HOST_NETNS") ? std::getenv("CTNET_HOST_NETNS") : "";
+  for (size_t i = 1; i < args.size() && args[i][0] == '-';) {
+    std::string_view a = args[i];
+    if (a == "--host-netns" && i + 1 < args.size()) {
+      host_netns = args[i + 1];
+      args.erase(args.begin() + i, args.begin() + i + 2);
+    } else if (a.starts_with("--host-netns=")) {
+      host_netns = std::string(a.substr(13));
+      args.erase(args.begin() + i);
+    } else {
+      ++i;
+    }
+  }
+
   CLI::App app{"ctnet: container networking on Linux through netlink (namespaces, veth, bridges, macvlan,\n"
                "ipvlan, SR-IOV), as a CLI, as lab topologies from a file, and as CNI plugins.",
                "ctnet"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "help for every verb");
+  app.add_option("--host-netns", host_netns, "act as if this named namespace were the host (bridges and host ends go there)");
   add_core_commands(app);
   add_topology_commands(app);
   add_kind_commands(app);
   try {
-    app.parse(argc, argv);
+    std::optional<NsGuard> in_host;
+    if (!host_netns.empty()) in_host.emplace(NetNs::open_named(host_netns));
+    app.parse(static_cast<int>(args.size()), args.data());
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const InvalidInput& e) {

@@ -1,4 +1,353 @@
+// Core verbs: ns, connect, attach, detach, ping, show, doctor.
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
 #include "cli/commands.h"
+#include "link/link.h"
+#include "ns/netns.h"
+#include "ns/ns_socket.h"
+#include "ops/doctor.h"
+#include "ops/inventory.h"
+#include "ops/ping.h"
+#include "ops/scenarios.h"
+#include "util/error.h"
+#include "util/names.h"
+
 namespace ctnet::cli {
-void add_core_commands(CLI::App&) {}
+namespace {
+
+using nlohmann::json;
+
+std::optional<Prefix> parse_prefix(const std::string& text, const char* field) {
+  if (text.empty()) return std::nullopt;
+  return Prefix::parse(text, field);
+}
+
+// `ip netns exec` semantics: run in the namespace, with /sys remounted so /sys/class/net shows its links
+// (done in a private mount namespace, so the caller's mounts are untouched).
+[[noreturn]] void exec_in(const std::string& name, std::vector<std::string> cmd) {
+  NetNs ns = NetNs::open_named(name);
+  if (setns(ns.fd(), CLONE_NEWNET) != 0) throw_errno("cannot enter network namespace " + name);
+  if (unshare(CLONE_NEWNS) == 0 && mount("", "/", "none", MS_SLAVE | MS_REC, nullptr) == 0) {
+    umount2("/sys", MNT_DETACH);
+    mount(name.c_str(), "/sys", "sysfs", 0, nullptr);
+  }
+  if (cmd.empty()) cmd.push_back(std::getenv("SHELL") ? std::getenv("SHELL") : "/bin/sh");
+  std::vector<char*> argv;
+  for (auto& a : cmd) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  execvp(argv[0], argv.data());
+  throw_errno("cannot run " + cmd[0]);
+}
+
+void add_ns_commands(CLI::App& app) {
+  auto* ns = app.add_subcommand("ns", "network namespaces (the same ones `ip netns` manages)");
+  ns->require_subcommand(1);
+
+  static std::string name;
+  auto* add = ns->add_subcommand("add", "create a named namespace (as `ip netns add`)\n  example: ctnet ns add ns1");
+  add->add_option("NAME", name)->required();
+  add->callback([] {
+    NetNs::create_named(name);
+  });
+
+  auto* del = ns->add_subcommand("del", "delete a named namespace and every link in it (idempotent)\n  example: ctnet ns del ns1");
+  del->alias("delete");
+  del->add_option("NAME", name)->required();
+  del->callback([] {
+    if (!NetNs::remove_named(name)) fmt::print(stderr, "ctnet: namespace '{}' was not there (nothing to do)\n", name);
+  });
+
+  static bool all = false;
+  static Output out;
+  auto* list = ns->add_subcommand("list", "list named namespaces; --all: every network namespace on the host with "
+                                          "its processes (as `lsns -t net`)\n  example: ctnet ns list --all");
+  list->alias("ls");
+  list->add_flag("-a,--all", all, "every network namespace, named or not");
+  add_output_option(list, out);
+  list->callback([] {
+    if (!all) {
+      auto names = NetNs::list_named();
+      if (out.json()) {
+        std::cout << json(names).dump(2) << "\n";
+      } else {
+        for (auto& n : names) std::cout << n << "\n";
+      }
+      return;
+    }
+    auto usage = list_all_netns();
+    if (out.json()) {
+      json j = json::array();
+      for (auto& u : usage)
+        j.push_back({{"ns", u.inode}, {"type", "net"}, {"nprocs", u.pids.size()}, {"pid", u.pids.empty() ? 0 : u.pids.front()},
+                     {"command", u.command}, {"names", u.names}});
+      std::cout << j.dump(2) << "\n";
+      return;
+    }
+    fmt::print("{:>12} {:<4} {:>6} {:>7} {:<16} {}\n", "NS", "TYPE", "NPROCS", "PID", "NAMES", "COMMAND");
+    for (auto& u : usage) {
+      std::string names;
+      for (auto& n : u.names) names += (names.empty() ? "" : ",") + n;
+      fmt::print("{:>12} {:<4} {:>6} {:>7} {:<16} {}\n", u.inode, "net", u.pids.size(),
+                 u.pids.empty() ? std::string("-") : std::to_string(u.pids.front()), names.empty() ? "-" : names, u.command);
+    }
+  });
+
+  static std::vector<std::string> cmd;
+  auto* exec = ns->add_subcommand("exec", "run a command inside a namespace (as `ip netns exec`)\n"
+                                          "  example: ctnet ns exec ns1 -- ip addr");
+  exec->add_option("NAME", name)->required();
+  exec->add_option("CMD", cmd, "command and arguments (after --)");
+  exec->callback([] { exec_in(name, cmd); });
+}
+
+void add_connect(CLI::App& app) {
+  static std::string ns1, ns2, subnet, addr1, addr2, name1, name2;
+  static uint32_t mtu = 0;
+  auto* c = app.add_subcommand("connect", "seed scenario 1: join two namespaces with a veth pair, both ends up and addressed\n"
+                                          "  example: ctnet connect ns1 ns2 --subnet 10.10.0.0/24");
+  c->add_option("NS1", ns1)->required();
+  c->add_option("NS2", ns2)->required();
+  c->add_option("--subnet", subnet, "addresses .1 (NS1) and .2 (NS2) of this subnet");
+  c->add_option("--addr1", addr1, "address of the NS1 end (CIDR)");
+  c->add_option("--addr2", addr2, "address of the NS2 end (CIDR)");
+  c->add_option("--mtu", mtu, "MTU of both ends");
+  c->add_option("--name1", name1, "interface name in NS1 (default veth-NS2)");
+  c->add_option("--name2", name2, "interface name in NS2 (default veth-NS1)");
+  c->callback([] {
+    auto r = connect_namespaces(ns1, ns2, {.subnet = parse_prefix(subnet, "--subnet"), .addr1 = parse_prefix(addr1, "--addr1"),
+                                           .addr2 = parse_prefix(addr2, "--addr2"), .mtu = mtu, .ifname1 = name1, .ifname2 = name2});
+    fmt::print("{}:{} {} <-> {}:{} {}\n", ns1, r.ifname1, r.addr1 ? r.addr1->str() : "-", ns2, r.ifname2,
+               r.addr2 ? r.addr2->str() : "-");
+  });
+}
+
+void add_attach(CLI::App& app) {
+  static std::string ns, bridge, addr, subnet, name, host_name;
+  static bool gateway = false, create = false;
+  static uint32_t mtu = 0;
+  auto* a = app.add_subcommand("attach", "seed scenario 2: join a namespace to a bridge (created and brought up if missing)\n"
+                                         "  example: ctnet attach ns1 --bridge br0 --subnet 10.20.0.0/24 --gateway");
+  a->add_option("NS", ns)->required();
+  a->add_option("--bridge", bridge, "bridge in the host namespace")->required();
+  a->add_option("--addr", addr, "address of the namespace end (CIDR)");
+  a->add_option("--subnet", subnet, "take the next free address of this subnet");
+  a->add_flag("--gateway", gateway, "give the bridge the subnet's first address and route the namespace's default through it");
+  a->add_option("--mtu", mtu, "MTU of the veth pair (default: the bridge's)");
+  a->add_option("--name", name, "interface name in the namespace (default veth-BRIDGE)");
+  a->add_option("--host-name", host_name, "name of the host end (default NS-BRIDGE, or vh<hash> if longer than 15 bytes)");
+  a->add_flag("--create", create, "create the namespace first if it does not exist");
+  a->callback([] {
+    auto r = attach_namespace(ns, {.bridge = bridge, .addr = parse_prefix(addr, "--addr"), .subnet = parse_prefix(subnet, "--subnet"),
+                                   .gateway = gateway, .mtu = mtu, .ifname = name, .host_ifname = host_name, .create_ns = create});
+    fmt::print("{}:{} {} <-> {} on bridge {}{}\n", ns, r.ifname, r.addr ? r.addr->str() : "-", r.host_ifname, bridge,
+               r.bridge_created ? " (created)" : "");
+  });
+
+  static std::string dname;
+  auto* d = app.add_subcommand("detach", "remove a namespace's link to a bridge and release its address (idempotent)\n"
+                                         "  example: ctnet detach ns1 --bridge br0");
+  d->add_option("NS", ns)->required();
+  d->add_option("--bridge", bridge, "the bridge")->required();
+  d->add_option("--name", dname, "interface name in the namespace (default veth-BRIDGE)");
+  d->callback([] {
+    if (!detach_namespace(ns, bridge, dname)) fmt::print(stderr, "ctnet: '{}' was not attached to {} (nothing to do)\n", ns, bridge);
+  });
+}
+
+// Opens a namespace by --ns (name, path or pid:N), or the host when empty.
+NsSocket open_place(const std::string& ns) { return ns.empty() ? NsSocket::current() : NsSocket::open(ns); }
+
+void add_link_commands(CLI::App& app) {
+  auto* l = app.add_subcommand("link", "links of any kind in a namespace: change, delete (`ctnet show` lists them)");
+  l->require_subcommand(1);
+  static std::string ns, name, new_name, mac, master, move_to;
+  static uint32_t mtu = 0;
+  static bool up = false, down = false, nomaster = false;
+
+  auto* set = l->add_subcommand("set", "change a link: up/down, MTU, MAC, name, master, namespace\n"
+                                        "  example: ctnet link set veth1 --ns ns1 --up --mtu 1400");
+  set->add_option("NAME", name)->required();
+  set->add_option("--ns", ns, "namespace the link is in (default: host)");
+  set->add_flag("--up", up);
+  set->add_flag("--down", down)->excludes("--up");
+  set->add_option("--mtu", mtu);
+  set->add_option("--mac", mac);
+  set->add_option("--name", new_name, "rename");
+  set->add_option("--master", master, "enslave to this bridge");
+  set->add_flag("--nomaster", nomaster, "release from its bridge")->excludes("--master");
+  set->add_option("--netns", move_to, "move into this namespace (renamed on arrival with --name)");
+  set->callback([] {
+    validate_ifname(name, "NAME");
+    link::Change c;
+    if (up || down) c.up = up;
+    if (mtu) c.mtu = mtu;
+    if (!mac.empty()) c.mac = MacAddress::parse(mac, "--mac");
+    if (!new_name.empty()) {
+      validate_ifname(new_name, "--name");
+      c.name = new_name;
+    }
+    if (!master.empty()) validate_ifname(master, "--master");
+    std::optional<NetNs> target;
+    if (!move_to.empty()) target = NetNs::open(move_to);
+    NsSocket where = open_place(ns);
+    auto l = link::get(where.rtnl, name, where.ns.label());
+    if (!master.empty()) c.master = link::get(where.rtnl, master, where.ns.label()).index;
+    if (nomaster) c.master = 0;
+    if (target) c.netns_fd = target->fd();
+    link::change(where.rtnl, l.index, c,
+                 master.empty() ? fmt::format("cannot change link {}", name) : fmt::format("cannot add {} to {}", name, master));
+  });
+
+  auto* del = l->add_subcommand("del", "delete a link (a veth takes its peer with it); idempotent\n"
+                                        "  example: ctnet link del br0");
+  del->alias("delete");
+  del->add_option("NAME", name)->required();
+  del->add_option("--ns", ns, "namespace the link is in (default: host)");
+  del->callback([] {
+    validate_ifname(name, "NAME");
+    NsSocket where = open_place(ns);
+    if (!link::remove(where.rtnl, name)) fmt::print(stderr, "ctnet: link '{}' was not there (nothing to do)\n", name);
+  });
+}
+
+void add_ping(CLI::App& app) {
+  static std::string ns, target;
+  static int count = 3;
+  static double timeout = 1.0;
+  auto* p = app.add_subcommand("ping", "ICMP echo from inside a namespace, sent by ctnet itself\n  example: ctnet ping ns1 10.20.0.3 -c 3");
+  p->add_option("NS", ns, "namespace name, /path/to/nsfile or pid:N")->required();
+  p->add_option("ADDRESS", target)->required();
+  p->add_option("-c,--count", count, "echoes to send")->check(CLI::Range(1, 10000));
+  p->add_option("-W,--timeout", timeout, "seconds to wait for each reply");
+  p->callback([] {
+    IpAddress a = IpAddress::parse(target, "ADDRESS");
+    NetNs n = NetNs::open(ns);
+    PingOptions o{.count = count, .timeout = std::chrono::milliseconds(static_cast<int>(timeout * 1000))};
+    auto r = ping(n, a, o);
+    for (size_t i = 0; i < r.rtt_ms.size(); ++i) {
+      if (r.rtt_ms[i]) fmt::print("reply from {}: seq={} time={:.3f} ms\n", a.str(), i + 1, *r.rtt_ms[i]);
+      else fmt::print("no reply from {}: seq={}\n", a.str(), i + 1);
+    }
+    fmt::print("--- {} from {}: {} sent, {} received", a.str(), ns, r.sent, r.received);
+    if (r.ok()) fmt::print(", rtt min/avg/max = {:.3f}/{:.3f}/{:.3f} ms", r.min_ms(), r.avg_ms(), r.max_ms());
+    fmt::print("\n");
+    if (!r.ok()) throw Error(fmt::format("{} is unreachable from {}", a.str(), ns), EHOSTUNREACH);
+  });
+}
+
+json link_json(const LinkView& lv) {
+  json j{{"name", lv.link.name}, {"index", lv.link.index}, {"kind", lv.link.kind.empty() ? "device" : lv.link.kind},
+         {"state", lv.link.is_up() ? (lv.link.has_carrier() ? "up" : "no-carrier") : "down"}, {"mtu", lv.link.mtu}};
+  if (lv.link.mac) j["mac"] = lv.link.mac->str();
+  if (!lv.master_name.empty()) j["master"] = lv.master_name;
+  json addrs = json::array();
+  for (auto& a : lv.addresses) addrs.push_back(a.str());
+  j["addresses"] = addrs;
+  if (lv.peer) j["peer"] = {{"namespace", lv.peer->ns.empty() ? "host" : lv.peer->ns}, {"ifname", lv.peer->ifname},
+                            {"bridge", lv.peer->bridge}};
+  return j;
+}
+
+void add_show(CLI::App& app) {
+  static std::string ns;
+  static Output out;
+  static bool all_links = false;
+  auto* s = app.add_subcommand("show", "namespaces, their links, peers (namespace and bridge of the other end), addresses\n"
+                                       "  example: ctnet show ns1 -o json");
+  s->add_option("NS", ns, "only this namespace");
+  s->add_flag("--all-links", all_links, "also host links that are not bridges or veths");
+  add_output_option(s, out);
+  s->callback([] {
+    if (!ns.empty()) {
+      validate_netns_name(ns, "NS");
+      if (!NetNs::exists(ns)) throw Error(fmt::format("network namespace '{}' does not exist", ns), ENOENT);
+    }
+    auto spaces = take_inventory(ns.empty() ? std::nullopt : std::optional(ns));
+    auto shown = [&](const NsView& sp, const LinkView& lv) {
+      if (!sp.is_host()) return ns.empty() || sp.name == ns;
+      if (!ns.empty()) return false;
+      return all_links || lv.link.kind == "bridge" || lv.link.kind == "veth" || lv.link.kind == "macvlan" ||
+             lv.link.kind == "vxlan";
+    };
+    if (out.json()) {
+      json j = json::array();
+      for (auto& sp : spaces) {
+        if (sp.is_host() && !ns.empty()) continue;
+        json links = json::array();
+        for (auto& lv : sp.links)
+          if (shown(sp, lv)) links.push_back(link_json(lv));
+        j.push_back({{"namespace", sp.is_host() ? "host" : sp.name}, {"links", links}});
+      }
+      std::cout << j.dump(2) << "\n";
+      return;
+    }
+    for (auto& sp : spaces) {
+      if (sp.is_host() && !ns.empty()) continue;
+      fmt::print("{}\n", sp.is_host() ? "host" : "namespace " + sp.name);
+      for (auto& lv : sp.links) {
+        if (!shown(sp, lv)) continue;
+        const auto& l = lv.link;
+        std::string addrs;
+        for (auto& a : lv.addresses) addrs += " " + a.str();
+        fmt::print("  {:<15} {:<8} {:<10} mtu {:<5}{}{}{}\n", l.name, l.kind.empty() ? "device" : l.kind,
+                   l.is_up() ? (l.has_carrier() ? "up" : "no-carrier") : "down", l.mtu,
+                   lv.master_name.empty() ? "" : " master " + lv.master_name, addrs,
+                   lv.peer ? fmt::format("  <-> {}:{}{}", lv.peer->ns.empty() ? "host" : lv.peer->ns, lv.peer->ifname,
+                                         lv.peer->bridge.empty() ? "" : " (bridge " + lv.peer->bridge + ")")
+                           : "");
+      }
+    }
+  });
+}
+
+void add_doctor(CLI::App& app) {
+  static DoctorOptions opts;
+  static Output out;
+  auto* d = app.add_subcommand("doctor", "check the host for what breaks container networking, and say what to do\n"
+                                         "  example: ctnet doctor; ctnet doctor --fix --persist");
+  d->add_flag("--fix", opts.fix, "apply the remedies (bridge-nf-call-* = 0 is host-wide: every bridge is affected)");
+  d->add_flag("--persist", opts.persist, "with --fix: also write the sysctls to /etc/sysctl.d/90-ctnet.conf");
+  add_output_option(d, out);
+  d->callback([] {
+    if (opts.fix)
+      fmt::print(stderr, "ctnet: warning: --fix changes host-wide settings (every bridge and container on this host)\n");
+    auto findings = run_doctor(opts);
+    bool bad = false;
+    if (out.json()) {
+      json j = json::array();
+      for (auto& f : findings)
+        j.push_back({{"check", f.check}, {"severity", to_string(f.severity)}, {"message", f.message}, {"remedy", f.remedy}, {"fixed", f.fixed}});
+      std::cout << j.dump(2) << "\n";
+    }
+    for (auto& f : findings) {
+      bad |= (f.severity == Severity::warn || f.severity == Severity::fail) && !f.fixed;
+      if (out.json()) continue;
+      fmt::print("[{:<4}] {}: {}\n", to_string(f.severity), f.check, f.message);
+      if (!f.remedy.empty()) fmt::print("       {}: {}\n", f.fixed ? "fixed" : "fix", f.remedy);
+    }
+    if (bad) throw Error("doctor found problems (see above)");
+  });
+}
+
+}  // namespace
+
+void add_core_commands(CLI::App& app) {
+  add_ns_commands(app);
+  add_link_commands(app);
+  add_connect(app);
+  add_attach(app);
+  add_ping(app);
+  add_show(app);
+  add_doctor(app);
+}
+
 }  // namespace ctnet::cli

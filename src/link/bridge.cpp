@@ -8,15 +8,7 @@
 namespace ctnet::link {
 
 nl::Message bridge_request(const BridgeSpec& spec) {
-  nl::Message m(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
-  auto* ifi = m.put_header<ifinfomsg>();
-  ifi->ifi_family = AF_UNSPEC;
-  if (spec.up) {
-    ifi->ifi_flags = IFF_UP;
-    ifi->ifi_change = IFF_UP;
-  }
-  m.put_str(IFLA_IFNAME, spec.name);
-  if (spec.mtu) m.put_u32(IFLA_MTU, spec.mtu);
+  nl::Message m = create_request(spec.name, spec.up, spec.mtu);
   MacAddress mac = spec.mac.value_or(MacAddress::derived("bridge:" + spec.name));
   m.put(IFLA_ADDRESS, mac.bytes.data(), 6);
   nlattr* info = m.begin_nest(IFLA_LINKINFO);

@@ -100,6 +100,20 @@ void change(nl::Socket& s, int index, const Change& c, std::string_view context)
   s.ack(m, context);
 }
 
+nl::Message create_request(std::string_view name, bool up, uint32_t mtu, int master) {
+  nl::Message m(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+  auto* ifi = m.put_header<ifinfomsg>();
+  ifi->ifi_family = AF_UNSPEC;
+  if (up) {
+    ifi->ifi_flags = IFF_UP;
+    ifi->ifi_change = IFF_UP;
+  }
+  m.put_str(IFLA_IFNAME, name);
+  if (mtu) m.put_u32(IFLA_MTU, mtu);
+  if (master) m.put_u32(IFLA_MASTER, static_cast<uint32_t>(master));
+  return m;
+}
+
 bool remove(nl::Socket& s, std::string_view name) {
   nl::Message m(RTM_DELLINK, 0);
   m.put_header<ifinfomsg>()->ifi_family = AF_UNSPEC;

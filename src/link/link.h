@@ -59,6 +59,10 @@ struct Change {
 nl::Message change_request(int index, const Change& c);
 void change(nl::Socket& s, int index, const Change& c, std::string_view context);
 
+// The start every "create a link" request shares: RTM_NEWLINK with NLM_F_CREATE | NLM_F_EXCL, the name, and
+// optionally up, MTU and master. Kind files add IFLA_LINKINFO.
+nl::Message create_request(std::string_view name, bool up = false, uint32_t mtu = 0, int master = 0);
+
 // Deletes by name; returns false when there was nothing to delete (deletes are idempotent).
 bool remove(nl::Socket& s, std::string_view name);
 

@@ -76,12 +76,9 @@ uint32_t kernel_macvlan_mode(MacvlanMode m) {
 }
 
 nl::Message sub_interface_request(const SubInterfaceSpec& spec) {
-  nl::Message m(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
-  m.put_header<ifinfomsg>()->ifi_family = AF_UNSPEC;
-  m.put_str(IFLA_IFNAME, spec.name);
+  nl::Message m = create_request(spec.name, false, spec.mtu);
   m.put_u32(IFLA_LINK, static_cast<uint32_t>(spec.parent));
   if (spec.netns_fd) m.put_u32(IFLA_NET_NS_FD, static_cast<uint32_t>(*spec.netns_fd));
-  if (spec.mtu) m.put_u32(IFLA_MTU, spec.mtu);
   if (spec.mac) m.put(IFLA_ADDRESS, spec.mac->bytes.data(), 6);
   return m;
 }

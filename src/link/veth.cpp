@@ -8,17 +8,8 @@
 namespace ctnet::link {
 
 nl::Message veth_request(const VethSpec& spec) {
-  nl::Message m(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
-  auto* ifi = m.put_header<ifinfomsg>();
-  ifi->ifi_family = AF_UNSPEC;
-  if (spec.up) {
-    ifi->ifi_flags = IFF_UP;
-    ifi->ifi_change = IFF_UP;
-  }
-  m.put_str(IFLA_IFNAME, spec.name);
-  if (spec.mtu) m.put_u32(IFLA_MTU, spec.mtu);
+  nl::Message m = create_request(spec.name, spec.up, spec.mtu, spec.master);
   if (spec.mac) m.put(IFLA_ADDRESS, spec.mac->bytes.data(), 6);
-  if (spec.master) m.put_u32(IFLA_MASTER, static_cast<uint32_t>(spec.master));
   nlattr* info = m.begin_nest(IFLA_LINKINFO);
   m.put_str(IFLA_INFO_KIND, "veth");
   nlattr* data = m.begin_nest(IFLA_INFO_DATA);

@@ -1,0 +1,153 @@
+#include <gtest/gtest.h>
+
+#include "ops/scenarios.h"
+#include "ops/undo.h"
+#include "util/error.h"
+#include "util/ip.h"
+#include "util/names.h"
+
+using namespace ctnet;
+
+TEST(Names, AcceptsKernelValidInterfaceNames) {
+  EXPECT_NO_THROW(validate_ifname("eth0", "f"));
+  EXPECT_NO_THROW(validate_ifname("veth-ns1", "f"));
+  EXPECT_NO_THROW(validate_ifname("abcdefghijklmno", "f"));  // 15 bytes
+}
+
+TEST(Names, RejectsBadInterfaceNamesNamingTheField) {
+  for (const char* bad : {"abcdefghijklmnop" /*16*/, "a/b", "a:b", "a b", "", ".", "..", "tab\tx"}) {
+    try {
+      validate_ifname(bad, "links[2].name");
+      ADD_FAILURE() << "accepted '" << bad << "'";
+    } catch (const InvalidInput& e) {
+      EXPECT_EQ(e.field(), "links[2].name");
+      EXPECT_NE(std::string(e.what()).find("links[2].name"), std::string::npos);
+    }
+  }
+}
+
+TEST(Names, SixteenByteNameMessageSaysTheLimit) {
+  try {
+    validate_ifname("abcdefghijklmnop", "--name");
+    FAIL();
+  } catch (const InvalidInput& e) {
+    EXPECT_NE(std::string(e.what()).find("16 bytes"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("at most 15"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Names, NamespaceNamesCannotTraversePaths) {
+  EXPECT_NO_THROW(validate_netns_name("ns-1_a.b", "NS"));
+  EXPECT_THROW(validate_netns_name("../etc", "NS"), InvalidInput);
+  EXPECT_THROW(validate_netns_name("a/b", "NS"), InvalidInput);
+  EXPECT_THROW(validate_netns_name("..", "NS"), InvalidInput);
+  EXPECT_THROW(validate_netns_name("", "NS"), InvalidInput);
+  EXPECT_THROW(validate_netns_name(std::string(65, 'a'), "NS"), InvalidInput);
+}
+
+TEST(Ip, ParsesAndPrintsBothFamilies) {
+  EXPECT_EQ(IpAddress::parse("10.0.0.1", "f").str(), "10.0.0.1");
+  EXPECT_EQ(IpAddress::parse("fd00::1", "f").str(), "fd00::1");
+  EXPECT_TRUE(IpAddress::parse("fd00::1", "f").is_v6());
+  EXPECT_THROW(IpAddress::parse("10.0.0.256", "f"), InvalidInput);
+  EXPECT_THROW(IpAddress::parse("", "f"), InvalidInput);
+}
+
+TEST(Ip, PrefixParsingRejectsBadCidrs) {
+  for (const char* bad : {"10.0.0.0", "10.0.0.0/33", "10.0.0.0/-1", "10.0.0.0/", "10.0.0/24", "fd00::/129", "x/24",
+                          "10.0.0.0/24x"}) {
+    EXPECT_FALSE(Prefix::try_parse(bad).has_value()) << bad;
+  }
+  try {
+    Prefix::parse("10.0.0.0/33", "--subnet");
+    FAIL();
+  } catch (const InvalidInput& e) {
+    EXPECT_EQ(e.field(), "--subnet");
+  }
+}
+
+TEST(Ip, SubnetArithmetic) {
+  Prefix p = Prefix::parse("10.1.2.77/24", "f");
+  EXPECT_EQ(p.network().str(), "10.1.2.0/24");
+  EXPECT_EQ(p.first().str(), "10.1.2.0");
+  EXPECT_EQ(p.last().str(), "10.1.2.255");
+  EXPECT_EQ(p.host(1).str(), "10.1.2.1/24");
+  EXPECT_EQ(p.host(254).str(), "10.1.2.254/24");
+  EXPECT_EQ(p.host_count(), 254);
+  EXPECT_TRUE(p.contains(IpAddress::parse("10.1.2.200", "f")));
+  EXPECT_FALSE(p.contains(IpAddress::parse("10.1.3.1", "f")));
+  EXPECT_FALSE(p.contains(IpAddress::parse("fd00::1", "f")));
+  EXPECT_EQ(Prefix::parse("10.0.0.0/31", "f").host_count(), 2);
+  EXPECT_EQ(Prefix::parse("10.0.0.0/20", "f").last().str(), "10.0.15.255");
+}
+
+TEST(Ip, AdditionCarriesAcrossBytesAndFamilies) {
+  EXPECT_EQ(IpAddress::parse("10.0.0.255", "f").plus(1).str(), "10.0.1.0");
+  EXPECT_EQ(IpAddress::parse("10.0.1.0", "f").plus(-1).str(), "10.0.0.255");
+  EXPECT_EQ(IpAddress::parse("fd00::ffff", "f").plus(1).str(), "fd00::1:0");
+  EXPECT_EQ(IpAddress::parse("10.0.1.5", "f").minus(IpAddress::parse("10.0.0.250", "f")), 11);
+  Prefix v6 = Prefix::parse("fd00:1::/64", "f");
+  EXPECT_EQ(v6.host(2).str(), "fd00:1::2/64");
+  EXPECT_TRUE(v6.overlaps(Prefix::parse("fd00:1::/48", "f")));
+  EXPECT_FALSE(v6.overlaps(Prefix::parse("fd00:2::/64", "f")));
+}
+
+TEST(Ip, MacParsingAndDerivation) {
+  EXPECT_EQ(MacAddress::parse("02:AB:cd:00:11:ff", "f").str(), "02:ab:cd:00:11:ff");
+  EXPECT_THROW(MacAddress::parse("02:ab:cd:00:11", "f"), InvalidInput);
+  EXPECT_THROW(MacAddress::parse("02-ab-cd-00-11-ff", "f"), InvalidInput);
+  MacAddress d = MacAddress::derived("bridge:br0");
+  EXPECT_EQ(d, MacAddress::derived("bridge:br0"));  // stable
+  EXPECT_NE(d, MacAddress::derived("bridge:br1"));
+  EXPECT_EQ(d.bytes[0] & 0x03, 0x02);  // locally administered, unicast
+}
+
+TEST(Undo, RollsBackInReverseOrderAndKeepsGoingPastFailures) {
+  std::vector<int> order;
+  std::vector<std::string> errors;
+  {
+    UndoLog log;
+    log.add("first", [&] { order.push_back(1); });
+    log.add("second", [&] {
+      order.push_back(2);
+      throw Error("boom");
+    });
+    log.add("third", [&] { order.push_back(3); });
+    log.rollback();
+    errors = log.rollback_errors();
+  }
+  EXPECT_EQ(order, (std::vector<int>{3, 2, 1}));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].find("second"), std::string::npos);
+}
+
+TEST(Undo, CommitKeepsEverything) {
+  int undone = 0;
+  {
+    UndoLog log;
+    log.add("x", [&] { ++undone; });
+    log.commit();
+  }
+  EXPECT_EQ(undone, 0);
+  {
+    UndoLog log;
+    log.add("x", [&] { ++undone; });
+  }  // destroyed without commit: rolled back
+  EXPECT_EQ(undone, 1);
+}
+
+TEST(Error, MessageCarriesKernelTextAndErrnoName) {
+  Error e("cannot add veth1 to br0", EBUSY, "Device or resource busy, port already enslaved");
+  EXPECT_STREQ(e.what(), "cannot add veth1 to br0: Device or resource busy, port already enslaved (EBUSY)");
+  Error plain("cannot open x", ENOENT);
+  EXPECT_STREQ(plain.what(), "cannot open x: No such file or directory (ENOENT)");
+}
+
+TEST(Scenarios, DefaultNamesFitTheKernelLimit) {
+  EXPECT_EQ(default_host_ifname("ns1", "br0"), "ns1-br0");
+  std::string h = default_host_ifname("a-very-long-namespace-name", "br0");
+  EXPECT_LE(h.size(), 15u);
+  EXPECT_TRUE(is_valid_ifname(h));
+  EXPECT_NE(h, default_host_ifname("a-very-long-namespace-name", "br1"));
+  EXPECT_EQ(default_ns_ifname("a-very-long-namespace-name").size(), 15u);
+}
