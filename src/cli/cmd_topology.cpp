@@ -135,7 +135,8 @@ void add_topology_commands(CLI::App& app) {
   {
     auto a = std::make_shared<UpArgs>();
     auto* cmd = app.add_subcommand("up", "build a lab from FILE (no FILE: the seed's bridge scenario, lab 'seed'); "
-                                         "on a lab that is up, add what is missing and report what differs");
+                                         "on a lab that is up, add what is missing and report what differs\n"
+                                         "  example: ctnet up examples/routed.yaml --check");
     cmd->add_option("FILE", a->file, "topology file (YAML)");
     cmd->add_flag("--dry-run", a->dry_run, "validate and print the plan; change nothing");
     cmd->add_flag("--check", a->check, "run `check` right after building");
@@ -144,7 +145,8 @@ void add_topology_commands(CLI::App& app) {
   }
   {
     auto name = std::make_shared<std::string>();
-    auto* cmd = app.add_subcommand("down", "remove exactly what the lab's record lists (the file is not needed)");
+    auto* cmd = app.add_subcommand("down", "remove exactly what the lab's record lists (the file is not needed)\n"
+                                           "  example: ctnet down routed");
     cmd->add_option("NAME", *name, "lab name")->required();
     cmd->callback([name] {
       validate_identifier(*name, "NAME", 64);
@@ -164,7 +166,8 @@ void add_topology_commands(CLI::App& app) {
   {
     auto name = std::make_shared<std::string>();
     auto out = std::make_shared<Output>();
-    auto* cmd = app.add_subcommand("status", "each object of a lab: present and as specified, missing, or differing");
+    auto* cmd = app.add_subcommand("status", "each object of a lab: present and as specified, missing, or differing\n"
+                                             "  example: ctnet status seed -o json");
     cmd->add_option("NAME", *name, "lab name or topology file (default: the only lab that is up)");
     add_output_option(cmd, *out);
     cmd->callback([name, out] {
@@ -189,7 +192,8 @@ void add_topology_commands(CLI::App& app) {
     auto name = std::make_shared<std::string>();
     auto out = std::make_shared<Output>();
     auto co = std::make_shared<CheckOptions>();
-    auto* cmd = app.add_subcommand("check", "ping every address each namespace should reach; a matrix of round trips");
+    auto* cmd = app.add_subcommand("check", "ping every address each namespace should reach; a matrix of round trips\n"
+                                            "  example: ctnet check seed");
     cmd->add_option("NAME", *name, "lab name or topology file (default: the only lab that is up)");
     add_output_option(cmd, *out);
     cmd->add_option("--count", co->count, "echo requests per pair (big labs: 1)")->check(CLI::Range(1, 100));
@@ -204,7 +208,8 @@ void add_topology_commands(CLI::App& app) {
   {
     auto name = std::make_shared<std::string>();
     auto format = std::make_shared<std::string>("text");
-    auto* cmd = app.add_subcommand("graph", "draw a lab: namespaces, bridges, links, interface names and addresses");
+    auto* cmd = app.add_subcommand("graph", "draw a lab: namespaces, bridges, links, interface names and addresses\n"
+                                            "  example: ctnet graph routed -o svg > routed.svg");
     cmd->add_option("NAME|FILE", *name, "lab name or topology file (default: the only lab that is up)");
     cmd->add_option("-o,--output", *format, "text (a tree), dot (Graphviz) or svg")->check(CLI::IsMember({"text", "dot", "svg"}));
     cmd->callback([name, format] {
@@ -217,7 +222,8 @@ void add_topology_commands(CLI::App& app) {
   }
   {
     auto file = std::make_shared<std::string>();
-    auto* cmd = app.add_subcommand("validate", "check a topology file (syntax, names, addresses, kinds the kernel has)");
+    auto* cmd = app.add_subcommand("validate", "check a topology file (syntax, names, addresses, kinds the kernel has)\n"
+                                               "  example: ctnet validate examples/macvlan.yaml");
     cmd->add_option("FILE", *file, "topology file (YAML)")->required();
     cmd->callback([file] {
       Topology t = load_file(*file);
@@ -228,7 +234,7 @@ void add_topology_commands(CLI::App& app) {
   }
   {
     auto out = std::make_shared<Output>();
-    auto* cmd = app.add_subcommand("labs", "the labs that are up (their state records)");
+    auto* cmd = app.add_subcommand("labs", "the labs that are up (their state records)\n  example: ctnet labs -o json");
     add_output_option(cmd, *out);
     cmd->callback([out] {
       nlohmann::json all = nlohmann::json::array();

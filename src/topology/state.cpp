@@ -15,6 +15,7 @@
 
 #include "util/error.h"
 #include "util/names.h"
+#include "util/paths.h"
 
 namespace ctnet::topo {
 
@@ -51,29 +52,12 @@ Object object_from_json(const json& j) {
   return o;
 }
 
-std::string state_dir() {
-  if (const char* d = std::getenv("CTNET_STATE_DIR"); d && *d) return d;
-  return "/run/ctnet/labs";
-}
+std::string state_dir() { return ctnet::state_dir() + "/labs"; }
 
 namespace {
 std::string path_for(const std::string& lab, const char* ext) {
   validate_identifier(lab, "lab name", 64);
   return state_dir() + "/" + lab + ext;
-}
-
-void make_dirs(const std::string& dir) {
-  std::string cur;
-  std::stringstream in(dir);
-  std::string part;
-  while (std::getline(in, part, '/')) {
-    if (part.empty()) {
-      if (cur.empty()) cur = "";
-      continue;
-    }
-    cur += "/" + part;
-    if (mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST) throw_errno(fmt::format("cannot create {}", cur));
-  }
 }
 
 void write_all(int fd, const std::string& data, const std::string& path) {

@@ -1,6 +1,6 @@
 // The state record of a lab: what ctnet created, so `down` removes exactly that, with or without the file.
 //
-// Where: /run/ctnet/labs (override: CTNET_STATE_DIR). /run is a tmpfs: the kernel objects a lab is made of
+// Where: /run/ctnet/labs ($CTNET_STATE_DIR/labs when set; util/paths.h). /run is a tmpfs: the kernel objects a lab is made of
 // (namespaces, links) die with a reboot, so their record must too; a record under /var/lib would outlive them
 // and describe objects that no longer exist (and whose names a later boot may give to something else).
 //
@@ -37,7 +37,7 @@ struct Object {
 nlohmann::json to_json(const Object& o);
 Object object_from_json(const nlohmann::json& j);
 
-std::string state_dir();  // $CTNET_STATE_DIR or /run/ctnet/labs
+std::string state_dir();  // ctnet::state_dir() + "/labs"
 
 class Record {
  public:

@@ -48,8 +48,9 @@ class TopologyLab : public ::testing::Test {
     if (host_.empty()) return;
     // Whatever a test left: labs through ctnet first (it knows host-side objects), then any namespace with
     // the prefix, then the throwaway host namespace (its links die with it).
-    for (auto& e : fs::directory_iterator(state_))
-      if (e.path().extension() == ".json") ctnet("down " + e.path().stem().string());
+    if (fs::exists(state_ / "labs"))
+      for (auto& e : fs::directory_iterator(state_ / "labs"))
+        if (e.path().extension() == ".json") ctnet("down " + e.path().stem().string());
     for (auto& n : NetNs::list_named())
       if (n.starts_with(prefix_)) NetNs::remove_named(n);
     fs::remove_all(state_);
@@ -102,7 +103,8 @@ class TopologyLab : public ::testing::Test {
     return link::find(s.rtnl, name);
   }
 
-  bool state_empty() { return fs::is_empty(state_); }
+  // No record, journal or lock of any lab is left (the labs directory itself may stay).
+  bool state_empty() { return !fs::exists(state_ / "labs") || fs::is_empty(state_ / "labs"); }
 
   void expect_nothing_left() {
     EXPECT_TRUE(lab_namespaces().empty()) << ::testing::PrintToString(lab_namespaces());

@@ -16,15 +16,16 @@ namespace fs = std::filesystem;
 class RecordTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("ttop-state-" + std::to_string(getpid()));
-    fs::remove_all(dir_);
-    setenv("CTNET_STATE_DIR", dir_.c_str(), 1);
+    root_ = fs::temp_directory_path() / ("ttop-state-" + std::to_string(getpid()));
+    fs::remove_all(root_);
+    setenv("CTNET_STATE_DIR", root_.c_str(), 1);
+    dir_ = root_ / "labs";
   }
   void TearDown() override {
-    fs::remove_all(dir_);
+    fs::remove_all(root_);
     unsetenv("CTNET_STATE_DIR");
   }
-  fs::path dir_;
+  fs::path root_, dir_;
 };
 
 TEST_F(RecordTest, JournalReplaysIntentsAndCompletions) {
