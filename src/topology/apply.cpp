@@ -24,6 +24,7 @@
 #include "ns/ns_socket.h"
 #include "ns/sysctl.h"
 #include "ops/undo.h"
+#include "sriov/attach.h"
 #include "topology/state.h"
 #include "util/error.h"
 
@@ -254,7 +255,7 @@ class Engine {
       case Kind::ipvlan: return do_sub_interface(l);
       case Kind::host_device: return do_host_device(l);
       case Kind::vxlan: return do_vxlan(l);
-      case Kind::vf: throw Error(fmt::format("{}: kind 'vf' is not supported", l.field));
+      case Kind::vf: return do_vf(l);
     }
   }
 
@@ -416,6 +417,36 @@ class Engine {
     if (l.mtu) c.mtu = l.mtu;
     link::change(sock(l.a.ns).rtnl, ifindex(l.a.ns, l.a.name), c, fmt::format("cannot bring up {}/{}", l.a.ns, l.a.name));
     addresses(l.a, l.a.name, true);
+  }
+
+  void do_vf(const Link& l) {
+    const std::string what = fmt::format("vf of {} -> {}/{}", l.pf, l.a.ns, l.a.name);
+    if (checking()) {
+      if (auto x = find(l.a.ns, l.a.name)) {
+        verdict(what, compare(*x, "", l.mtu, -1));
+        addresses(l.a, l.a.name, false);
+        return;
+      }
+      if (mode_ == Mode::inspect) return note(what, "missing");
+    }
+    Object o{"vf", l.a.ns, l.a.name};
+    o.device = l.pf;
+    create(o, what, [&] {
+      // src/sriov allocates the VF (its own record, under a lock), configures it through the PF, moves,
+      // renames and addresses it, and undoes all of that itself when a step fails.
+      sriov::AttachSpec spec;
+      spec.netns = l.a.ns;
+      spec.pf = l.pf;
+      spec.vf = l.vf;
+      if (!l.pci.empty()) spec.pci = l.pci;
+      spec.settings.vlan = l.vlan;
+      spec.settings.mac = l.mac;
+      spec.name = l.a.name;
+      spec.addresses = l.a.addresses;
+      sriov::attach(sock(kHostNs), spec);
+    }, [this, ns = l.a.ns, name = l.a.name] { sriov::detach(sock(kHostNs), ns, name); });
+    if (mode_ == Mode::plan) return addresses(l.a, l.a.name, true);
+    if (l.mtu) link::change(sock(l.a.ns).rtnl, ifindex(l.a.ns, l.a.name), {.mtu = l.mtu}, fmt::format("cannot set the MTU of {}/{}", l.a.ns, l.a.name));
   }
 
   void do_vxlan(const Link& l) {
@@ -582,6 +613,11 @@ DownResult down(const std::string& lab) {
     try {
       if (o.type == "netns") {
         if (NetNs::remove_named(o.name)) ++res.removed;
+        continue;
+      }
+      if (o.type == "vf") {
+        // Back to the host with its old name and settings, also when the namespace is already gone.
+        if (sriov::detach(*sock(kHostNs), o.ns, o.name)) ++res.removed;
         continue;
       }
       if (o.type == "host-device") {

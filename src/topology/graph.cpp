@@ -66,7 +66,10 @@ std::map<std::string, std::vector<IfaceLine>> interfaces(const Topology& t) {
         by_ns[l.a.ns].push_back({l.a.name, fmt::format("vxlan {}", l.vni), addr_list(l.a.addresses, " "),
                                  l.remote ? "remote " + l.remote->str() : "learning"});
         break;
-      case Kind::vf: break;
+      case Kind::vf:
+        by_ns[l.a.ns].push_back({l.a.name, "sr-iov vf", addr_list(l.a.addresses, " "),
+                                 "of " + l.pf + (l.vf ? fmt::format(" #{}", *l.vf) : l.pci.empty() ? "" : " " + l.pci)});
+        break;
     }
   }
   return by_ns;

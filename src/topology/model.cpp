@@ -127,7 +127,13 @@ json to_json(const Topology& t) {
         if (l.remote) o["remote"] = l.remote->str();
         if (!l.underlay.empty()) o["dev"] = l.underlay;
         break;
-      case Kind::vf: break;
+      case Kind::vf:
+        o["pf"] = l.pf;
+        if (l.vf) o["vf"] = *l.vf;
+        if (!l.pci.empty()) o["pci"] = l.pci;
+        if (l.vlan) o["vlan"] = *l.vlan;
+        if (l.mac) o["mac"] = l.mac->str();
+        break;
     }
     ls.push_back(o);
   }
@@ -186,6 +192,11 @@ Topology from_json(const json& j) {
     if (o.contains("local")) l.local = IpAddress::parse(o.at("local").get<std::string>(), "local");
     if (o.contains("remote")) l.remote = IpAddress::parse(o.at("remote").get<std::string>(), "remote");
     l.underlay = o.value("dev", "");
+    l.pf = o.value("pf", "");
+    if (o.contains("vf")) l.vf = o["vf"].get<uint32_t>();
+    l.pci = o.value("pci", "");
+    if (o.contains("vlan")) l.vlan = o["vlan"].get<uint16_t>();
+    if (o.contains("mac")) l.mac = MacAddress::parse(o["mac"].get<std::string>(), "mac");
     t.links.push_back(std::move(l));
   }
   return t;

@@ -77,6 +77,13 @@ struct Link {
   std::string flag;                 // ipvlan: bridge|private|vepa
   // host-device: the existing link in the host namespace that moves into a.ns (renamed to a.name)
   std::string device;
+  // vf: an SR-IOV virtual function of PF `pf` (index `vf`, or PCI address `pci`, or the first free one)
+  // handed to a.ns as a.name through src/sriov (which records and restores the VF's settings)
+  std::string pf;
+  std::optional<uint32_t> vf;
+  std::string pci;
+  std::optional<uint16_t> vlan;
+  std::optional<MacAddress> mac;
   // vxlan: a is the vxlan device itself
   uint32_t vni = 0;
   std::optional<IpAddress> local, remote;

@@ -14,6 +14,7 @@
 #include "netlink/socket.h"
 #include "ns/netns.h"
 #include "ns/sysctl.h"
+#include "sriov/device.h"
 #include "util/error.h"
 #include "util/names.h"
 
@@ -465,7 +466,7 @@ struct Parser {
     auto k = parse_kind(kind);
     if (!k)
       fail(n["kind"], path + ".kind",
-           fmt::format("unknown kind '{}' (known: veth, macvlan, ipvlan, host-device, vxlan)", kind));
+           fmt::format("unknown kind '{}' (known: veth, macvlan, ipvlan, host-device, vxlan, vf)", kind));
     l.kind = *k;
     if (n["mtu"]) l.mtu = mtu(n["mtu"], path + ".mtu");
     switch (l.kind) {
@@ -556,10 +557,21 @@ struct Parser {
         define_ifname(l.a.ns, l.a.name, n["name"], path + ".name");
         break;
       }
-      case Kind::vf:
-        fail(n["kind"], path + ".kind",
-             "kind 'vf' (SR-IOV virtual function) is not supported in topology files yet; move a VF that already "
-             "exists with kind 'host-device'");
+      case Kind::vf: {
+        check_keys(n, path, {"kind", "pf", "vf", "pci", "vlan", "mac", "endpoint", "namespace", "name", "addresses", "mtu"});
+        if (!n["pf"]) fail(n, path, "a vf needs `pf` (the physical function's interface in the host namespace)");
+        l.pf = scalar(n["pf"], path + ".pf");
+        at_line(n["pf"], path + ".pf", [&] { validate_ifname(l.pf, path + ".pf"); });
+        if (n["vf"] && n["pci"]) fail(n, path, "give `vf` (an index) or `pci` (an address), not both");
+        if (n["vf"]) l.vf = static_cast<uint32_t>(number(n["vf"], path + ".vf", 0, 4095));
+        if (n["pci"]) at_line(n["pci"], path + ".pci", [&] { l.pci = sriov::normalize_pci(scalar(n["pci"], path + ".pci"), path + ".pci"); });
+        if (n["vlan"]) l.vlan = static_cast<uint16_t>(number(n["vlan"], path + ".vlan", 0, 4094));
+        if (auto m = n["mac"]) at_line(m, path + ".mac", [&] { l.mac = MacAddress::parse(scalar(m, path + ".mac"), path + ".mac"); });
+        l.a = single_endpoint(n, path, idx);
+        if (l.a.ns == kHostNs) fail(n, path, "a vf is handed to a lab namespace, not to 'host'");
+        define_ifname(l.a.ns, l.a.name, n, path + ".name");
+        break;
+      }
     }
     t.links[idx] = std::move(l);
   }
@@ -731,6 +743,14 @@ void validate_against_kernel(const Topology& t) {
     if (l.kind == Kind::vxlan && !l.underlay.empty() && l.a.ns == kHostNs && !lab_host_links.count(l.underlay) &&
         !host_has(l.underlay))
       throw InvalidInput(where(l.field + ".dev", l.line), fmt::format("underlay link '{}' does not exist in the host namespace", l.underlay));
+    if (l.kind == Kind::vf) {
+      try {
+        sriov::pf_by_name(l.pf);
+      } catch (const std::exception& e) {
+        // Converging: the lab's VF is already in its namespace; the PF must still be there.
+        throw InvalidInput(where(l.field + ".pf", l.line), e.what());
+      }
+    }
     if (l.kind == Kind::host_device && !host_has(l.device)) {
       // After `up`, the device lives in the lab namespace: that is not an error for a converging run.
       if (!NetNs::exists(l.a.ns))

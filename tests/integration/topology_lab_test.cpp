@@ -245,6 +245,7 @@ TEST_F(TopologyLab, InvalidFilesNameFieldAndLineAndCreateNothing) {
        "links[0].parent (line 4)"},
       {"name: bad\nnamespaces: [a]\nbridges:\n  br: {subnet: 10.1.0.0/24}\nlinks:\n  - endpoints: [\"a:e0=10.2.0.1/24\", br]\n",
        "links[0].endpoints[0] (line 6)"},
+      {"name: bad\nnamespaces: [a]\nlinks:\n  - kind: vf\n    pf: ttopnopf\n    endpoint: a:eth0\n", "links[0].pf (line 4)"},
   };
   for (auto& c : cases) {
     SCOPED_TRACE(c.yaml);

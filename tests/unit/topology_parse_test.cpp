@@ -202,8 +202,20 @@ TEST(TopologyParse, UnknownKeysAndSysctls) {
   expect_error("name: x\nnamespaces: [host]\n", "namespaces[0]", 2, "'host'");
 }
 
-TEST(TopologyParse, VfIsRejectedClearly) {
-  expect_error("name: x\nnamespaces: [a]\nlinks:\n  - kind: vf\n", "links[0].kind", 4, "host-device");
+TEST(TopologyParse, VfNeedsAPfAndTakesIndexOrPci) {
+  expect_error("name: x\nnamespaces: [a]\nlinks:\n  - kind: vf\n    endpoint: a:eth0\n", "links[0]", 4, "needs `pf`");
+  expect_error("name: x\nnamespaces: [a]\nlinks:\n  - kind: vf\n    pf: enp1s0\n    vf: 1\n    pci: 01:10.0\n    endpoint: a:eth0\n",
+               "links[0]", 4, "not both");
+  expect_error("name: x\nnamespaces: [a]\nlinks:\n  - kind: vf\n    pf: enp1s0\n    pci: nonsense\n    endpoint: a:eth0\n",
+               "links[0].pci", 6, "");
+  Topology t = parse_yaml("name: x\nnamespaces: [a]\nlinks:\n  - kind: vf\n    pf: enp1s0\n    pci: 01:10.2\n    vlan: 10\n"
+                          "    endpoint: a:eth0=10.3.0.2/24\n");
+  ASSERT_EQ(t.links.size(), 1u);
+  EXPECT_EQ(t.links[0].kind, Kind::vf);
+  EXPECT_EQ(t.links[0].pci, "0000:01:10.2");
+  EXPECT_EQ(t.links[0].vlan, 10);
+  EXPECT_EQ(t.links[0].a.name, "eth0");
+  EXPECT_EQ(to_json(from_json(to_json(t))), to_json(t));
 }
 
 TEST(TopologyParse, YamlSyntaxErrorHasALine) {
