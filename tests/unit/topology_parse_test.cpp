@@ -299,7 +299,7 @@ TEST(TopologyParse, LinkLocalOnlyWhereTheFileUsesIpv6) {
 TEST(TopologySchema, IsJsonAndKnowsEveryKindAndKey) {
   auto schema = nlohmann::json::parse(read("schema/topology.schema.json"));
   auto& defs = schema.at("$defs");
-  for (auto kind : {"veth", "macvlan", "ipvlan", "host-device", "vxlan"})
+  for (auto kind : {"veth", "macvlan", "ipvlan", "host-device", "vxlan", "vf"})
     EXPECT_NE(defs.at("link").dump().find(std::string("\"") + kind + "\""), std::string::npos) << kind;
   for (auto key : {"loopback", "ipv6_link_local", "sysctls", "routes"}) EXPECT_TRUE(defs.at("namespace").at("properties").contains(key)) << key;
   for (auto key : {"namespace", "mtu", "vlan_filtering", "subnet", "addresses"}) EXPECT_TRUE(defs.at("bridge").at("properties").contains(key)) << key;
