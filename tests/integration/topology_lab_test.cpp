@@ -348,3 +348,22 @@ TEST_F(TopologyLab, GraphAndStatusWorkFromTheRecord) {
 }
 
 }  // namespace
+
+namespace {
+TEST_F(TopologyLab, CheckFailsWhenAnExpectedPathIsBroken) {
+  ASSERT_EQ(ctnet("up --prefix " + prefix_ + " " + example("veth-pair")).status, 0);
+  {
+    auto s = NsSocket::open(prefix_ + "ns2");
+    link::change(s.rtnl, link::get(s.rtnl, "veth-ns2").index, {.up = false}, "test");
+  }
+  CliRun check = ctnet("check --count 1 --timeout 200 " + prefix_ + "veth-pair");
+  EXPECT_EQ(check.status, 1) << check.out;
+  EXPECT_NE(check.out.find("FAIL"), std::string::npos) << check.out;
+  EXPECT_NE(check.out.find("0 of 2 expected paths answered, 2 failed"), std::string::npos) << check.out;
+  EXPECT_NE(check.out.find("hint: `ctnet status"), std::string::npos) << check.out;
+  CliRun json = ctnet("check -o json --count 1 --timeout 200 " + prefix_ + "veth-pair");
+  EXPECT_NE(json.out.find("\"ok\": false"), std::string::npos) << json.out;
+  ASSERT_EQ(ctnet("down " + prefix_ + "veth-pair").status, 0);
+  expect_nothing_left();
+}
+}  // namespace
