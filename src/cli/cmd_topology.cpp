@@ -1,4 +1,258 @@
+// Topology verbs: up, down, status, check, graph, validate, labs.
+#include <fmt/format.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <memory>
+
 #include "cli/commands.h"
+#include "topology/apply.h"
+#include "topology/check.h"
+#include "topology/graph.h"
+#include "topology/parse.h"
+#include "topology/state.h"
+#include "util/error.h"
+#include "util/names.h"
+
 namespace ctnet::cli {
-void add_topology_commands(CLI::App&) {}
+
+namespace {
+
+using namespace ctnet::topo;
+
+bool looks_like_file(const std::string& s) {
+  return s.find('/') != std::string::npos || s.ends_with(".yaml") || s.ends_with(".yml") || s.ends_with(".json") ||
+         ::access(s.c_str(), F_OK) == 0;
+}
+
+// NAME of a lab that is up (its record), or a FILE.
+Topology load_lab(const std::string& spec) {
+  if (looks_like_file(spec)) return load_file(spec);
+  auto rec = Record::load(spec);
+  if (!rec) throw Error(fmt::format("lab '{}' is not up (no record in {})", spec, state_dir()));
+  return from_json(rec->spec());
+}
+
+// With no NAME: the only lab that is up.
+std::string only_lab(const std::string& verb) {
+  auto labs = Record::list();
+  if (labs.empty()) throw Error("no lab is up (`ctnet up` builds the default one)");
+  if (labs.size() > 1) {
+    std::string names;
+    for (auto& l : labs) names += " " + l;
+    throw InvalidInput("NAME", fmt::format("several labs are up; say which: ctnet {} NAME (labs:{})", verb, names));
+  }
+  return labs.front();
+}
+
+// Enough descriptors for one namespace handle and one socket per lab namespace.
+void raise_fd_limit() {
+  rlimit r{};
+  if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
+    r.rlim_cur = r.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &r);
+  }
+}
+
+long env_long(const char* name, long dflt) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::strtol(v, nullptr, 10) : dflt;
+}
+
+int run_check_verb(const Topology& t, const Output& out, const CheckOptions& co = {}) {
+  CheckReport r = run_check(t, co);
+  if (out.json()) fmt::print("{}\n", to_json(r).dump(2));
+  else fmt::print("{}", render_check(r));
+  if (!r.ok()) throw Error(fmt::format("check of lab '{}' failed", t.name));
+  return 0;
+}
+
+struct UpArgs {
+  std::string file;
+  std::string prefix;
+  bool dry_run = false, check = false;
+};
+
+void run_up(const UpArgs& a) {
+  Topology t = a.file.empty() ? default_topology() : load_file(a.file);
+  add_prefix(t, a.prefix);
+  validate_against_kernel(t);
+  if (a.dry_run) {
+    auto p = plan(t);
+    fmt::print("plan for lab '{}'{}:\n", t.name, Record::exists(t.name) ? " (it is up: `up` will only add what is missing)" : "");
+    for (auto& f : p) fmt::print("  + {}\n", f.object);
+    fmt::print("{} steps; nothing was changed (--dry-run)\n", p.size());
+    return;
+  }
+  raise_fd_limit();
+  const bool tty = isatty(STDERR_FILENO);
+  const size_t objects = t.namespaces.size() + t.bridges.size() + t.links.size();
+  const long kill_after = env_long("CTNET_TEST_KILL_AFTER", -1);
+  const char* kill_phase = std::getenv("CTNET_TEST_KILL_PHASE");
+  const bool kill_at_intent = kill_phase && std::string_view(kill_phase) == "intent";
+  auto last = std::chrono::steady_clock::now();
+  UpOptions opts;
+  opts.on_event = [&](const Event& e) {
+    // Test hook: die like `kill -9` at a chosen point (after N objects, or right after recording the intent
+    // of object N+1 and before making it), to prove `down` works from any half-built state.
+    if (kill_after >= 0 && static_cast<long>(e.index) == kill_after &&
+        (kill_at_intent ? e.phase == Event::Phase::intent : e.phase == Event::Phase::done))
+      ::raise(SIGKILL);
+    if (!tty || objects < 50 || e.phase != Event::Phase::done) return;
+    auto now = std::chrono::steady_clock::now();
+    if (now - last < std::chrono::milliseconds(100) && e.index != e.total) return;
+    last = now;
+    fmt::print(stderr, "\r\033[K[{}/{}] {}", e.index, e.total, e.what);
+  };
+  auto t0 = std::chrono::steady_clock::now();
+  UpResult r = up(t, opts);
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  if (tty && objects >= 50) fmt::print(stderr, "\r\033[K");
+  if (!r.converged) {
+    if (r.findings.size() <= 40)
+      for (auto& f : r.findings) fmt::print("  + {}\n", f.object);
+    fmt::print("lab '{}' is up: {} namespaces, {} bridges, {} links ({:.1f} ms)\n", t.name, t.namespaces.size(),
+               t.bridges.size(), t.links.size(), ms);
+  } else {
+    for (auto& f : r.findings) {
+      if (f.state == "created") fmt::print("  + {} (was missing, created)\n", f.object);
+      if (f.state == "differs") fmt::print("  ! {}: {} (left as it is)\n", f.object, f.detail);
+    }
+    fmt::print("lab '{}' was up: {} as specified, {} created, {} differ{} ({:.1f} ms)\n", t.name, r.present, r.created,
+               r.differs, r.differs ? " (see above; `ctnet down` and `up` rebuild them)" : "", ms);
+  }
+  fmt::print("remove it with: ctnet down {}\n", t.name);
+  std::fflush(stdout);
+  if (a.check) run_check_verb(t, Output{});
+}
+
+}  // namespace
+
+void add_topology_commands(CLI::App& app) {
+  {
+    auto a = std::make_shared<UpArgs>();
+    auto* cmd = app.add_subcommand("up", "build a lab from FILE (no FILE: the seed's bridge scenario, lab 'seed'); "
+                                         "on a lab that is up, add what is missing and report what differs\n"
+                                         "  example: ctnet up examples/routed.yaml --check");
+    cmd->add_option("FILE", a->file, "topology file (YAML)");
+    cmd->add_flag("--dry-run", a->dry_run, "validate and print the plan; change nothing");
+    cmd->add_flag("--check", a->check, "run `check` right after building");
+    cmd->add_option("--prefix", a->prefix, "prepend to the lab's name and to every namespace name (several copies of one file)");
+    cmd->callback([a] { run_up(*a); });
+  }
+  {
+    auto name = std::make_shared<std::string>();
+    auto* cmd = app.add_subcommand("down", "remove exactly what the lab's record lists (the file is not needed)\n"
+                                           "  example: ctnet down routed");
+    cmd->add_option("NAME", *name, "lab name")->required();
+    cmd->callback([name] {
+      validate_identifier(*name, "NAME", 64);
+      DownResult r = down(*name);
+      if (!r.had_record) {
+        fmt::print("lab '{}' is not up (no record in {}); nothing to remove\n", *name, state_dir());
+        return;
+      }
+      if (!r.errors.empty()) {
+        std::string all;
+        for (auto& e : r.errors) all += "\n  " + e;
+        throw Error(fmt::format("lab '{}': could not remove everything (the record is kept; run down again):{}", *name, all));
+      }
+      fmt::print("lab '{}' is down: removed {} objects\n", *name, r.removed);
+    });
+  }
+  {
+    auto name = std::make_shared<std::string>();
+    auto out = std::make_shared<Output>();
+    auto* cmd = app.add_subcommand("status", "each object of a lab: present and as specified, missing, or differing\n"
+                                             "  example: ctnet status seed -o json");
+    cmd->add_option("NAME", *name, "lab name or topology file (default: the only lab that is up)");
+    add_output_option(cmd, *out);
+    cmd->callback([name, out] {
+      std::string lab = name->empty() ? only_lab("status") : *name;
+      Topology t = load_lab(lab);
+      auto fs = status(t);
+      size_t bad = 0;
+      for (auto& f : fs) bad += f.state != "present";
+      if (out->json()) {
+        nlohmann::json j = {{"lab", t.name}, {"up", Record::exists(t.name)}, {"ok", bad == 0}, {"objects", to_json(fs)}};
+        fmt::print("{}\n", j.dump(2));
+      } else {
+        fmt::print("lab {}{}\n", t.name, Record::exists(t.name) ? "" : " (no record: not built by ctnet up)");
+        for (auto& f : fs)
+          fmt::print("  {:<8} {}{}\n", f.state, f.object, f.detail.empty() ? "" : " (" + f.detail + ")");
+        fmt::print("{} of {} as specified\n", fs.size() - bad, fs.size());
+      }
+      if (bad) throw Error(fmt::format("lab '{}': {} objects are missing or differ", t.name, bad));
+    });
+  }
+  {
+    auto name = std::make_shared<std::string>();
+    auto out = std::make_shared<Output>();
+    auto co = std::make_shared<CheckOptions>();
+    auto* cmd = app.add_subcommand("check", "ping every address each namespace should reach; a matrix of round trips\n"
+                                            "  example: ctnet check seed");
+    cmd->add_option("NAME", *name, "lab name or topology file (default: the only lab that is up)");
+    add_output_option(cmd, *out);
+    cmd->add_option("--count", co->count, "echo requests per pair (big labs: 1)")->check(CLI::Range(1, 100));
+    cmd->add_option("--timeout", co->timeout_ms, "milliseconds to wait for each reply")->check(CLI::Range(10, 60000));
+    cmd->add_option("--threads", co->threads, "pairs pinged at once")->check(CLI::Range(1, 256));
+    cmd->add_flag("--all", co->all, "ping every expected pair even in big labs (may overflow the neighbour table)");
+    cmd->callback([name, out, co] {
+      std::string lab = name->empty() ? only_lab("check") : *name;
+      run_check_verb(load_lab(lab), *out, *co);
+    });
+  }
+  {
+    auto name = std::make_shared<std::string>();
+    auto format = std::make_shared<std::string>("text");
+    auto* cmd = app.add_subcommand("graph", "draw a lab: namespaces, bridges, links, interface names and addresses\n"
+                                            "  example: ctnet graph routed -o svg > routed.svg");
+    cmd->add_option("NAME|FILE", *name, "lab name or topology file (default: the only lab that is up)");
+    cmd->add_option("-o,--output", *format, "text (a tree), dot (Graphviz) or svg")->check(CLI::IsMember({"text", "dot", "svg"}));
+    cmd->callback([name, format] {
+      std::string lab = name->empty() ? only_lab("graph") : *name;
+      Topology t = load_lab(lab);
+      if (*format == "dot") fmt::print("{}", to_dot(t));
+      else if (*format == "svg") fmt::print("{}", to_svg(t));
+      else fmt::print("{}", to_text(t));
+    });
+  }
+  {
+    auto file = std::make_shared<std::string>();
+    auto* cmd = app.add_subcommand("validate", "check a topology file (syntax, names, addresses, kinds the kernel has)\n"
+                                               "  example: ctnet validate examples/macvlan.yaml");
+    cmd->add_option("FILE", *file, "topology file (YAML)")->required();
+    cmd->callback([file] {
+      Topology t = load_file(*file);
+      validate_against_kernel(t);
+      fmt::print("{}: lab '{}' is valid: {} namespaces, {} bridges, {} links\n", *file, t.name, t.namespaces.size(),
+                 t.bridges.size(), t.links.size());
+    });
+  }
+  {
+    auto out = std::make_shared<Output>();
+    auto* cmd = app.add_subcommand("labs", "the labs that are up (their state records)\n  example: ctnet labs -o json");
+    add_output_option(cmd, *out);
+    cmd->callback([out] {
+      nlohmann::json all = nlohmann::json::array();
+      for (auto& name : Record::list()) {
+        auto rec = Record::load(name);
+        if (!rec) continue;
+        size_t ns = 0;
+        for (auto& o : rec->objects()) ns += o.type == "netns";
+        all.push_back({{"name", name}, {"complete", rec->complete()}, {"objects", rec->objects().size()}, {"namespaces", ns}});
+      }
+      if (out->json()) return fmt::print("{}\n", all.dump(2));
+      if (all.empty()) return fmt::print("no lab is up\n");
+      fmt::print("{:<24} {:>10} {:>8}  {}\n", "LAB", "NAMESPACES", "OBJECTS", "STATE");
+      for (auto& l : all)
+        fmt::print("{:<24} {:>10} {:>8}  {}\n", l["name"].get<std::string>(), l["namespaces"].get<size_t>(),
+                   l["objects"].get<size_t>(), l["complete"].get<bool>() ? "up" : "incomplete (an up was interrupted)");
+    });
+  }
+}
+
 }  // namespace ctnet::cli
