@@ -8,7 +8,8 @@ set -euo pipefail
 BUILD=${1:-build}
 C=$(realpath "$BUILD/ctnet"); T=$(realpath "$BUILD/spawn_timer"); F=$(realpath "$BUILD/rtnl_floor")
 P=bc$$; H=${P}h
-export CTNET_STATE_DIR=$(mktemp -d /tmp/ctnet-bench-XXXXXX)
+# The state dir on tmpfs, as /run is on a stock Debian system (on this build machine /run is on the disk).
+export CTNET_STATE_DIR=$(mktemp -d /dev/shm/ctnet-bench-XXXXXX)
 cleanup() {
   for n in $(ip netns list | awk '{print $1}' | grep "^$P" || true); do ip netns del "$n"; done
   rm -rf "$CTNET_STATE_DIR"
@@ -29,12 +30,13 @@ for N in 10 100; do
   for i in $(seq 1 "$N"); do
     ns=${P}i$N-$i
     ip netns add "$ns"
-    ip -n "$H" link add "v$i" type veth peer name "v$i-ns"
-    ip -n "$H" link set "v$i-ns" netns "$ns"
-    ip netns exec "$ns" ip link set "v$i-ns" up
-    ip netns exec "$ns" ip addr add "$(addr 77 "$i")/16" dev "v$i-ns"
-    ip -n "$H" link set "v$i" up
-    ip -n "$H" link set "v$i" master "${P}bi$N"
+    v=v$N-$i  # unique per N: the kernel removes the previous round's links asynchronously
+    ip -n "$H" link add "$v" type veth peer name "$v-ns"
+    ip -n "$H" link set "$v-ns" netns "$ns"
+    ip netns exec "$ns" ip link set "$v-ns" up
+    ip netns exec "$ns" ip addr add "$(addr 77 "$i")/16" dev "$v-ns"
+    ip -n "$H" link set "$v" up
+    ip -n "$H" link set "$v" master "${P}bi$N"
   done
   t_ip=$(( ($(now) - t0) / 1000000 ))
   t0=$(now)

@@ -15,6 +15,12 @@
 
 namespace ctnet::cli {
 
+namespace {
+std::string requested_verb;
+}
+void set_requested_verb(std::string verb) { requested_verb = std::move(verb); }
+bool wanted(std::string_view verb) { return requested_verb.empty() || requested_verb == verb; }
+
 void add_output_option(CLI::App* cmd, Output& out) {
   cmd->add_option("-o,--output", out.format, "output format")->check(CLI::IsMember({"text", "json"}));
 }
@@ -43,6 +49,12 @@ int main(int argc, char** argv) {
     }
   }
 
+  for (size_t i = 1; i < args.size(); ++i)
+    if (args[i][0] != '-') {
+      set_requested_verb(args[i]);
+      break;
+    }
+
   CLI::App app{"ctnet: container networking on Linux through netlink (namespaces, veth, bridges, macvlan,\n"
                "ipvlan, SR-IOV), as a CLI, as lab topologies from a file, and as CNI plugins.",
                "ctnet"};
@@ -52,12 +64,18 @@ int main(int argc, char** argv) {
   add_core_commands(app);
   add_topology_commands(app);
   add_kind_commands(app);
+  if (app.get_subcommands({}).empty()) {  // not a verb we know: register all, so CLI11 explains
+    set_requested_verb("");
+    add_core_commands(app);
+    add_topology_commands(app);
+    add_kind_commands(app);
+  }
   try {
     std::optional<NsGuard> in_host;
     if (!host_netns.empty()) in_host.emplace(NetNs::open_named(host_netns));
     app.parse(static_cast<int>(args.size()), args.data());
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    return app.exit(e) == 0 ? 0 : 2;  // --help is a success; any usage error is exit code 2
   } catch (const InvalidInput& e) {
     fmt::print(stderr, "ctnet: invalid input: {}\n", e.what());
     return 2;

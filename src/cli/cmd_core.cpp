@@ -341,13 +341,13 @@ void add_doctor(CLI::App& app) {
 }  // namespace
 
 void add_core_commands(CLI::App& app) {
-  add_ns_commands(app);
-  add_link_commands(app);
-  add_connect(app);
-  add_attach(app);
-  add_ping(app);
-  add_show(app);
-  add_doctor(app);
+  if (wanted("ns")) add_ns_commands(app);
+  if (wanted("link")) add_link_commands(app);
+  if (wanted("connect")) add_connect(app);
+  if (wanted("attach") || wanted("detach")) add_attach(app);
+  if (wanted("ping")) add_ping(app);
+  if (wanted("show")) add_show(app);
+  if (wanted("doctor")) add_doctor(app);
 }
 
 }  // namespace ctnet::cli

@@ -319,9 +319,9 @@ void add_sriov_verbs(CLI::App& app) {
 }  // namespace
 
 void add_kind_commands(CLI::App& app) {
-  add_subif_verbs(app, ops::SubifKind::macvlan);
-  add_subif_verbs(app, ops::SubifKind::ipvlan);
-  add_sriov_verbs(app);
+  if (wanted("macvlan")) add_subif_verbs(app, ops::SubifKind::macvlan);
+  if (wanted("ipvlan")) add_subif_verbs(app, ops::SubifKind::ipvlan);
+  if (wanted("sriov")) add_sriov_verbs(app);
 }
 
 }  // namespace ctnet::cli

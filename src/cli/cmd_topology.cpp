@@ -132,7 +132,7 @@ void run_up(const UpArgs& a) {
 }  // namespace
 
 void add_topology_commands(CLI::App& app) {
-  {
+  if (wanted("up")) {
     auto a = std::make_shared<UpArgs>();
     auto* cmd = app.add_subcommand("up", "build a lab from FILE (no FILE: the seed's bridge scenario, lab 'seed'); "
                                          "on a lab that is up, add what is missing and report what differs\n"
@@ -143,7 +143,7 @@ void add_topology_commands(CLI::App& app) {
     cmd->add_option("--prefix", a->prefix, "prepend to the lab's name and to every namespace name (several copies of one file)");
     cmd->callback([a] { run_up(*a); });
   }
-  {
+  if (wanted("down")) {
     auto name = std::make_shared<std::string>();
     auto* cmd = app.add_subcommand("down", "remove exactly what the lab's record lists (the file is not needed)\n"
                                            "  example: ctnet down routed");
@@ -163,7 +163,7 @@ void add_topology_commands(CLI::App& app) {
       fmt::print("lab '{}' is down: removed {} objects\n", *name, r.removed);
     });
   }
-  {
+  if (wanted("status")) {
     auto name = std::make_shared<std::string>();
     auto out = std::make_shared<Output>();
     auto* cmd = app.add_subcommand("status", "each object of a lab: present and as specified, missing, or differing\n"
@@ -188,7 +188,7 @@ void add_topology_commands(CLI::App& app) {
       if (bad) throw Error(fmt::format("lab '{}': {} objects are missing or differ", t.name, bad));
     });
   }
-  {
+  if (wanted("check")) {
     auto name = std::make_shared<std::string>();
     auto out = std::make_shared<Output>();
     auto co = std::make_shared<CheckOptions>();
@@ -205,7 +205,7 @@ void add_topology_commands(CLI::App& app) {
       run_check_verb(load_lab(lab), *out, *co);
     });
   }
-  {
+  if (wanted("graph")) {
     auto name = std::make_shared<std::string>();
     auto format = std::make_shared<std::string>("text");
     auto* cmd = app.add_subcommand("graph", "draw a lab: namespaces, bridges, links, interface names and addresses\n"
@@ -220,7 +220,7 @@ void add_topology_commands(CLI::App& app) {
       else fmt::print("{}", to_text(t));
     });
   }
-  {
+  if (wanted("validate")) {
     auto file = std::make_shared<std::string>();
     auto* cmd = app.add_subcommand("validate", "check a topology file (syntax, names, addresses, kinds the kernel has)\n"
                                                "  example: ctnet validate examples/macvlan.yaml");
@@ -232,7 +232,7 @@ void add_topology_commands(CLI::App& app) {
                  t.bridges.size(), t.links.size());
     });
   }
-  {
+  if (wanted("labs")) {
     auto out = std::make_shared<Output>();
     auto* cmd = app.add_subcommand("labs", "the labs that are up (their state records)\n  example: ctnet labs -o json");
     add_output_option(cmd, *out);

@@ -13,6 +13,11 @@ struct Output {
 // Adds "-o/--output text|json" to a verb.
 void add_output_option(CLI::App* cmd, Output& out);
 
+// The verb named on the command line ("" when none: `ctnet --help` lists them all). Registration skips every
+// other verb: building all verbs' options costs CLI11 about a millisecond, paid on every start otherwise.
+void set_requested_verb(std::string verb);
+bool wanted(std::string_view verb);
+
 void add_core_commands(CLI::App& app);      // ns, connect, attach, detach, ping, show, doctor (cmd_core.cpp)
 void add_topology_commands(CLI::App& app);  // up, down, status, check, graph, validate, labs (cmd_topology.cpp)
 void add_kind_commands(CLI::App& app);      // macvlan, ipvlan, sriov (cmd_kinds.cpp)

@@ -127,14 +127,14 @@ AttachResult attach_namespace(const std::string& ns, const AttachOptions& o) {
     link::change(host.rtnl, bridge->index, {.up = true}, "cannot bring up bridge " + o.bridge);
   }
   if (gateway) {
-    bool present = false;
-    for (auto& a : addr::list(host.rtnl, bridge->index, gateway->family())) present |= a.prefix == *gateway;
-    if (!present) {
-      addr::add(host.rtnl, bridge->index, *gateway, o.bridge);
-      if (!r.bridge_created) undo.add("gateway address on " + o.bridge, [&] { addr::remove(host.rtnl, bridge->index, *gateway); });
-    }
+    // One request whether or not the bridge already has it: EEXIST means another attach put it there.
+    nl::Message m = addr::add_request(bridge->index, *gateway);
+    std::string text;
+    if (int err = host.rtnl.try_ack(m, &text); err && err != EEXIST)
+      throw Error(fmt::format("cannot add address {} to {}", gateway->str(), o.bridge), err, text);
+    else if (!err && !r.bridge_created)
+      undo.add("gateway address on " + o.bridge, [&] { addr::remove(host.rtnl, bridge->index, *gateway); });
   }
-
   // The address: explicit, or the next free one of the subnet, leased so two attaches never share it.
   if (o.addr) {
     if (!leases.take(o.addr->address(), ns))
