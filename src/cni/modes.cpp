@@ -1,7 +1,10 @@
 // macvlan, ipvlan and host-device: links that give the container a presence on a host link rather than a
 // veth. macvlan/ipvlan children are born in the container namespace under a temporary name and renamed
 // there (a clash with a host name must not fail them); host-device moves a host link in and back on DEL.
+#include <dirent.h>
 #include <fmt/format.h>
+
+#include <regex>
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
 
@@ -154,9 +157,22 @@ class HostDevice : public Plugin {
       if (!m) bad_config("hwaddr", fmt::format("'{}' is not a MAC address", *hw));
       hwaddr_ = m;
     }
-    for (const char* k : {"kernelpath", "pciBusID"})
-      if (member(inv.conf, k)) throw CniError(kUnsupportedField, fmt::format("{} is not supported by ctnet; use device or hwaddr", k));
-    if (device_.empty() && !hwaddr_ && inv.command == Command::add) bad_config("device", "missing: give device or hwaddr");
+    // The device can also be named by where it sits in sysfs: `kernelpath` (/sys/devices/...), `pciBusID`, or a
+    // device plugin's runtimeConfig `deviceID` (a PCI address, as SR-IOV device plugins hand out).
+    if (auto kp = get_string(inv.conf, "kernelpath")) {
+      if (!kp->starts_with("/sys/devices/") || kp->find("..") != std::string::npos)
+        bad_config("kernelpath", fmt::format("'{}' is not a device path under /sys/devices/", *kp));
+      sysfs_dir_ = *kp + "/net";
+    }
+    std::optional<std::string> pci = get_string(inv.conf, "pciBusID");
+    if (const auto* id = inv.runtime("deviceID"); id && id->is_string()) pci = id->get<std::string>();
+    if (pci) {
+      static const std::regex kPci("^[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\\.[0-7]$");
+      if (!std::regex_match(*pci, kPci)) bad_config("pciBusID", fmt::format("'{}' is not a PCI address (DDDD:BB:DD.F)", *pci));
+      sysfs_dir_ = "/sys/bus/pci/devices/" + *pci + "/net";
+    }
+    if (device_.empty() && !hwaddr_ && sysfs_dir_.empty() && inv.command == Command::add)
+      bad_config("device", "missing: give device, hwaddr, kernelpath or pciBusID");
     if (!device_.empty()) {
       try {
         validate_ifname(device_, "device");
@@ -172,6 +188,7 @@ class HostDevice : public Plugin {
     NetNs cns = open_container_netns(inv_);
     Result ipr = ipam_.add(undo);
     link::Link dev;
+    if (device_.empty() && !sysfs_dir_.empty()) device_ = netdev_in(sysfs_dir_);
     if (!device_.empty()) {
       dev = link::get(hs, device_);
     } else {
@@ -242,7 +259,21 @@ class HostDevice : public Plugin {
  private:
   Invocation& inv_;
   Ipam ipam_;
+  // The one network interface a sysfs device directory holds (DIR/net/NAME).
+  static std::string netdev_in(const std::string& dir) {
+    std::vector<std::string> names;
+    if (DIR* d = opendir(dir.c_str())) {
+      while (dirent* e = readdir(d))
+        if (e->d_name[0] != '.') names.emplace_back(e->d_name);
+      closedir(d);
+    }
+    if (names.size() != 1)
+      throw CniError(kInvalidConfig, fmt::format("{} holds {} network interfaces, expected one", dir, names.size()));
+    return names.front();
+  }
+
   std::string device_;
+  std::string sysfs_dir_;
   std::optional<MacAddress> hwaddr_;
 };
 

@@ -176,6 +176,25 @@ TEST_F(CniModes, HostDeviceMovesInAndBack) {
   EXPECT_EQ(host_links(), (std::vector<std::string>{"tcnid0", "tcnid1"}));
 }
 
+TEST_F(CniModes, HostDeviceBySysfsLocationIsValidated) {
+  const std::string ns = container();
+  auto conf_with = [&](const char* key, const char* value) {
+    return json{{"cniVersion", "1.0.0"}, {"name", "tcnihs"}, {"type", "host-device"}, {key, value},
+                {"ipam", {{"type", "host-local"}, {"ranges", {{{{"subnet", "10.55.0.0/24"}}}}}, {"dataDir", data_dir_}}}};
+  };
+  auto bad_pci = run("host-device", env("ADD", "hs1", ns), conf_with("pciBusID", "00:02.0"));
+  EXPECT_EQ(bad_pci.code(), 7) << bad_pci.out;
+  EXPECT_NE(bad_pci.msg().find("pciBusID"), std::string::npos) << bad_pci.out;
+  auto bad_path = run("host-device", env("ADD", "hs1", ns), conf_with("kernelpath", "/etc/../sys/devices/x"));
+  EXPECT_EQ(bad_path.code(), 7) << bad_path.out;
+  EXPECT_NE(bad_path.msg().find("kernelpath"), std::string::npos) << bad_path.out;
+  // Well-formed but absent: an error, and the address taken for it is released again.
+  auto absent = run("host-device", env("ADD", "hs1", ns), conf_with("pciBusID", "0000:7f:1f.7"));
+  EXPECT_NE(absent.exit_code, 0);
+  EXPECT_NE(absent.msg().find("0000:7f:1f.7"), std::string::npos) << absent.out;
+  EXPECT_EQ(lease_ips("tcnihs"), std::vector<std::string>{});
+}
+
 TEST_F(CniModes, SriovValidatesAndRollsBackWithoutHardware) {
   // No SR-IOV hardware here (tests/kernel runs the engine in a VM): the plugin must refuse bad configurations
   // with their codes and leave nothing behind when the VF does not exist.
