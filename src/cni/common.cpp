@@ -82,16 +82,16 @@ std::optional<Result> prev_result(const Invocation& inv) {
   return Result::from_json(*p, "prevResult");
 }
 
+void DelSteps::finish() const {
+  if (errors_.empty()) return;
+  std::string all;
+  for (const auto& e : errors_) all += (all.empty() ? "" : "; ") + e;
+  throw CniError(kPluginFailure, all);
+}
+
 void del_veth_attachment(Invocation& inv, Ipam& ipam, bool ip_masq) {
-  std::vector<std::string> errors;
-  auto step = [&](auto&& f) {
-    try {
-      f();
-    } catch (const std::exception& e) {
-      errors.push_back(e.what());
-    }
-  };
-  step([&] {
+  DelSteps del;
+  del.step([&] {
     bool netns_gone = inv.netns.empty();
     if (!netns_gone) {
       try {
@@ -108,13 +108,9 @@ void del_veth_attachment(Invocation& inv, Ipam& ipam, bool ip_masq) {
       link::remove(hs, host_veth_name(inv));
     }
   });
-  if (ip_masq) step([&] { nft::remove_masq({inv.name, inv.container_id, inv.ifname}); });
-  step([&] { ipam.del(); });
-  if (!errors.empty()) {
-    std::string all;
-    for (const auto& e : errors) all += (all.empty() ? "" : "; ") + e;
-    throw CniError(kPluginFailure, all);
-  }
+  if (ip_masq) del.step([&] { nft::remove_masq({inv.name, inv.container_id, inv.ifname}); });
+  del.step([&] { ipam.del(); });
+  del.finish();
 }
 
 }  // namespace ctnet::cni

@@ -45,22 +45,15 @@ void configure_addresses(nl::Socket& cs, const std::string& ifname, Result& res)
 }
 
 void del_in_container(Invocation& inv, Ipam& ipam) {
-  std::vector<std::string> errors;
-  try {
-    if (!inv.netns.empty()) {
-      NetNs cns = NetNs::open_path(inv.netns);
-      nl::Socket cs = nl::Socket::in(cns);
-      link::remove(cs, inv.ifname);
-    }
-  } catch (const Error& e) {
-    if (e.errnum() != ENOENT && e.errnum() != EINVAL) errors.push_back(e.what());
-  }
-  try {
-    ipam.del();
-  } catch (const std::exception& e) {
-    errors.push_back(e.what());
-  }
-  if (!errors.empty()) throw CniError(kPluginFailure, errors.front());
+  DelSteps del;
+  del.step([&] {
+    if (inv.netns.empty()) return;
+    NetNs cns = NetNs::open_path(inv.netns);
+    nl::Socket cs = nl::Socket::in(cns);
+    link::remove(cs, inv.ifname);
+  });
+  del.step([&] { ipam.del(); });
+  del.finish();
 }
 
 class SubInterface : public Plugin {
@@ -224,28 +217,21 @@ class HostDevice : public Plugin {
   }
 
   void del() override {
-    std::vector<std::string> errors;
-    try {
-      if (!inv_.netns.empty()) {
-        NetNs cns = NetNs::open_path(inv_.netns);
-        NetNs host = NetNs::current();
-        nl::Socket cs = nl::Socket::in(cns);
-        if (auto l = link::find(cs, inv_.ifname)) {
-          std::string orig = !l->alias.empty() && is_valid_ifname(l->alias) ? l->alias : device_;
-          link::Change c{.up = false, .netns_fd = host.fd()};
-          if (!orig.empty()) c.name = orig;
-          link::change(cs, l->index, c, fmt::format("cannot move {} back to the host", inv_.ifname));
-        }
+    DelSteps del;
+    del.step([&] {
+      if (inv_.netns.empty()) return;
+      NetNs cns = NetNs::open_path(inv_.netns);
+      NetNs host = NetNs::current();
+      nl::Socket cs = nl::Socket::in(cns);
+      if (auto l = link::find(cs, inv_.ifname)) {
+        std::string orig = !l->alias.empty() && is_valid_ifname(l->alias) ? l->alias : device_;
+        link::Change c{.up = false, .netns_fd = host.fd()};
+        if (!orig.empty()) c.name = orig;
+        link::change(cs, l->index, c, fmt::format("cannot move {} back to the host", inv_.ifname));
       }
-    } catch (const Error& e) {
-      if (e.errnum() != ENOENT && e.errnum() != EINVAL) errors.push_back(e.what());
-    }
-    try {
-      ipam_.del();
-    } catch (const std::exception& e) {
-      errors.push_back(e.what());
-    }
-    if (!errors.empty()) throw CniError(kPluginFailure, errors.front());
+    });
+    del.step([&] { ipam_.del(); });
+    del.finish();
   }
   void check(const Result& prev) override {
     ipam_.check(prev);

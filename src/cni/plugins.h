@@ -1,11 +1,15 @@
 // The plugins the ctnet binary can act as. Each one validates its whole configuration in its constructor,
 // before anything touches the kernel, then performs one CNI operation.
 #pragma once
+#include <cerrno>
 #include <memory>
 #include <set>
+#include <string>
+#include <vector>
 
 #include "cni/framework.h"
 #include "netlink/socket.h"
+#include "util/error.h"
 
 namespace ctnet::cni {
 
@@ -44,6 +48,27 @@ void enable_forwarding(const Result& r);
 // DEL of a veth-based attachment, best effort in every step: the container interface (which takes the host
 // end with it; by its host name when the namespace is gone), the masquerade rules, then always the lease.
 void del_veth_attachment(Invocation& inv, Ipam& ipam, bool ip_masq);
+
+// DEL is best effort: every step runs even when an earlier one failed, so the address is always released; the
+// failures are reported together at the end. A namespace that is already gone (ENOENT, or EINVAL for a path
+// that is no longer a namespace) is not a failure: the kernel took the container side with it.
+class DelSteps {
+ public:
+  template <class F>
+  void step(F&& f) {
+    try {
+      f();
+    } catch (const Error& e) {
+      if (e.errnum() != ENOENT && e.errnum() != EINVAL) errors_.push_back(e.what());
+    } catch (const std::exception& e) {
+      errors_.push_back(e.what());
+    }
+  }
+  void finish() const;  // throws CniError(kPluginFailure, every failure) if any step failed
+
+ private:
+  std::vector<std::string> errors_;
+};
 // A config key holding an MTU (68..65535) or nothing.
 uint32_t mtu_key(const nlohmann::json& conf, std::string_view key);
 // prevResult, parsed (CHECK needs it; DEL may carry it).

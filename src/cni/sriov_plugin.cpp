@@ -123,19 +123,13 @@ class Sriov : public Plugin {
   }
 
   void del() override {
-    std::vector<std::string> errors;
-    try {
+    DelSteps del;
+    del.step([&] {
       NsSocket host = NsSocket::current();
       if (!inv_.netns.empty()) sriov::detach(host, inv_.netns, inv_.ifname);
-    } catch (const std::exception& e) {
-      errors.push_back(e.what());
-    }
-    try {
-      ipam_.del();
-    } catch (const std::exception& e) {
-      errors.push_back(e.what());
-    }
-    if (!errors.empty()) throw CniError(kPluginFailure, errors.front());
+    });
+    del.step([&] { ipam_.del(); });
+    del.finish();
   }
 
   void check(const Result& prev) override {
