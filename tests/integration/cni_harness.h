@@ -100,7 +100,8 @@ class CniFixture : public ::testing::Test {
   std::map<std::string, std::string> env(const std::string& cmd, const std::string& id, const std::string& netns,
                                          const std::string& ifname = "eth0") const {
     return {{"CNI_COMMAND", cmd}, {"CNI_CONTAINERID", id}, {"CNI_NETNS", netns}, {"CNI_IFNAME", ifname},
-            {"CNI_PATH", "/usr/lib/cni"}, {"PATH", "/usr/sbin:/usr/bin:/sbin:/bin"}};
+            {"CNI_PATH", "/usr/lib/cni"}, {"PATH", "/usr/sbin:/usr/bin:/sbin:/bin"},
+            {"CTNET_STATE_DIR", data_dir_ + "/ctnet-state"}};  // ctnet's own records (SR-IOV allocations) stay in the test's dir
   }
   PluginRun run(const std::string& plugin, const std::map<std::string, std::string>& e, const nlohmann::json& conf) {
     return exec_plugin(CTNET_BINARY, plugin, e, conf.dump(), host_->fd());
