@@ -143,11 +143,8 @@ class Bridge : public Plugin {
       nl::Socket cs = nl::Socket::in(cns);
       auto [cindex, cmac] = link_index_mac(cs, inv_.ifname);
       res.interfaces.push_back({inv_.ifname, cmac, inv_.netns, v.mtu});
-      res.ips = ipr.ips;
-      for (auto& ip : res.ips) ip.interface = 2;
-      res.routes = ipr.routes;
+      take_ipam_result(res, ipr, 2);
       if (is_default_gw_) add_default_routes(res);
-      res.dns = ipr.dns;
       if (!disable_container_iface_) configure_container(cs, cindex, inv_.ifname, res, enable_dad_);
     }
     if (macspoofchk_) {

@@ -82,6 +82,21 @@ std::optional<Result> prev_result(const Invocation& inv) {
   return Result::from_json(*p, "prevResult");
 }
 
+void take_ipam_result(Result& res, const Result& ipam_result, int iface) {
+  res.ips = ipam_result.ips;
+  for (auto& ip : res.ips) ip.interface = iface;
+  res.routes = ipam_result.routes;
+  res.dns = ipam_result.dns;
+}
+
+void OneInterfacePlugin::check(const Result& prev) {
+  ipam_.check(prev);
+  NetNs cns = open_container_netns(inv_);
+  nl::Socket cs = nl::Socket::in(cns);
+  check_link(cs);
+  check_container(cs, inv_.ifname, prev, 0);
+}
+
 void DelSteps::finish() const {
   if (errors_.empty()) return;
   std::string all;

@@ -56,9 +56,9 @@ void del_in_container(Invocation& inv, Ipam& ipam) {
   del.finish();
 }
 
-class SubInterface : public Plugin {
+class SubInterface : public OneInterfacePlugin {
  public:
-  SubInterface(Invocation& inv, bool ipvlan) : inv_(inv), ipam_(inv), ipvlan_(ipvlan) {
+  SubInterface(Invocation& inv, bool ipvlan) : OneInterfacePlugin(inv), ipvlan_(ipvlan) {
     check_args(inv, {"MAC", "IP", "K8S_POD_NAMESPACE", "K8S_POD_NAME", "K8S_POD_INFRA_CONTAINER_ID", "K8S_POD_UID"});
     master_ = get_string(inv.conf, "master").value_or("");
     if (!master_.empty()) {
@@ -107,31 +107,22 @@ class SubInterface : public Plugin {
     });
     rename_and_up(cs, tmp, inv_.ifname);
     Result res;
-    res.ips = ipr.ips;
-    for (auto& ip : res.ips) ip.interface = 0;
-    res.routes = ipr.routes;
-    res.dns = ipr.dns;
+    take_ipam_result(res, ipr, 0);
     configure_addresses(cs, inv_.ifname, res);
     res.interfaces.back().sandbox = inv_.netns;
     undo.commit();
     return res;
   }
   void del() override { del_in_container(inv_, ipam_); }
-  void check(const Result& prev) override {
-    ipam_.check(prev);
-    NetNs cns = open_container_netns(inv_);
-    nl::Socket cs = nl::Socket::in(cns);
+
+ protected:
+  void check_link(nl::Socket& cs) override {
     auto l = link::find(cs, inv_.ifname);
     if (!l || l->kind != (ipvlan_ ? "ipvlan" : "macvlan"))
       throw CniError(kPluginFailure, fmt::format("CHECK: {} is not a {} link in the container", inv_.ifname, ipvlan_ ? "ipvlan" : "macvlan"));
-    check_container(cs, inv_.ifname, prev, 0);
   }
-  void gc(const std::set<ipam::Attachment>& valid) override { ipam_.gc(valid); }
-  void status() override { ipam_.status(); }
 
  private:
-  Invocation& inv_;
-  Ipam ipam_;
   bool ipvlan_;
   std::string master_;
   uint32_t mtu_ = 0;
@@ -140,9 +131,9 @@ class SubInterface : public Plugin {
   std::optional<MacAddress> mac_;
 };
 
-class HostDevice : public Plugin {
+class HostDevice : public OneInterfacePlugin {
  public:
-  explicit HostDevice(Invocation& inv) : inv_(inv), ipam_(inv) {
+  explicit HostDevice(Invocation& inv) : OneInterfacePlugin(inv) {
     check_args(inv, {"IP", "K8S_POD_NAMESPACE", "K8S_POD_NAME", "K8S_POD_INFRA_CONTAINER_ID", "K8S_POD_UID"});
     device_ = get_string(inv.conf, "device").value_or("");
     if (auto hw = get_string(inv.conf, "hwaddr")) {
@@ -206,10 +197,7 @@ class HostDevice : public Plugin {
         link::change(cs, l->index, {.up = false, .name = orig, .netns_fd = host.fd()}, "cannot move the device back");
     });
     Result res;
-    res.ips = ipr.ips;
-    for (auto& ip : res.ips) ip.interface = 0;
-    res.routes = ipr.routes;
-    res.dns = ipr.dns;
+    take_ipam_result(res, ipr, 0);
     configure_addresses(cs, inv_.ifname, res);
     res.interfaces.back().sandbox = inv_.netns;
     undo.commit();
@@ -233,18 +221,8 @@ class HostDevice : public Plugin {
     del.step([&] { ipam_.del(); });
     del.finish();
   }
-  void check(const Result& prev) override {
-    ipam_.check(prev);
-    NetNs cns = open_container_netns(inv_);
-    nl::Socket cs = nl::Socket::in(cns);
-    check_container(cs, inv_.ifname, prev, 0);
-  }
-  void gc(const std::set<ipam::Attachment>& valid) override { ipam_.gc(valid); }
-  void status() override { ipam_.status(); }
 
  private:
-  Invocation& inv_;
-  Ipam ipam_;
   // The one network interface a sysfs device directory holds (DIR/net/NAME).
   static std::string netdev_in(const std::string& dir) {
     std::vector<std::string> names;

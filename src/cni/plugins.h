@@ -23,6 +23,23 @@ class Plugin {
   virtual void status() = 0;
 };
 
+// A plugin that gives the container one interface of its own (macvlan, ipvlan, host-device, sriov): CHECK, GC
+// and STATUS are the same for all of them.
+class OneInterfacePlugin : public Plugin {
+ public:
+  void check(const Result& prev) override;
+  void gc(const std::set<ipam::Attachment>& valid) override { ipam_.gc(valid); }
+  void status() override { ipam_.status(); }
+
+ protected:
+  explicit OneInterfacePlugin(Invocation& inv) : inv_(inv), ipam_(inv) {}
+  // Plugin-specific CHECK of the container interface (e.g. its kind), before its addresses are checked.
+  virtual void check_link(nl::Socket&) {}
+
+  Invocation& inv_;
+  Ipam ipam_;
+};
+
 std::unique_ptr<Plugin> make_bridge(Invocation& inv);
 std::unique_ptr<Plugin> make_ptp(Invocation& inv);
 std::unique_ptr<Plugin> make_host_local(Invocation& inv);
@@ -37,6 +54,10 @@ std::unique_ptr<Plugin> make_sriov(Invocation& inv);
 // SIOCGIFHWADDR for any socket, in the socket's namespace): cheaper than RTM_GETLINK, for which the kernel
 // fills every attribute of the link. Throws when the link does not exist.
 std::pair<int, std::string> link_index_mac(nl::Socket& s, const std::string& name);
+
+// Copies IPAM's part of a result (addresses, routes, DNS) into `res`, the addresses attached to interface
+// `iface` (an index into res.interfaces).
+void take_ipam_result(Result& res, const Result& ipam_result, int iface);
 
 // Brings the container interface up and gives it the result's addresses, then the routes (a route without a
 // gateway goes via the first gateway of its family). Addresses get DAD only when `dad`.

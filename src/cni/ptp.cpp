@@ -81,10 +81,7 @@ class Ptp : public Plugin {
         addr::add(cs, r);
       }
     }
-    res.ips = ipr.ips;
-    for (auto& ip : res.ips) ip.interface = 1;
-    res.routes = ipr.routes;
-    res.dns = ipr.dns;
+    take_ipam_result(res, ipr, 1);
     if (ip_masq_) {
       std::vector<Prefix> addrs;
       for (const auto& ip : res.ips) addrs.push_back(ip.address);

@@ -23,9 +23,9 @@ std::optional<bool> on_off(const nlohmann::json& c, std::string_view key) {
   wrong_type(key, "\"on\" or \"off\"");
 }
 
-class Sriov : public Plugin {
+class Sriov : public OneInterfacePlugin {
  public:
-  explicit Sriov(Invocation& inv) : inv_(inv), ipam_(inv) {
+  explicit Sriov(Invocation& inv) : OneInterfacePlugin(inv) {
     check_args(inv, {"MAC", "IP", "K8S_POD_NAMESPACE", "K8S_POD_NAME", "K8S_POD_INFRA_CONTAINER_ID", "K8S_POD_UID"});
     const auto& c = inv.conf;
     if (auto d = get_string(c, "deviceID")) {
@@ -113,10 +113,7 @@ class Sriov : public Plugin {
     auto [index, mac] = link_index_mac(cs, inv_.ifname);
     Result res;
     res.interfaces.push_back({inv_.ifname, mac, inv_.netns, 0});
-    res.ips = ipr.ips;
-    for (auto& ip : res.ips) ip.interface = 0;
-    res.routes = ipr.routes;
-    res.dns = ipr.dns;
+    take_ipam_result(res, ipr, 0);
     configure_container(cs, index, inv_.ifname, res, false);
     undo.commit();
     return res;
@@ -132,18 +129,7 @@ class Sriov : public Plugin {
     del.finish();
   }
 
-  void check(const Result& prev) override {
-    ipam_.check(prev);
-    NetNs cns = open_container_netns(inv_);
-    nl::Socket cs = nl::Socket::in(cns);
-    check_container(cs, inv_.ifname, prev, 0);
-  }
-  void gc(const std::set<ipam::Attachment>& valid) override { ipam_.gc(valid); }
-  void status() override { ipam_.status(); }
-
  private:
-  Invocation& inv_;
-  Ipam ipam_;
   std::optional<std::string> pci_;
   std::string master_;
   std::optional<uint32_t> vf_;

@@ -171,6 +171,22 @@ class Engine {
   }
 
   // Addresses of one interface. `fresh`: the interface was just made, so none can be there yet.
+  // Converging or inspecting a lab that is up: an existing link is compared with its spec (its addresses too)
+  // and left alone; a missing one is only reported when inspecting. True when there is nothing more to do.
+  bool settled(const std::string& what, const Endpoint& e, std::string_view kind, uint32_t mtu) {
+    if (!checking()) return false;
+    if (auto x = find(e.ns, e.name)) {
+      verdict(what, compare(*x, kind, mtu, -1));
+      addresses(e, e.name, false);
+      return true;
+    }
+    if (mode_ == Mode::inspect) {
+      note(what, "missing");
+      return true;
+    }
+    return false;
+  }
+
   void addresses(const Endpoint& e, const std::string& ifname, bool fresh) {
     for (auto& p : e.addresses) {
       std::string what = fmt::format("address {} on {}/{}", p.str(), e.ns, ifname);
@@ -232,14 +248,7 @@ class Engine {
   void do_bridge(const Bridge& b) {
     const std::string what = fmt::format("bridge {}/{}", b.ns, b.name);
     Endpoint self{b.ns, b.name, {}, b.addresses};
-    if (checking()) {
-      if (auto l = find(b.ns, b.name)) {
-        verdict(what, compare(*l, "bridge", b.mtu, -1));
-        addresses(self, b.name, false);
-        return;
-      }
-      if (mode_ == Mode::inspect) return note(what, "missing");
-    }
+    if (settled(what, self, "bridge", b.mtu)) return;
     Object o{"bridge", b.ns, b.name};
     create(o, what, [&] {
       link::BridgeSpec spec{.name = b.name, .mtu = b.mtu, .mac = std::nullopt, .vlan_filtering = b.vlan_filtering, .up = true};
@@ -353,14 +362,7 @@ class Engine {
   void do_sub_interface(const Link& l) {
     const std::string type(to_string(l.kind));
     const std::string what = fmt::format("{} {}/{} on {}/{}", type, l.a.ns, l.a.name, l.parent.ns, l.parent.name);
-    if (checking()) {
-      if (auto x = find(l.a.ns, l.a.name)) {
-        verdict(what, compare(*x, type, l.mtu, -1));
-        addresses(l.a, l.a.name, false);
-        return;
-      }
-      if (mode_ == Mode::inspect) return note(what, "missing");
-    }
+    if (settled(what, l.a, type, l.mtu)) return;
     Object o{type, l.a.ns, l.a.name};
     o.tmp = temp_name(t_.name, l.a);
     create(o, what, [&] {
@@ -389,14 +391,7 @@ class Engine {
 
   void do_host_device(const Link& l) {
     const std::string what = fmt::format("host-device {} -> {}/{}", l.device, l.a.ns, l.a.name);
-    if (checking()) {
-      if (auto x = find(l.a.ns, l.a.name)) {
-        verdict(what, compare(*x, "", l.mtu, -1));
-        addresses(l.a, l.a.name, false);
-        return;
-      }
-      if (mode_ == Mode::inspect) return note(what, "missing");
-    }
+    if (settled(what, l.a, "", l.mtu)) return;
     Object o{"host-device", l.a.ns, l.a.name};
     o.device = l.device;
     create(o, what, [&] {
@@ -421,14 +416,7 @@ class Engine {
 
   void do_vf(const Link& l) {
     const std::string what = fmt::format("vf of {} -> {}/{}", l.pf, l.a.ns, l.a.name);
-    if (checking()) {
-      if (auto x = find(l.a.ns, l.a.name)) {
-        verdict(what, compare(*x, "", l.mtu, -1));
-        addresses(l.a, l.a.name, false);
-        return;
-      }
-      if (mode_ == Mode::inspect) return note(what, "missing");
-    }
+    if (settled(what, l.a, "", l.mtu)) return;
     Object o{"vf", l.a.ns, l.a.name};
     o.device = l.pf;
     create(o, what, [&] {

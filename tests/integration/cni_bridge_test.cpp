@@ -15,11 +15,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string read_file(const std::string& p) {
-  std::ifstream f(p);
-  return {std::istreambuf_iterator<char>(f), {}};
-}
-
 class CniBridge : public CniFixture, public ::testing::WithParamInterface<std::string> {};
 
 TEST_P(CniBridge, AddCheckDelForEveryVersion) {

@@ -3,6 +3,7 @@
 // process placed in a throwaway "host" namespace the test made, so bridges and host veth ends never appear in
 // the machine's own namespace. Every namespace carries the prefix tcni and is removed by the fixture.
 #pragma once
+#include <fstream>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sched.h>
@@ -23,6 +24,12 @@
 #include "ns/netns.h"
 
 namespace ctnet::test {
+
+// A whole file as text ("" when it cannot be read): lease files, rule dumps.
+inline std::string read_file(const std::string& p) {
+  std::ifstream f(p);
+  return {std::istreambuf_iterator<char>(f), {}};
+}
 
 struct PluginRun {
   int exit_code = -1;

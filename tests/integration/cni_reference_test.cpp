@@ -13,11 +13,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string read_file(const std::string& p) {
-  std::ifstream f(p);
-  return {std::istreambuf_iterator<char>(f), {}};
-}
-
 bool have_reference() { return ::access("/usr/lib/cni/bridge", X_OK) == 0 && ::access("/usr/lib/cni/host-local", X_OK) == 0; }
 
 // The shape of a JSON value: object keys and array lengths, recursively, with leaf values replaced by types.
