@@ -116,7 +116,7 @@ void add_connect(CLI::App& app) {
                                           "  example: ctnet connect ns1 ns2 --subnet 10.10.0.0/24");
   c->add_option("NS1", ns1)->required();
   c->add_option("NS2", ns2)->required();
-  c->add_option("--subnet", subnet, "addresses .1 (NS1) and .2 (NS2) of this subnet");
+  c->add_option("--subnet", subnet, "addresses .1 (NS1) and .2 (NS2) of this subnet (.0 and .1 of a /31)");
   c->add_option("--addr1", addr1, "address of the NS1 end (CIDR)");
   c->add_option("--addr2", addr2, "address of the NS2 end (CIDR)");
   c->add_option("--mtu", mtu, "MTU of both ends");

@@ -50,6 +50,15 @@ std::string default_host_ifname(const std::string& ns, const std::string& bridge
   return fmt::format("vh{:08x}", fnv32(ns + '\0' + bridge));
 }
 
+std::pair<Prefix, Prefix> connect_addresses(const Prefix& subnet) {
+  // A point-to-point subnet (/31, RFC 3021; /127, RFC 6164) has no network or broadcast address to skip.
+  if (subnet.length() == subnet.max_length() - 1) return {subnet.host(0), subnet.host(1)};
+  if (subnet.host_count() < 2)
+    throw InvalidInput("--subnet", fmt::format("{} has room for fewer than two hosts (a /{} or shorter is needed)",
+                                               subnet.str(), subnet.max_length() - 1));
+  return {subnet.host(1), subnet.host(2)};
+}
+
 ConnectResult connect_namespaces(const std::string& ns1, const std::string& ns2, const ConnectOptions& o) {
   // Validate everything before touching the kernel.
   validate_netns_name(ns1, "NS1");
@@ -63,9 +72,9 @@ ConnectResult connect_namespaces(const std::string& ns1, const std::string& ns2,
   if (o.subnet && (o.addr1 || o.addr2)) throw InvalidInput("--subnet", "give either --subnet or --addr1/--addr2");
   if (bool(o.addr1) != bool(o.addr2)) throw InvalidInput(o.addr1 ? "--addr2" : "--addr1", "is required with the other address");
   if (o.subnet) {
-    if (o.subnet->host_count() < 2) throw InvalidInput("--subnet", fmt::format("{} has room for fewer than two hosts", o.subnet->str()));
-    r.addr1 = o.subnet->host(1);
-    r.addr2 = o.subnet->host(2);
+    auto [a1, a2] = connect_addresses(*o.subnet);
+    r.addr1 = a1;
+    r.addr2 = a2;
   } else if (o.addr1) {
     if (o.addr1->family() != o.addr2->family()) throw InvalidInput("--addr2", "is not the same IP family as --addr1");
     if (o.addr1->address() == o.addr2->address()) throw InvalidInput("--addr2", "is the same address as --addr1");

@@ -5,6 +5,7 @@
 #pragma once
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "util/ip.h"
@@ -12,7 +13,7 @@
 namespace ctnet {
 
 struct ConnectOptions {
-  std::optional<Prefix> subnet;             // addresses .1 and .2 of the subnet
+  std::optional<Prefix> subnet;             // addresses .1 and .2 of the subnet (.0 and .1 of a /31 or /127)
   std::optional<Prefix> addr1, addr2;       // or explicit ones (both)
   uint32_t mtu = 0;
   std::string ifname1, ifname2;             // default: "veth-<other namespace>" (the link towards it)
@@ -46,6 +47,9 @@ AttachResult attach_namespace(const std::string& ns, const AttachOptions& o);
 // Removes the namespace's link to the bridge (both veth ends) and its address lease. Idempotent: returns false
 // when there was nothing to remove. Works when the namespace is already gone (the lease is still released).
 bool detach_namespace(const std::string& ns, const std::string& bridge, const std::string& ifname = {});
+
+// The two ends' addresses taken from `connect --subnet` (exposed for tests).
+std::pair<Prefix, Prefix> connect_addresses(const Prefix& subnet);
 
 // Names chosen for the defaults above (exposed for tests).
 std::string default_ns_ifname(const std::string& towards);

@@ -122,6 +122,24 @@ TEST_F(CoreCli, SeedScenario1VethBetweenTwoNamespaces) {
   EXPECT_TRUE(gone) << "the peer outlived its namespace";
 }
 
+TEST_F(CoreCli, ConnectGivesBothAddressesOfASlash31) {
+  auto a = make_ns("a"), b = make_ns("b");
+  auto r = ctnet({"connect", a, b, "--subnet", "10.208.0.6/31", "--name1", "p2p", "--name2", "p2p"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  NsSocket sa = NsSocket::open(a), sb = NsSocket::open(b);
+  EXPECT_TRUE(has_address(sa, "p2p", "10.208.0.6/31")) << r.out;
+  EXPECT_TRUE(has_address(sb, "p2p", "10.208.0.7/31")) << r.out;
+  auto p = ctnet({"ping", a, "10.208.0.7", "-c", "2"});
+  EXPECT_EQ(p.exit_code, 0) << p.out << p.err;
+  // A /32 has room for one end only: refused, naming the option, nothing made.
+  auto c = make_ns("c");
+  auto one = ctnet({"connect", a, c, "--subnet", "10.208.0.9/32"});
+  EXPECT_EQ(one.exit_code, 2);
+  EXPECT_NE(one.err.find("--subnet"), std::string::npos) << one.err;
+  NsSocket sc = NsSocket::open(c);
+  EXPECT_EQ(link::list(sc.rtnl).size(), 1u) << "only lo";
+}
+
 TEST_F(CoreCli, SeedScenario2BridgeInAThrowawayHost) {
   auto host = make_ns("h"), a = make_ns("a"), b = make_ns("b");
   const std::string br = prefix() + "br";

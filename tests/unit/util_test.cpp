@@ -151,3 +151,25 @@ TEST(Scenarios, DefaultNamesFitTheKernelLimit) {
   EXPECT_NE(h, default_host_ifname("a-very-long-namespace-name", "br1"));
   EXPECT_EQ(default_ns_ifname("a-very-long-namespace-name").size(), 15u);
 }
+
+TEST(Scenarios, ConnectTakesBothAddressesOfAPointToPointSubnet) {
+  auto pair = [](const char* subnet) {
+    auto [a, b] = connect_addresses(Prefix::parse(subnet, "--subnet"));
+    return a.str() + " " + b.str();
+  };
+  EXPECT_EQ(pair("10.10.0.0/24"), "10.10.0.1/24 10.10.0.2/24");
+  EXPECT_EQ(pair("10.10.0.0/30"), "10.10.0.1/30 10.10.0.2/30");
+  EXPECT_EQ(pair("10.10.0.4/31"), "10.10.0.4/31 10.10.0.5/31");  // RFC 3021
+  EXPECT_EQ(pair("10.10.0.5/31"), "10.10.0.4/31 10.10.0.5/31");  // host bits given: the same subnet
+  EXPECT_EQ(pair("fd00:1::/127"), "fd00:1::/127 fd00:1::1/127");  // RFC 6164
+  EXPECT_EQ(pair("fd00:1::/64"), "fd00:1::1/64 fd00:1::2/64");
+  for (const char* single : {"10.10.0.1/32", "fd00::1/128"}) {
+    try {
+      connect_addresses(Prefix::parse(single, "--subnet"));
+      ADD_FAILURE() << "accepted " << single;
+    } catch (const InvalidInput& e) {
+      EXPECT_EQ(e.field(), "--subnet");
+      EXPECT_NE(std::string(e.what()).find("fewer than two"), std::string::npos) << e.what();
+    }
+  }
+}
