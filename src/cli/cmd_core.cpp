@@ -120,8 +120,8 @@ void add_connect(CLI::App& app) {
   c->add_option("--addr1", addr1, "address of the NS1 end (CIDR)");
   c->add_option("--addr2", addr2, "address of the NS2 end (CIDR)");
   c->add_option("--mtu", mtu, "MTU of both ends");
-  c->add_option("--name1", name1, "interface name in NS1 (default veth-NS2)");
-  c->add_option("--name2", name2, "interface name in NS2 (default veth-NS1)");
+  c->add_option("--name1", name1, "interface name in NS1 (default veth-NS2, or ve<hash> if longer than 15 bytes)");
+  c->add_option("--name2", name2, "interface name in NS2 (default veth-NS1, or ve<hash> if longer than 15 bytes)");
   c->callback([] {
     auto r = connect_namespaces(ns1, ns2, {.subnet = parse_prefix(subnet, "--subnet"), .addr1 = parse_prefix(addr1, "--addr1"),
                                            .addr2 = parse_prefix(addr2, "--addr2"), .mtu = mtu, .ifname1 = name1, .ifname2 = name2});

@@ -29,8 +29,6 @@ uint32_t fnv32(std::string_view s) {
   return h;
 }
 
-std::string clip(std::string s) { return s.size() > 15 ? s.substr(0, 15) : s; }
-
 // Brings up the end that was born in another namespace and addresses it (the peer of a veth cannot be
 // created up: veth_open() on the peer runs before the pair is linked and fails with ENOTCONN).
 void finish_end(NsSocket& where, int index, const std::string& ifname, const std::optional<Prefix>& a) {
@@ -42,11 +40,17 @@ void finish_end(NsSocket& where, int index, const std::string& ifname, const std
 int index_of(NsSocket& where, const std::string& ifname) { return link::get(where.rtnl, ifname, where.ns.label()).index; }
 }  // namespace
 
-std::string default_ns_ifname(const std::string& towards) { return clip("veth-" + towards); }
+// A readable name when it is a valid interface name, else a hash of what it names: cutting it at 15 bytes
+// would give two long names that share a prefix the same interface name.
+std::string default_ns_ifname(const std::string& towards) {
+  std::string readable = "veth-" + towards;
+  if (is_valid_ifname(readable)) return readable;
+  return fmt::format("ve{:08x}", fnv32(towards));
+}
 
 std::string default_host_ifname(const std::string& ns, const std::string& bridge) {
   std::string readable = ns + "-" + bridge;
-  if (readable.size() <= 15 && is_valid_ifname(readable)) return readable;
+  if (is_valid_ifname(readable)) return readable;
   return fmt::format("vh{:08x}", fnv32(ns + '\0' + bridge));
 }
 

@@ -97,8 +97,8 @@ TEST_F(CoreCli, SeedScenario1VethBetweenTwoNamespaces) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto sa = std::make_unique<NsSocket>(NsSocket::open(a));
   NsSocket sb = NsSocket::open(b);
-  auto la = link::get(sa->rtnl, "veth-" + b.substr(0, 10));
-  auto lb = link::get(sb.rtnl, "veth-" + a.substr(0, 10));
+  auto la = link::get(sa->rtnl, "veth-" + b);
+  auto lb = link::get(sb.rtnl, "veth-" + a);
   EXPECT_EQ(la.kind, "veth");
   EXPECT_TRUE(la.is_up());
   EXPECT_TRUE(lb.is_up());
@@ -138,6 +138,26 @@ TEST_F(CoreCli, ConnectGivesBothAddressesOfASlash31) {
   EXPECT_NE(one.err.find("--subnet"), std::string::npos) << one.err;
   NsSocket sc = NsSocket::open(c);
   EXPECT_EQ(link::list(sc.rtnl).size(), 1u) << "only lo";
+}
+
+TEST_F(CoreCli, ConnectDefaultNamesOfLongNamespacesDoNotCollide) {
+  // Two long names sharing their first 10 bytes: cut at 15 bytes, both links in `hub` would be "veth-" + that.
+  auto hub = make_ns("hub"), one = make_ns("-long-name-one"), two = make_ns("-long-name-two");
+  for (auto& n : {one, two}) {
+    auto r = ctnet({"connect", hub, n, "--subnet", n == one ? "10.209.0.0/30" : "10.209.0.4/30"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  NsSocket h = NsSocket::open(hub);
+  int veths = 0;
+  for (auto& l : link::list(h.rtnl)) {
+    if (l.kind != "veth") continue;
+    ++veths;
+    EXPECT_TRUE(l.name.starts_with("ve")) << l.name;
+  }
+  EXPECT_EQ(veths, 2);
+  // Short names stay readable.
+  NsSocket s1 = NsSocket::open(one);
+  EXPECT_TRUE(link::find(s1.rtnl, "veth-" + hub).has_value());
 }
 
 TEST_F(CoreCli, SeedScenario2BridgeInAThrowawayHost) {

@@ -149,7 +149,23 @@ TEST(Scenarios, DefaultNamesFitTheKernelLimit) {
   EXPECT_LE(h.size(), 15u);
   EXPECT_TRUE(is_valid_ifname(h));
   EXPECT_NE(h, default_host_ifname("a-very-long-namespace-name", "br1"));
-  EXPECT_EQ(default_ns_ifname("a-very-long-namespace-name").size(), 15u);
+  EXPECT_EQ(default_ns_ifname("ns1"), "veth-ns1");
+  EXPECT_EQ(default_ns_ifname("abcdefghij"), "veth-abcdefghij");  // 15 bytes: kept
+}
+
+TEST(Scenarios, LongDefaultNamesDoNotCollideWhenTheyShareAPrefix) {
+  // Cut at 15 bytes both would be "veth-tenant-blu".
+  std::string a = default_ns_ifname("tenant-blue-frontend"), b = default_ns_ifname("tenant-blue-backend");
+  EXPECT_NE(a, b);
+  for (auto& n : {a, b}) {
+    EXPECT_LE(n.size(), 15u) << n;
+    EXPECT_TRUE(is_valid_ifname(n)) << n;
+  }
+  EXPECT_EQ(a, default_ns_ifname("tenant-blue-frontend"));  // stable: detach finds what attach made
+  // A namespace given by path or pid:N is no part of an interface name either.
+  EXPECT_TRUE(is_valid_ifname(default_ns_ifname("/proc/1/ns/net")));
+  EXPECT_TRUE(is_valid_ifname(default_ns_ifname("pid:1")));
+  EXPECT_TRUE(is_valid_ifname(default_host_ifname("pid:1", "br0")));
 }
 
 TEST(Scenarios, ConnectTakesBothAddressesOfAPointToPointSubnet) {
