@@ -74,7 +74,7 @@ void add_subif_verbs(CLI::App& app, ops::SubifKind kind) {
     s.mtu = a->mtu;
     ops::validate(s);
     auto host = NsSocket::current();
-    auto target = NsSocket::open(a->ns);
+    auto target = NsSocket::open(a->ns, "NS");
     auto r = ops::add_subif(host, target, s);
     fmt::print("{} {} in {} on {} (mode {}{}, mtu {}{})\n", k, r.name, a->ns, a->parent, a->mode,
                kind == ops::SubifKind::ipvlan ? " " + a->flag : "", r.mtu, r.mac ? ", mac " + r.mac->str() : "");
@@ -82,10 +82,10 @@ void add_subif_verbs(CLI::App& app, ops::SubifKind kind) {
 
   auto d = std::make_shared<SubifArgs>();
   auto* del = top->add_subcommand("del", fmt::format("remove a {} from namespace NS (nothing to do is fine)", k));
-  del->add_option("NS", d->ns, "namespace")->required();
+  del->add_option("NS", d->ns, "namespace (name, /path or pid:N)")->required();
   del->add_option("--name", d->name, "name inside the namespace")->capture_default_str();
   del->callback([d, kind, k] {
-    auto target = NsSocket::open(d->ns);
+    auto target = NsSocket::open(d->ns, "NS");
     bool removed = ops::remove_subif(target, kind, d->name);
     fmt::print("{} {} in {}: {}\n", k, d->name, d->ns, removed ? "removed" : "absent");
   });

@@ -65,12 +65,10 @@ std::pair<Prefix, Prefix> connect_addresses(const Prefix& subnet) {
 
 ConnectResult connect_namespaces(const std::string& ns1, const std::string& ns2, const ConnectOptions& o) {
   // Validate everything before touching the kernel.
-  validate_netns_name(ns1, "NS1");
-  validate_netns_name(ns2, "NS2");
-  if (ns1 == ns2) throw InvalidInput("NS2", "must differ from NS1 (a veth pair joins two namespaces)");
+  const NetnsArg n1 = NetnsArg::parse(ns1, "NS1"), n2 = NetnsArg::parse(ns2, "NS2");
   ConnectResult r;
-  r.ifname1 = o.ifname1.empty() ? default_ns_ifname(ns2) : o.ifname1;
-  r.ifname2 = o.ifname2.empty() ? default_ns_ifname(ns1) : o.ifname2;
+  r.ifname1 = o.ifname1.empty() ? default_ns_ifname(n2.short_name()) : o.ifname1;
+  r.ifname2 = o.ifname2.empty() ? default_ns_ifname(n1.short_name()) : o.ifname2;
   validate_ifname(r.ifname1, "--name1");
   validate_ifname(r.ifname2, "--name2");
   if (o.subnet && (o.addr1 || o.addr2)) throw InvalidInput("--subnet", "give either --subnet or --addr1/--addr2");
@@ -89,8 +87,9 @@ ConnectResult connect_namespaces(const std::string& ns1, const std::string& ns2,
   }
   if (o.mtu && (o.mtu < 68 || o.mtu > 65535)) throw InvalidInput("--mtu", fmt::format("{} is outside 68..65535", o.mtu));
 
-  NsSocket a = NsSocket::open(ns1);
-  NsSocket b = NsSocket::open(ns2);
+  NsSocket a = NsSocket::of(n1.open());
+  NsSocket b = NsSocket::of(n2.open());
+  if (a.ns.same_as(b.ns)) throw InvalidInput("NS2", "is the namespace NS1 names (a veth pair joins two namespaces)");
   UndoLog undo;
   link::create_veth(a.rtnl, {.name = r.ifname1, .peer_name = r.ifname2, .peer_netns_fd = b.ns.fd(), .mtu = o.mtu, .up = true});
   undo.add(fmt::format("veth {} in '{}'", r.ifname1, ns1), [&] { link::remove(a.rtnl, r.ifname1); });
@@ -100,8 +99,15 @@ ConnectResult connect_namespaces(const std::string& ns1, const std::string& ns2,
   return r;
 }
 
-AttachResult attach_namespace(const std::string& ns, const AttachOptions& o) {
-  validate_netns_name(ns, "NS");
+AttachResult attach_namespace(const std::string& ns_arg, const AttachOptions& o) {
+  const NetnsArg where = NetnsArg::parse(ns_arg, "NS");
+  const std::string& ns = where.short_name();  // the lease owner and part of the default host name
+  const bool create = o.create_ns && !where.exists();
+  if (create) {
+    if (!where.named() || where.text.starts_with("/"))
+      throw InvalidInput("--create", fmt::format("makes a namespace by NAME; '{}' is a path or pid:N", ns_arg));
+    validate_netns_name(where.name, "NS");  // what ctnet makes keeps the strict rules
+  }
   validate_ifname(o.bridge, "--bridge");
   AttachResult r;
   r.ifname = o.ifname.empty() ? default_ns_ifname(o.bridge) : o.ifname;
@@ -120,12 +126,12 @@ AttachResult attach_namespace(const std::string& ns, const AttachOptions& o) {
 
   NsSocket host = NsSocket::current();
   UndoLog ns_undo;  // outlives `target`: the namespace is removed only after our socket in it is closed
-  if (o.create_ns && !NetNs::exists(ns)) {
+  if (create) {
     NetNs::create_named(ns);
     ns_undo.add("namespace " + ns, [&] { NetNs::remove_named(ns); });
     r.ns_created = true;
   }
-  NsSocket target = NsSocket::open(ns);
+  NsSocket target = NsSocket::of(where.open());
   BridgeLeases leases(o.bridge);
   auto bridge = link::find(host.rtnl, o.bridge);
   UndoLog undo;  // declared after everything its steps refer to, so it runs before they are destroyed
@@ -175,8 +181,9 @@ AttachResult attach_namespace(const std::string& ns, const AttachOptions& o) {
   return r;
 }
 
-bool detach_namespace(const std::string& ns, const std::string& bridge, const std::string& ifname) {
-  validate_netns_name(ns, "NS");
+bool detach_namespace(const std::string& ns_arg, const std::string& bridge, const std::string& ifname) {
+  const NetnsArg where = NetnsArg::parse(ns_arg, "NS");
+  const std::string& ns = where.short_name();
   validate_ifname(bridge, "--bridge");
   const std::string name = ifname.empty() ? default_ns_ifname(bridge) : ifname;
   validate_ifname(name, "--name");
@@ -186,8 +193,8 @@ bool detach_namespace(const std::string& ns, const std::string& bridge, const st
     leases.release(*a);
     removed = true;
   }
-  if (!NetNs::exists(ns)) return removed;  // the namespace took its veth end, and so the pair, with it
-  NsSocket target = NsSocket::open(ns);
+  if (!where.exists()) return removed;  // the namespace took its veth end, and so the pair, with it
+  NsSocket target = NsSocket::of(where.open());
   // Deleting one end of a veth deletes the pair, so the host end on the bridge goes too.
   return link::remove(target.rtnl, name) || removed;
 }

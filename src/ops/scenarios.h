@@ -2,6 +2,8 @@
 //   connect: two namespaces joined by one veth pair (scenario 1);
 //   attach/detach: a namespace joined to a bridge in the host namespace (scenario 2, one namespace at a time).
 // "Host" is the namespace the calling thread is in (the CLI can run in a throwaway host namespace).
+// A namespace is given as NAME, /path/to/nsfile or pid:N (NetnsArg); default names and address leases use its
+// /run/netns name when it has one.
 #pragma once
 #include <optional>
 #include <string>

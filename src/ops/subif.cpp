@@ -186,7 +186,7 @@ std::vector<MacvlanParent> macvlan_parents(NsSocket& host) {
     if (l.kind == "macvlan" && l.parent && !l.link_netnsid) by_parent[l.parent].shims.push_back(l.name);
   for (auto& ns_name : NetNs::list_named()) {
     try {
-      NsSocket ns = NsSocket::open(ns_name);
+      NsSocket ns = NsSocket::named(ns_name);
       if (ns.ns.same_as(host.ns)) continue;
       auto id = nsid_of(ns.rtnl, host.ns);
       if (!id) continue;  // no link of that namespace refers to the host

@@ -10,9 +10,12 @@ namespace ctnet {
 void validate_ifname(std::string_view name, std::string_view field);
 bool is_valid_ifname(std::string_view name);
 
-// Named network namespaces live as files under /run/netns: a single path component of [A-Za-z0-9._-],
-// at most 64 bytes, not "." or "..".
+// Named network namespaces live as files under /run/netns. ctnet creates them with a single path component of
+// [A-Za-z0-9._-], at most 64 bytes, not "." or "..".
 void validate_netns_name(std::string_view name, std::string_view field);
+// A namespace that exists already may have any name `ip netns add` accepts (ip/ipnetns.c: a basename, so no
+// '/', not "." or ".."; at most NAME_MAX = 255 bytes), e.g. "tenant:blue". Used to open, show and delete.
+void validate_existing_netns_name(std::string_view name, std::string_view field);
 
 // Lab, network and container identifiers used in file names of state records and leases: the same alphabet
 // as namespace names (no path traversal possible).

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "ns/netns.h"
 #include "ops/scenarios.h"
 #include "ops/undo.h"
 #include "util/error.h"
@@ -188,4 +189,38 @@ TEST(Scenarios, ConnectTakesBothAddressesOfAPointToPointSubnet) {
       EXPECT_NE(std::string(e.what()).find("fewer than two"), std::string::npos) << e.what();
     }
   }
+}
+
+TEST(NetnsArg, OneParserForNamePathAndPid) {
+  auto n = NetnsArg::parse("ns1", "NS");
+  EXPECT_EQ(n.name, "ns1");
+  EXPECT_EQ(n.path, "/run/netns/ns1");
+  EXPECT_EQ(n.pid, 0);
+  // Names `ip netns add` accepts but ctnet would not create can still be named.
+  EXPECT_EQ(NetnsArg::parse("tenant:blue", "NS").name, "tenant:blue");
+  EXPECT_EQ(NetnsArg::parse("with space", "NS").name, "with space");
+  EXPECT_EQ(NetnsArg::parse(std::string(255, 'n'), "NS").name.size(), 255u);
+  // A path directly under /run/netns is that name; any other path is just a file.
+  EXPECT_EQ(NetnsArg::parse("/run/netns/tenant:blue", "NS").name, "tenant:blue");
+  EXPECT_EQ(NetnsArg::parse("/var/run/netns/x", "NS").name, "x");
+  auto p = NetnsArg::parse("/proc/1/ns/net", "NS");
+  EXPECT_FALSE(p.named());
+  EXPECT_EQ(p.path, "/proc/1/ns/net");
+  EXPECT_EQ(p.short_name(), "/proc/1/ns/net");
+  auto pid = NetnsArg::parse("pid:1234", "NS");
+  EXPECT_EQ(pid.pid, 1234);
+  EXPECT_FALSE(pid.named());
+  EXPECT_EQ(pid.path, "/proc/1234/ns/net");
+  for (std::string bad : std::vector<std::string>{"", "a/b", "..", ".", "pid:", "pid:x", "pid:0", "pid:-3", "pid:12x", std::string(256, 'n')}) {
+    try {
+      NetnsArg::parse(bad, "--ns");
+      ADD_FAILURE() << "accepted '" << bad << "'";
+    } catch (const InvalidInput& e) {
+      EXPECT_EQ(e.field(), "--ns");
+      EXPECT_NE(std::string(e.what()).find("NAME as under /run/netns, /path/to/nsfile or pid:N"), std::string::npos) << e.what();
+    }
+  }
+  // Creation keeps the strict rules.
+  EXPECT_THROW(validate_netns_name("tenant:blue", "NS"), InvalidInput);
+  EXPECT_NO_THROW(validate_existing_netns_name("tenant:blue", "NS"));
 }
