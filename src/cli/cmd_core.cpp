@@ -10,6 +10,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "addr/address.h"
 #include "cli/commands.h"
 #include "link/link.h"
 #include "ns/netns.h"
@@ -116,7 +117,7 @@ void add_ns_commands(CLI::App& app) {
 
 void add_connect(CLI::App& app) {
   static std::string ns1, ns2, subnet, addr1, addr2, name1, name2;
-  static uint32_t mtu = 0;
+  static std::optional<uint32_t> mtu;
   auto* c = app.add_subcommand("connect", "seed scenario 1: join two namespaces with a veth pair, both ends up and addressed\n"
                                           "  example: ctnet connect ns1 ns2 --subnet 10.10.0.0/24");
   c->add_option("NS1", ns1, "namespace name, /path/to/nsfile or pid:N")->required();
@@ -124,7 +125,7 @@ void add_connect(CLI::App& app) {
   c->add_option("--subnet", subnet, "addresses .1 (NS1) and .2 (NS2) of this subnet (.0 and .1 of a /31)");
   c->add_option("--addr1", addr1, "address of the NS1 end (CIDR)");
   c->add_option("--addr2", addr2, "address of the NS2 end (CIDR)");
-  c->add_option("--mtu", mtu, "MTU of both ends");
+  c->add_option("--mtu", mtu, "MTU of both ends (68..65535; 1280 or more with IPv6 addresses)");
   c->add_option("--name1", name1, "interface name in NS1 (default veth-NS2, or ve<hash> if longer than 15 bytes)");
   c->add_option("--name2", name2, "interface name in NS2 (default veth-NS1, or ve<hash> if longer than 15 bytes)");
   c->callback([] {
@@ -138,7 +139,7 @@ void add_connect(CLI::App& app) {
 void add_attach(CLI::App& app) {
   static std::string ns, bridge, addr, subnet, name, host_name;
   static bool gateway = false, create = false;
-  static uint32_t mtu = 0;
+  static std::optional<uint32_t> mtu;
   auto* a = app.add_subcommand("attach", "seed scenario 2: join a namespace to a bridge (created and brought up if missing)\n"
                                          "  example: ctnet attach ns1 --bridge br0 --subnet 10.20.0.0/24 --gateway");
   a->add_option("NS", ns, "namespace name, /path/to/nsfile or pid:N")->required();
@@ -168,6 +169,14 @@ void add_attach(CLI::App& app) {
   });
 }
 
+// Whether a link has IPv6 addresses of its own (not only the link-local ones the kernel gives it), which an MTU
+// below 1280 would take away.
+bool carries_ipv6(nl::Socket& s, int index) {
+  for (auto& a : addr::list(s, index, AF_INET6))
+    if (!(a.prefix.address().data()[0] == 0xfe && (a.prefix.address().data()[1] & 0xc0) == 0x80)) return true;
+  return false;
+}
+
 // Opens a namespace by --ns (name, path or pid:N), or the host when empty.
 NsSocket open_place(const std::string& ns) { return ns.empty() ? NsSocket::current() : NsSocket::open(ns, "--ns"); }
 
@@ -175,7 +184,7 @@ void add_link_commands(CLI::App& app) {
   auto* l = app.add_subcommand("link", "links of any kind in a namespace: change, delete (`ctnet show` lists them)");
   l->require_subcommand(1);
   static std::string ns, name, new_name, mac, master, move_to;
-  static uint32_t mtu = 0;
+  static std::optional<uint32_t> mtu;
   static bool up = false, down = false, nomaster = false;
 
   auto* set = l->add_subcommand("set", "change a link: up/down, MTU, MAC, name, master, namespace\n"
@@ -184,7 +193,7 @@ void add_link_commands(CLI::App& app) {
   set->add_option("--ns", ns, "namespace the link is in: name, /path or pid:N (default: host)");
   set->add_flag("--up", up);
   set->add_flag("--down", down)->excludes("--up");
-  set->add_option("--mtu", mtu);
+  set->add_option("--mtu", mtu, "68..65535 (1280 or more with IPv6 addresses)");
   set->add_option("--mac", mac);
   set->add_option("--name", new_name, "rename");
   set->add_option("--master", master, "enslave to this bridge");
@@ -194,7 +203,7 @@ void add_link_commands(CLI::App& app) {
     validate_ifname(name, "NAME");
     link::Change c;
     if (up || down) c.up = up;
-    if (mtu) c.mtu = mtu;
+    if (mtu) validate_mtu(*mtu, "--mtu");
     if (!mac.empty()) c.mac = MacAddress::parse(mac, "--mac");
     if (!new_name.empty()) {
       validate_ifname(new_name, "--name");
@@ -205,6 +214,10 @@ void add_link_commands(CLI::App& app) {
     if (!move_to.empty()) target = NetNs::open(move_to, "--netns");
     NsSocket where = open_place(ns);
     auto l = link::get(where.rtnl, name, where.ns.label());
+    if (mtu) {
+      validate_mtu(*mtu, "--mtu", carries_ipv6(where.rtnl, l.index));
+      c.mtu = mtu;
+    }
     if (!master.empty()) c.master = link::get(where.rtnl, master, where.ns.label()).index;
     if (nomaster) c.master = 0;
     if (target) c.netns_fd = target->fd();

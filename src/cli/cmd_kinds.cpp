@@ -11,6 +11,7 @@
 #include "ops/subif.h"
 #include "sriov/attach.h"
 #include "util/error.h"
+#include "util/names.h"
 
 namespace ctnet::cli {
 namespace {
@@ -24,7 +25,7 @@ std::vector<Prefix> parse_prefixes(const std::vector<std::string>& v, const char
 struct SubifArgs {
   std::string ns, parent, name = "eth0", mode, flag = "bridge", mac, gw;
   std::vector<std::string> addrs;
-  uint32_t mtu = 0;
+  std::optional<uint32_t> mtu;
   bool default_route = false;
 };
 
@@ -71,7 +72,10 @@ void add_subif_verbs(CLI::App& app, ops::SubifKind kind) {
     }
     s.addresses = parse_prefixes(a->addrs, "--addr");
     if (!a->gw.empty()) s.gateway = IpAddress::parse(a->gw, "--gw");
-    s.mtu = a->mtu;
+    if (a->mtu) {
+      validate_mtu(*a->mtu, "--mtu");  // given as 0 it would mean "the parent's" to the engine
+      s.mtu = *a->mtu;
+    }
     ops::validate(s);
     auto host = NsSocket::current();
     auto target = NsSocket::open(a->ns, "NS");

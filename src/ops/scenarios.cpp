@@ -85,13 +85,13 @@ ConnectResult connect_namespaces(const std::string& ns1, const std::string& ns2,
     r.addr1 = o.addr1;
     r.addr2 = o.addr2;
   }
-  if (o.mtu && (o.mtu < 68 || o.mtu > 65535)) throw InvalidInput("--mtu", fmt::format("{} is outside 68..65535", o.mtu));
+  if (o.mtu) validate_mtu(*o.mtu, "--mtu", r.addr1 && r.addr1->address().is_v6());
 
   NsSocket a = NsSocket::of(n1.open());
   NsSocket b = NsSocket::of(n2.open());
   if (a.ns.same_as(b.ns)) throw InvalidInput("NS2", "is the namespace NS1 names (a veth pair joins two namespaces)");
   UndoLog undo;
-  link::create_veth(a.rtnl, {.name = r.ifname1, .peer_name = r.ifname2, .peer_netns_fd = b.ns.fd(), .mtu = o.mtu, .up = true});
+  link::create_veth(a.rtnl, {.name = r.ifname1, .peer_name = r.ifname2, .peer_netns_fd = b.ns.fd(), .mtu = o.mtu.value_or(0), .up = true});
   undo.add(fmt::format("veth {} in '{}'", r.ifname1, ns1), [&] { link::remove(a.rtnl, r.ifname1); });
   finish_end(b, index_of(b, r.ifname2), r.ifname2, r.addr2);
   if (r.addr1) addr::add(a.rtnl, index_of(a, r.ifname1), *r.addr1, fmt::format("{} in '{}'", r.ifname1, ns1));
@@ -122,7 +122,7 @@ AttachResult attach_namespace(const std::string& ns_arg, const AttachOptions& o)
     throw InvalidInput("--addr", fmt::format("{} is the gateway address of the bridge", o.addr->str()));
   if (o.addr && o.addr->address() == o.addr->first() && o.addr->length() < o.addr->max_length() - 1)
     throw InvalidInput("--addr", fmt::format("{} is the network address of its subnet", o.addr->str()));
-  if (o.mtu && (o.mtu < 68 || o.mtu > 65535)) throw InvalidInput("--mtu", fmt::format("{} is outside 68..65535", o.mtu));
+  if (o.mtu) validate_mtu(*o.mtu, "--mtu", subnet && subnet->address().is_v6());
 
   NsSocket host = NsSocket::current();
   UndoLog ns_undo;  // outlives `target`: the namespace is removed only after our socket in it is closed
@@ -136,7 +136,7 @@ AttachResult attach_namespace(const std::string& ns_arg, const AttachOptions& o)
   auto bridge = link::find(host.rtnl, o.bridge);
   UndoLog undo;  // declared after everything its steps refer to, so it runs before they are destroyed
   if (!bridge) {
-    link::create_bridge(host.rtnl, {.name = o.bridge, .mtu = o.mtu});
+    link::create_bridge(host.rtnl, {.name = o.bridge, .mtu = o.mtu.value_or(0)});
     undo.add("bridge " + o.bridge, [&] { link::remove(host.rtnl, o.bridge); });
     bridge = link::get(host.rtnl, o.bridge);
     r.bridge_created = true;
@@ -167,7 +167,7 @@ AttachResult attach_namespace(const std::string& ns_arg, const AttachOptions& o)
   }
   if (r.addr) undo.add("address lease " + r.addr->str(), [&] { leases.release(r.addr->address()); });
 
-  uint32_t mtu = o.mtu ? o.mtu : bridge->mtu;
+  uint32_t mtu = o.mtu.value_or(bridge->mtu);
   link::create_veth(host.rtnl, {.name = r.host_ifname, .peer_name = r.ifname, .peer_netns_fd = target.ns.fd(),
                                 .mtu = mtu, .master = bridge->index, .up = true});
   undo.add("veth " + r.host_ifname, [&] { link::remove(host.rtnl, r.host_ifname); });

@@ -17,7 +17,7 @@ namespace ctnet {
 struct ConnectOptions {
   std::optional<Prefix> subnet;             // addresses .1 and .2 of the subnet (.0 and .1 of a /31 or /127)
   std::optional<Prefix> addr1, addr2;       // or explicit ones (both)
-  uint32_t mtu = 0;
+  std::optional<uint32_t> mtu;              // default: the kernel's
   std::string ifname1, ifname2;             // default: "veth-<other namespace>" (the link towards it), or
                                             // "ve<hash>" when that is longer than 15 bytes
 };
@@ -34,7 +34,7 @@ struct AttachOptions {
   std::optional<Prefix> addr;               // explicit address (its subnet is the bridge's)
   std::optional<Prefix> subnet;             // or: the next free address of this subnet
   bool gateway = false;                     // the bridge gets the subnet's first address; default route via it
-  uint32_t mtu = 0;                         // 0: the bridge's MTU
+  std::optional<uint32_t> mtu;              // default: the bridge's MTU
   std::string ifname;                       // in the namespace; default "veth-<bridge>" (or "ve<hash>")
   std::string host_ifname;                  // default "<ns>-<bridge>" if it fits in 15 bytes, else "vh<hash>"
   bool create_ns = false;                   // create the namespace if it does not exist (removed again on failure)

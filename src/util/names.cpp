@@ -54,6 +54,17 @@ void validate_existing_netns_name(std::string_view name, std::string_view field)
   if (!p.empty()) throw InvalidInput(std::string(field), p);
 }
 
+std::string mtu_problem(int64_t mtu, bool carries_ipv6) {
+  if (mtu < kMinMtu || mtu > kMaxMtu) return fmt::format("{} is not an MTU between {} and {}", mtu, kMinMtu, kMaxMtu);
+  if (carries_ipv6 && mtu < kMinMtuIpv6)
+    return fmt::format("{} is below {}, the least MTU of a link with IPv6 addresses", mtu, kMinMtuIpv6);
+  return {};
+}
+
+void validate_mtu(int64_t mtu, std::string_view field, bool carries_ipv6) {
+  if (auto p = mtu_problem(mtu, carries_ipv6); !p.empty()) throw InvalidInput(std::string(field), p);
+}
+
 void validate_identifier(std::string_view value, std::string_view field, size_t max_len) {
   if (auto p = identifier_problem(value, max_len, "identifier"); !p.empty()) throw InvalidInput(std::string(field), p);
 }

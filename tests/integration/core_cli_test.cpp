@@ -295,6 +295,39 @@ TEST_F(CoreCli, BadInputGivesAClearErrorAndChangesNothing) {
   }
 }
 
+TEST_F(CoreCli, MtuZeroOrOutOfRangeIsInvalidInputEverywhere) {
+  auto host = make_ns("h"), a = make_ns("a"), b = make_ns("b");
+  const std::string br = prefix() + "mt";
+  ASSERT_EQ(ctnet({"--host-netns", host, "attach", a, "--bridge", br}).exit_code, 0);
+  NsSocket sa = NsSocket::open(a);
+  addr::add(sa.rtnl, link::get(sa.rtnl, "veth-" + br).index, Prefix::parse("fd00:212::5/64", "t"), "test");
+  auto before = snapshot({host, a, b});
+  const std::vector<std::vector<std::string>> cases = {
+      {"connect", a, b, "--mtu", "0"},
+      {"connect", a, b, "--mtu", "70000"},
+      {"connect", a, b, "--addr1", "fd00:213::1/64", "--addr2", "fd00:213::2/64", "--mtu", "1000"},
+      {"--host-netns", host, "attach", b, "--bridge", br, "--mtu", "0"},
+      {"--host-netns", host, "attach", b, "--bridge", br, "--mtu", "67"},
+      {"link", "set", "lo", "--ns", b, "--mtu", "0"},
+      {"link", "set", "lo", "--ns", b, "--mtu", "70000"},           // the kernel's refusal, before
+      {"link", "set", "veth-" + br, "--ns", a, "--mtu", "1000"},     // it carries an IPv6 address
+      {"link", "set", "veth-" + br, "--ns", a, "--mtu", "-1"},
+      {"--host-netns", host, "macvlan", "add", b, "--parent", br, "--mtu", "0"},
+      {"--host-netns", host, "ipvlan", "add", b, "--parent", br, "--mtu", "0"},
+      {"--host-netns", host, "macvlan", "add", b, "--parent", br, "--addr", "fd00:214::2/64", "--mtu", "1200"},
+  };
+  for (auto& args : cases) {
+    auto r = ctnet(args);
+    std::string cmd;
+    for (auto& x : args) cmd += x + " ";
+    EXPECT_EQ(r.exit_code, 2) << cmd << "\n" << r.err;
+    EXPECT_NE(r.err.find("--mtu"), std::string::npos) << cmd << "\n" << r.err;
+    EXPECT_EQ(snapshot({host, a, b}), before) << cmd;
+  }
+  // A valid MTU still works, also below 1280 on a link without IPv6 addresses.
+  EXPECT_EQ(ctnet({"link", "set", "lo", "--ns", b, "--mtu", "1000"}).exit_code, 0);
+}
+
 TEST_F(CoreCli, DeletesAreIdempotent) {
   auto n = ns_name("d");
   ASSERT_EQ(ctnet({"ns", "add", n}).exit_code, 0);

@@ -224,3 +224,19 @@ TEST(NetnsArg, OneParserForNamePathAndPid) {
   EXPECT_THROW(validate_netns_name("tenant:blue", "NS"), InvalidInput);
   EXPECT_NO_THROW(validate_existing_netns_name("tenant:blue", "NS"));
 }
+
+TEST(Mtu, OneRuleForEveryFace) {
+  for (int64_t ok : {68, 1500, 9000, 65535}) EXPECT_EQ(mtu_problem(ok), "") << ok;
+  for (int64_t bad : {int64_t(0), int64_t(-1), int64_t(67), int64_t(65536), int64_t(4294967296)}) {
+    try {
+      validate_mtu(bad, "--mtu");
+      ADD_FAILURE() << "accepted " << bad;
+    } catch (const InvalidInput& e) {
+      EXPECT_EQ(e.field(), "--mtu");
+      EXPECT_NE(std::string(e.what()).find("is not an MTU between 68 and 65535"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(mtu_problem(1279), "");
+  EXPECT_NE(mtu_problem(1279, true).find("IPv6"), std::string::npos);
+  EXPECT_EQ(mtu_problem(1280, true), "");
+}
