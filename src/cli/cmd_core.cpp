@@ -210,6 +210,9 @@ void add_link_commands(CLI::App& app) {
       c.name = new_name;
     }
     if (!master.empty()) validate_ifname(master, "--master");
+    if (!master.empty() && !move_to.empty())
+      throw InvalidInput("--master", "cannot be combined with --netns (the kernel moves the link first); run a second "
+                                     "`link set` with --ns of the new namespace");
     std::optional<NetNs> target;
     if (!move_to.empty()) target = NetNs::open(move_to, "--netns");
     NsSocket where = open_place(ns);
@@ -218,7 +221,14 @@ void add_link_commands(CLI::App& app) {
       validate_mtu(*mtu, "--mtu", carries_ipv6(where.rtnl, l.index));
       c.mtu = mtu;
     }
-    if (!master.empty()) c.master = link::get(where.rtnl, master, where.ns.label()).index;
+    if (!master.empty()) {
+      // Checked first: the kernel releases the link from its current bridge before it tries the new master.
+      auto m = link::find(where.rtnl, master);
+      if (!m) throw InvalidInput("--master", fmt::format("no bridge '{}' in {}", master, ns.empty() ? "the host" : "'" + ns + "'"));
+      if (m->kind != "bridge")
+        throw InvalidInput("--master", fmt::format("'{}' is a {} link, not a bridge", master, m->kind.empty() ? "physical" : m->kind));
+      c.master = m->index;
+    }
     if (nomaster) c.master = 0;
     if (target) c.netns_fd = target->fd();
     link::change(where.rtnl, l.index, c,

@@ -328,6 +328,37 @@ TEST_F(CoreCli, MtuZeroOrOutOfRangeIsInvalidInputEverywhere) {
   EXPECT_EQ(ctnet({"link", "set", "lo", "--ns", b, "--mtu", "1000"}).exit_code, 0);
 }
 
+TEST_F(CoreCli, LinkSetMasterChecksTheBridgeBeforeDetachingAnything) {
+  auto host = make_ns("h"), a = make_ns("a");
+  const std::string br = prefix() + "ms";
+  ASSERT_EQ(ctnet({"--host-netns", host, "attach", a, "--bridge", br}).exit_code, 0);
+  NsSocket h = NsSocket::open(host);
+  std::string port;
+  for (auto& l : link::list(h.rtnl))
+    if (l.kind == "veth") port = l.name;
+  ASSERT_FALSE(port.empty());
+  const int bridge = link::get(h.rtnl, br).index;
+  // Not there, not a bridge, and moved at the same time: all refused before anything changes.
+  ASSERT_EQ(run({"ip", "-n", host, "link", "add", prefix() + "d", "type", "veth", "peer", "name", prefix() + "e"}).exit_code, 0);
+  for (auto& master : {std::string("nosuch"), prefix() + "d"}) {
+    auto r = ctnet({"--host-netns", host, "link", "set", port, "--master", master, "--mtu", "1400"});
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find("--master"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(master), std::string::npos) << r.err;
+    auto l = link::get(h.rtnl, port);
+    EXPECT_EQ(l.master, bridge) << "the port left its bridge";
+    EXPECT_NE(l.mtu, 1400u) << "half the change was applied";
+  }
+  auto moved = ctnet({"--host-netns", host, "link", "set", port, "--master", br, "--netns", a});
+  EXPECT_EQ(moved.exit_code, 2) << moved.err;
+  EXPECT_EQ(link::get(h.rtnl, port).master, bridge);
+  // A real bridge still works: --nomaster, then back.
+  ASSERT_EQ(ctnet({"--host-netns", host, "link", "set", port, "--nomaster"}).exit_code, 0);
+  EXPECT_EQ(link::get(h.rtnl, port).master, 0);
+  ASSERT_EQ(ctnet({"--host-netns", host, "link", "set", port, "--master", br}).exit_code, 0);
+  EXPECT_EQ(link::get(h.rtnl, port).master, bridge);
+}
+
 TEST_F(CoreCli, DeletesAreIdempotent) {
   auto n = ns_name("d");
   ASSERT_EQ(ctnet({"ns", "add", n}).exit_code, 0);
