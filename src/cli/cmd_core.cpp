@@ -1,11 +1,14 @@
 // Core verbs: ns, connect, attach, detach, ping, show, doctor.
+#include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -32,21 +35,41 @@ std::optional<Prefix> parse_prefix(const std::string& text, const char* field) {
   return Prefix::parse(text, field);
 }
 
-// `ip netns exec` semantics: run in the namespace, with /sys remounted so /sys/class/net shows its links
-// (done in a private mount namespace, so the caller's mounts are untouched).
+// `ip netns exec` semantics (iproute2 ip/ipnetns.c netns_switch, bind_etc): run in the namespace, in a private
+// mount namespace (so the caller's mounts are untouched) with /sys remounted to show the namespace's links and,
+// for a named namespace, each file of /etc/netns/NAME bind-mounted over its /etc counterpart (resolv.conf ...).
+// As a shell does, a command that is not found exits 127, one that cannot be run 126.
 [[noreturn]] void exec_in(const NetnsArg& where, std::vector<std::string> cmd) {
   NetNs ns = where.open();
   if (setns(ns.fd(), CLONE_NEWNET) != 0) throw_errno("cannot enter network namespace " + where.text);
-  if (unshare(CLONE_NEWNS) == 0 && mount("", "/", "none", MS_SLAVE | MS_REC, nullptr) == 0) {
-    umount2("/sys", MNT_DETACH);
-    mount(where.short_name().c_str(), "/sys", "sysfs", 0, nullptr);
+  if (unshare(CLONE_NEWNS) != 0) throw_errno("cannot make a private mount namespace");
+  if (mount("", "/", "none", MS_SLAVE | MS_REC, nullptr) != 0) throw_errno("cannot keep mounts from propagating to the host");
+  unsigned long sys_flags = 0;
+  if (umount2("/sys", MNT_DETACH) != 0) {  // not unmountable: overlay it (a read-only one only read-only)
+    struct statvfs st{};
+    if (statvfs("/sys", &st) == 0 && (st.f_flag & ST_RDONLY)) sys_flags = MS_RDONLY;
   }
-  if (cmd.empty()) cmd.push_back(std::getenv("SHELL") ? std::getenv("SHELL") : "/bin/sh");
+  if (mount(where.short_name().c_str(), "/sys", "sysfs", sys_flags, nullptr) != 0) throw_errno("cannot mount /sys");
+  if (where.named()) {
+    const std::string dir = "/etc/netns/" + where.name;
+    if (DIR* d = opendir(dir.c_str())) {
+      while (dirent* e = readdir(d)) {
+        std::string_view f = e->d_name;
+        if (f == "." || f == "..") continue;
+        std::string from = dir + "/" + e->d_name, to = std::string("/etc/") + e->d_name;
+        if (mount(from.c_str(), to.c_str(), "none", MS_BIND, nullptr) != 0)
+          fmt::print(stderr, "ctnet: warning: cannot bind {} over {}: {}\n", from, to, std::strerror(errno));
+      }
+      closedir(d);
+    }
+  }
   std::vector<char*> argv;
   for (auto& a : cmd) argv.push_back(a.data());
   argv.push_back(nullptr);
   execvp(argv[0], argv.data());
-  throw_errno("cannot run " + cmd[0]);
+  int err = errno;
+  fmt::print(stderr, "ctnet: cannot run {}: {}\n", cmd[0], std::strerror(err));
+  std::exit(err == ENOENT ? 127 : 126);
 }
 
 void add_ns_commands(CLI::App& app) {
@@ -111,7 +134,7 @@ void add_ns_commands(CLI::App& app) {
   auto* exec = ns->add_subcommand("exec", "run a command inside a namespace (as `ip netns exec`)\n"
                                           "  example: ctnet ns exec ns1 -- ip addr");
   exec->add_option("NS", name, "namespace name, /path/to/nsfile or pid:N")->required();
-  exec->add_option("CMD", cmd, "command and arguments (after --)");
+  exec->add_option("CMD", cmd, "command and arguments (after --)")->required();
   exec->callback([] { exec_in(NetnsArg::parse(name, "NS"), cmd); });
 }
 

@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -89,6 +91,46 @@ TEST_F(CoreCli, ExecRunsInsideTheNamespace) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("lo:"), std::string::npos);
   EXPECT_EQ(r.out.find("eth0"), std::string::npos) << "exec did not leave the host namespace";
+}
+
+TEST_F(CoreCli, ExecIsLikeIpNetnsExec) {
+  auto n = make_ns("e");
+  // /etc/netns/NAME/resolv.conf is seen as /etc/resolv.conf inside, as `ip netns exec` shows it; the host's
+  // /etc is untouched. The directory is the test's own (its namespace name is unique) and goes at the end.
+  const std::string dir = "/etc/netns/" + n;
+  bool made_parent = !std::filesystem::exists("/etc/netns");
+  struct Cleanup {
+    std::string dir;
+    bool parent;
+    ~Cleanup() {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+      if (parent) std::filesystem::remove("/etc/netns", ec);  // only if still empty
+    }
+  } cleanup{dir, made_parent};
+  std::filesystem::create_directories(dir);
+  const std::string mine = "nameserver 192.0.2.53 # " + n + "\n";
+  { std::ofstream(dir + "/resolv.conf") << mine; }
+  auto host_resolv = [] {
+    std::ifstream f("/etc/resolv.conf");
+    return std::string((std::istreambuf_iterator<char>(f)), {});
+  };
+  const std::string before = host_resolv();
+  for (auto& arg : {n, NetNs::path_of(n)}) {
+    auto r = ctnet({"ns", "exec", arg, "--", "cat", "/etc/resolv.conf"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, mine) << arg;
+  }
+  EXPECT_EQ(host_resolv(), before) << "the bind mount leaked to the host";
+  EXPECT_EQ(ctnet({"ns", "exec", n, "--", "ls", "/sys/class/net"}).out, "lo\n") << "/sys is not the namespace's";
+
+  // As a shell: not found is 127, the command's own status is passed on; no command at all is a usage error.
+  auto missing = ctnet({"ns", "exec", n, "--", "no-such-command-" + prefix()});
+  EXPECT_EQ(missing.exit_code, 127) << missing.err;
+  EXPECT_NE(missing.err.find("no-such-command-" + prefix()), std::string::npos) << missing.err;
+  EXPECT_EQ(ctnet({"ns", "exec", n, "--", "sh", "-c", "exit 7"}).exit_code, 7);
+  EXPECT_EQ(ctnet({"ns", "exec", n}).exit_code, 2);
+  EXPECT_EQ(ctnet({"ns", "exec", n, "--"}).exit_code, 2);
 }
 
 TEST_F(CoreCli, SeedScenario1VethBetweenTwoNamespaces) {
