@@ -54,14 +54,16 @@ void repair(Txn& txn, const Spec& spec) {
 }
 
 std::string move_back(NsSocket& from, int index, NsSocket& host, const std::string& old_name) {
+  auto inside = link::find(from.rtnl, index);
+  if (!inside) throw Error(fmt::format("cannot move {} back: link #{} is gone from '{}'", old_name, index, from.ns.label()), ENODEV);
   nl::Message m = link::change_request(index, {.up = false, .name = old_name, .netns_fd = host.ns.fd()});
   std::string text;
   int err = from.rtnl.try_ack(m, &text);
-  if (err != EEXIST) {
-    if (err) throw Error(fmt::format("cannot move {} back to namespace '{}'", old_name, host.ns.label()), err, text);
-    return old_name;
-  }
-  // The old name was taken meanwhile: come back under a temporary one rather than stay in the namespace.
+  if (!err) return old_name;
+  if (err != EEXIST) throw Error(fmt::format("cannot move {} back to namespace '{}'", old_name, host.ns.label()), err, text);
+  // The old name is taken there meanwhile. do_setlink() moves the device before it renames it
+  // (net/core/rtnetlink.c), so it may already be back, under the name it had inside.
+  if (!link::find(from.rtnl, index)) return inside->name;
   const std::string tmp = link::temporary_name("ctr");
   link::change(from.rtnl, index, {.up = false, .name = tmp, .netns_fd = host.ns.fd()},
                fmt::format("cannot move {} back to namespace '{}'", old_name, host.ns.label()));
