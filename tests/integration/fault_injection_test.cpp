@@ -147,7 +147,7 @@ Proc run(const Cmd& c, const std::string& netns = "") {
   pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
   for (int open_fds = 2; open_fds > 0;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(t0 + kTimeout - std::chrono::steady_clock::now());
-    int ready = poll(fds, 2, static_cast<int>(std::max<long>(0, left.count())));
+    int ready = poll(fds, 2, p.hung ? -1 : static_cast<int>(std::max<long>(0, left.count())));
     if (ready == 0 && !p.hung) {
       p.hung = true;
       kill(pid, SIGKILL);  // the child we forked, by its pid; its pipes close as it dies
