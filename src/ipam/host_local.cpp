@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "util/error.h"
+#include "util/fault.h"
 #include "util/fd.h"
 #include "util/json_get.h"
 
@@ -130,7 +131,7 @@ class Store {
       throw_io("cannot create lease " + path_ + "/" + name);
     }
     std::string content = id + kLineBreak + ifname;
-    if (::write(f.get(), content.data(), content.size()) != static_cast<ssize_t>(content.size())) {
+    if (fault::fail_write() || ::write(f.get(), content.data(), content.size()) != static_cast<ssize_t>(content.size())) {
       int e = errno;
       ::unlinkat(dir_.get(), name.c_str(), 0);
       throw_io("cannot write lease " + path_ + "/" + name, e);
@@ -169,7 +170,7 @@ class Store {
   // Shrinking to the new length afterwards is not a truncate to zero and does not trigger it.
   void write_file(const std::string& name, const std::string& content) {
     Fd f(::openat(dir_.get(), name.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
-    if (!f || ::pwrite(f.get(), content.data(), content.size(), 0) != static_cast<ssize_t>(content.size()))
+    if (!f || fault::fail_write() || ::pwrite(f.get(), content.data(), content.size(), 0) != static_cast<ssize_t>(content.size()))
       throw_io("cannot write " + path_ + "/" + name);
     struct stat st{};
     if (::fstat(f.get(), &st) == 0 && st.st_size > static_cast<off_t>(content.size()))
