@@ -5,6 +5,8 @@
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
 
+#include "util/error.h"
+
 namespace ctnet::link {
 
 nl::Message bridge_request(const BridgeSpec& spec) {
@@ -44,6 +46,33 @@ nl::Message bridge_port_request(int port_index, const BridgePortOptions& o) {
 void set_bridge_port(nl::Socket& s, int port_index, const BridgePortOptions& o, std::string_view context) {
   nl::Message m = bridge_port_request(port_index, o);
   s.ack(m, context);
+}
+
+nl::Message port_vlan_request(int port_index, bool add, uint16_t vid_min, uint16_t vid_max, uint16_t flags) {
+  nl::Message m(add ? RTM_SETLINK : RTM_DELLINK, 0);
+  auto* ifi = m.put_header<ifinfomsg>();
+  ifi->ifi_family = AF_BRIDGE;
+  ifi->ifi_index = port_index;
+  nlattr* spec = m.begin_nest(IFLA_AF_SPEC);
+  if (vid_min == vid_max) {
+    bridge_vlan_info v{flags, vid_min};
+    m.put(IFLA_BRIDGE_VLAN_INFO, &v, sizeof v);
+  } else {
+    bridge_vlan_info b{static_cast<uint16_t>(flags | BRIDGE_VLAN_INFO_RANGE_BEGIN), vid_min};
+    bridge_vlan_info e{static_cast<uint16_t>(flags | BRIDGE_VLAN_INFO_RANGE_END), vid_max};
+    m.put(IFLA_BRIDGE_VLAN_INFO, &b, sizeof b);
+    m.put(IFLA_BRIDGE_VLAN_INFO, &e, sizeof e);
+  }
+  m.end_nest(spec);
+  return m;
+}
+
+void set_port_vlan(nl::Socket& s, int port_index, bool add, uint16_t vid_min, uint16_t vid_max, uint16_t flags) {
+  nl::Message m = port_vlan_request(port_index, add, vid_min, vid_max, flags);
+  std::string text;
+  int err = s.try_ack(m, &text);
+  if (err && !(!add && (err == ENOENT || err == EINVAL)))
+    throw Error(fmt::format("cannot {} VLAN {}-{} on port #{}", add ? "set" : "remove", vid_min, vid_max, port_index), err, text);
 }
 
 }  // namespace ctnet::link

@@ -32,4 +32,9 @@ struct BridgePortOptions {
 nl::Message bridge_port_request(int port_index, const BridgePortOptions& o);
 void set_bridge_port(nl::Socket& s, int port_index, const BridgePortOptions& o, std::string_view context);
 
+// Port VLAN membership (AF_BRIDGE IFLA_AF_SPEC, what `bridge vlan add|del` sends). `add` false removes; removing
+// a VLAN the port does not have is not an error. flags: BRIDGE_VLAN_INFO_PVID | BRIDGE_VLAN_INFO_UNTAGGED.
+nl::Message port_vlan_request(int port_index, bool add, uint16_t vid_min, uint16_t vid_max, uint16_t flags);
+void set_port_vlan(nl::Socket& s, int port_index, bool add, uint16_t vid_min, uint16_t vid_max, uint16_t flags);
+
 }  // namespace ctnet::link

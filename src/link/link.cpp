@@ -84,9 +84,14 @@ nl::Message change_request(int index, const Change& c) {
   ifi->ifi_family = AF_UNSPEC;
   ifi->ifi_index = index;
   if (c.up) {
-    ifi->ifi_change = IFF_UP;
-    ifi->ifi_flags = *c.up ? IFF_UP : 0;
+    ifi->ifi_change |= IFF_UP;
+    ifi->ifi_flags |= *c.up ? IFF_UP : 0;
   }
+  if (c.promisc) {
+    ifi->ifi_change |= IFF_PROMISC;
+    ifi->ifi_flags |= *c.promisc ? IFF_PROMISC : 0;
+  }
+  if (c.alias) m.put_str(IFLA_IFALIAS, *c.alias);
   if (c.name) m.put_str(IFLA_IFNAME, *c.name);
   if (c.mtu) m.put_u32(IFLA_MTU, *c.mtu);
   if (c.mac) m.put(IFLA_ADDRESS, c.mac->bytes.data(), 6);

@@ -55,6 +55,8 @@ struct Change {
   std::optional<std::string> name;
   std::optional<int> master;       // 0 detaches from the master
   std::optional<int> netns_fd;     // moves the link (with `name`, it is renamed on arrival)
+  std::optional<bool> promisc;
+  std::optional<std::string> alias;  // IFLA_IFALIAS ("" clears it)
 };
 nl::Message change_request(int index, const Change& c);
 void change(nl::Socket& s, int index, const Change& c, std::string_view context);

@@ -17,6 +17,7 @@ nl::Message vxlan_request(const VxlanSpec& spec) {
   if (spec.remote)
     m.put(spec.remote->is_v4() ? IFLA_VXLAN_GROUP : IFLA_VXLAN_GROUP6, spec.remote->data(), spec.remote->size());
   if (spec.underlay) m.put_u32(IFLA_VXLAN_LINK, static_cast<uint32_t>(spec.underlay));
+  if (spec.learning) m.put_u8(IFLA_VXLAN_LEARNING, *spec.learning ? 1 : 0);
   m.put_u16(IFLA_VXLAN_PORT, htons(spec.port));  // network byte order (drivers/net/vxlan: nla_get_be16)
   m.end_nest(data);
   m.end_nest(info);

@@ -14,6 +14,7 @@ struct VxlanSpec {
   std::optional<IpAddress> remote;   // unicast peer; unset: learning only
   int underlay = 0;                  // IFLA_VXLAN_LINK: device for the underlay (0: routing decides)
   uint16_t port = 4789;              // IANA port (the kernel's default is the legacy 8472)
+  std::optional<bool> learning;      // source-address learning into the FDB (the kernel's default: on)
   uint32_t mtu = 0;
   int master = 0;
   bool up = true;

@@ -17,6 +17,7 @@
 #include "link/link.h"
 #include "ops/undo.h"
 #include "util/error.h"
+#include "util/fault.h"
 #include "util/fd.h"
 #include "util/names.h"
 
@@ -113,7 +114,7 @@ void write_record(const Paths& p, const Allocation& a) {
   {
     std::ofstream f(tmp, std::ios::trunc);
     f << to_json(a).dump(2) << "\n";
-    if (!f) throw Error(fmt::format("cannot write {}", tmp), EIO);
+    if (!f || fault::fail_write()) throw Error(fmt::format("cannot write {}", tmp), EIO);
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) throw_errno(fmt::format("cannot write {}", path.string()));
 }

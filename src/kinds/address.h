@@ -1,0 +1,49 @@
+// Kinds "address" (an interface address) and "route" (a route in a table). Both are recorded with the link they
+// belong to (namespace identity, ifindex and name), so a remove never deletes an address or route that now
+// belongs to another link of the same name.
+#pragma once
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "addr/address.h"
+#include "addr/route.h"
+#include "kinds/txn.h"
+
+namespace ctnet::kinds::address {
+
+struct Spec {
+  std::string ns;
+  std::string ifname;
+  int ifindex = 0;             // saves the lookup when known
+  Prefix prefix;
+  bool dad = false;            // IPv6 duplicate address detection (off: our own allocation is unique)
+  bool may_exist = false;      // an address that is already there is fine (and not ours to remove)
+};
+
+// An address must be a host of its subnet: not the network address or (IPv4) the broadcast address, except on
+// /31 and /32 (RFC 3021) and their IPv6 equivalents.
+void validate(const Spec& s, const std::string& field);
+void apply(Txn& txn, const Spec& s);
+bool present(Txn& txn, const Spec& s);
+Removal remove(Txn& txn, const Made& m);
+
+}  // namespace ctnet::kinds::address
+
+namespace ctnet::kinds::route {
+
+struct Spec {
+  std::string ns;
+  addr::Route route;           // route.oif is filled from `dev` when 0
+  std::string dev;
+  bool may_exist = false;      // EEXIST is fine: a route that is already there (e.g. a second network's default)
+};
+
+void apply(Txn& txn, const Spec& s);
+bool present(Txn& txn, const Spec& s);
+Removal remove(Txn& txn, const Made& m);
+
+nlohmann::json to_json(const addr::Route& r);
+addr::Route route_from_json(const nlohmann::json& j);
+
+}  // namespace ctnet::kinds::route

@@ -1,0 +1,137 @@
+#include "kinds/bridge.h"
+
+#include <fmt/format.h>
+#include <linux/if_bridge.h>
+#include <net/if.h>
+
+#include "kinds/link_kind.h"
+#include "util/error.h"
+#include "util/names.h"
+
+namespace ctnet::kinds::bridge {
+
+void validate(const Spec& s, const std::string& p) {
+  validate_ifname(s.name, p + "name");
+  if (s.mtu) validate_mtu(s.mtu, p + "mtu");
+  if (s.mac && (s.mac->bytes[0] & 1)) throw InvalidInput(p + "mac", fmt::format("{} is a multicast address", s.mac->str()));
+}
+
+link::Link apply(Txn& txn, const Spec& spec) {
+  NsSocket& s = txn.open(spec.ns);
+  link::BridgeSpec b{.name = spec.name, .mtu = spec.mtu, .mac = spec.mac, .vlan_filtering = spec.vlan_filtering, .up = true};
+  size_t i = txn.make({.kind = "bridge", .ns = txn.ref(s), .name = spec.name, .saved = {{"shared", spec.shared}}}, [&] {
+    try {
+      link::create_bridge(s.rtnl, b);
+    } catch (const Error& e) {
+      if (e.errnum() == EOPNOTSUPP && spec.vlan_filtering)
+        throw Error(fmt::format("cannot create bridge {} with VLAN filtering: the running kernel lacks it "
+                                "(CONFIG_BRIDGE_VLAN_FILTERING)", spec.name), EOPNOTSUPP, e.kernel_text());
+      throw;
+    }
+  });
+  link::Link l = link::get(s.rtnl, spec.name, s.ns.label());
+  txn.done(i, l.index);
+  if (spec.promisc) link::change(s.rtnl, l.index, {.promisc = true}, "cannot make bridge " + spec.name + " promiscuous");
+  return l;
+}
+
+Ensured ensure(Txn& txn, const Spec& spec, const std::string& field) {
+  NsSocket& s = txn.open(spec.ns);
+  auto l = link::find(s.rtnl, spec.name);
+  if (!l) {
+    try {
+      return {apply(txn, spec), true};
+    } catch (const Error& e) {
+      if (e.errnum() != EEXIST) throw;  // else a concurrent run made it first (not ours to remove)
+      l = link::get(s.rtnl, spec.name, s.ns.label());
+    }
+  }
+  if (l->kind != "bridge")
+    throw InvalidInput(field, fmt::format("{} exists and is a {} link, not a bridge", spec.name, l->kind.empty() ? "non-bridge" : l->kind));
+  if (!l->is_up() || (spec.promisc && !(l->flags & IFF_PROMISC))) {
+    link::Change c{.up = true};
+    if (spec.promisc) c.promisc = true;
+    link::change(s.rtnl, l->index, c, fmt::format("cannot bring bridge {} up", spec.name));
+  }
+  return {*l, false};
+}
+
+Inspection inspect(Txn& txn, const Spec& spec) {
+  auto l = link::find(txn.open(spec.ns).rtnl, spec.name);
+  if (!l) return Inspection::missing();
+  return Inspection::of(l->index, compare_link(*l, "bridge", spec.mtu, -1));
+}
+
+void repair(Txn& txn, const Spec& spec) {
+  NsSocket& s = txn.open(spec.ns);
+  auto l = link::find(s.rtnl, spec.name);
+  if (!l) {
+    apply(txn, spec);
+    return;
+  }
+  if (l->kind != "bridge") throw Error(fmt::format("cannot repair bridge {}: it is a {} link", spec.name, l->kind), EEXIST);
+  link::Change c;
+  if (!l->is_up()) c.up = true;
+  if (spec.mtu && l->mtu != spec.mtu) c.mtu = spec.mtu;
+  if (c.up || c.mtu) link::change(s.rtnl, l->index, c, "cannot repair bridge " + spec.name);
+}
+
+Removal remove(Txn& txn, const Made& m) {
+  if (m.saved.value("shared", false)) {
+    bool replaced = false;
+    NsSocket* s = txn.reopen(m.ns, &replaced);
+    if (!s) return replaced ? Removal::replaced : Removal::absent;
+    auto br = recorded_link(*s, m, "bridge", &replaced);
+    if (!br) return replaced ? Removal::replaced : Removal::absent;
+    for (const auto& l : link::list(s->rtnl))
+      if (l.master == br->index) return Removal::replaced;  // someone else's port is on it now
+  }
+  return remove_created_link(txn, m, "bridge");
+}
+
+}  // namespace ctnet::kinds::bridge
+
+namespace ctnet::kinds::port {
+
+void validate(const Spec& s, const std::string& p) {
+  validate_ifname(s.bridge, p + "bridge");
+  validate_ifname(s.name, p + "name");
+  if (s.pvid > 4094) throw InvalidInput(p + "vlan", fmt::format("{} is not a VLAN ID (1-4094)", s.pvid));
+  for (auto& r : s.trunk)
+    if (r.min < 1 || r.max > 4094 || r.min > r.max)
+      throw InvalidInput(p + "vlanTrunk", "VLAN IDs must be 1-4094 with minID <= maxID");
+  if (s.pvid && !s.trunk.empty()) throw InvalidInput(p + "vlanTrunk", "cannot be combined with vlan");
+}
+
+void apply(Txn& txn, const Spec& spec, int port_index, int bridge_index) {
+  NsSocket& s = txn.open(spec.ns);
+  if (!port_index) port_index = index_of(s, spec.name);
+  if (!bridge_index) bridge_index = index_of(s, spec.bridge);
+  auto l = link::find(s.rtnl, port_index);
+  if (!l) throw Error(fmt::format("link {} vanished", spec.name), ENODEV);
+  if (l->master != bridge_index) {
+    size_t i = txn.make({.kind = "port", .ns = txn.ref(s), .name = spec.name, .ifindex = port_index,
+                         .saved = {{"bridge", spec.bridge}, {"master", l->master}}}, [&] {
+      link::change(s.rtnl, port_index, {.master = bridge_index}, fmt::format("cannot add {} to bridge {}", spec.name, spec.bridge));
+    });
+    txn.done(i);
+  }
+  const auto& o = spec.options;
+  if (o.hairpin || o.isolated || o.learning || o.flood)
+    link::set_bridge_port(s.rtnl, port_index, o, fmt::format("cannot set port options of {}", spec.name));
+  if (spec.pvid) link::set_port_vlan(s.rtnl, port_index, true, spec.pvid, spec.pvid, BRIDGE_VLAN_INFO_PVID | BRIDGE_VLAN_INFO_UNTAGGED);
+  for (const auto& r : spec.trunk) link::set_port_vlan(s.rtnl, port_index, true, r.min, r.max, 0);
+  if ((spec.pvid || !spec.trunk.empty()) && !spec.keep_default_vlan) link::set_port_vlan(s.rtnl, port_index, false, 1, 1, 0);
+}
+
+Removal remove(Txn& txn, const Made& m) {
+  bool replaced = false;
+  NsSocket* s = txn.reopen(m.ns, &replaced);
+  if (!s) return replaced ? Removal::replaced : Removal::absent;
+  auto l = recorded_link(*s, m, "", &replaced);
+  if (!l) return replaced ? Removal::replaced : Removal::absent;
+  link::change(s->rtnl, l->index, {.master = m.saved.value("master", 0)}, fmt::format("cannot take {} off its bridge", m.name));
+  return Removal::removed;
+}
+
+}  // namespace ctnet::kinds::port

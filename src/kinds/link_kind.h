@@ -1,0 +1,36 @@
+// What the link kinds share: finding a recorded link again by identity, the generic remove of a link ctnet
+// created, the comparison `inspect` makes, and bringing a link up (optionally without an IPv6 link-local).
+#pragma once
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kinds/txn.h"
+#include "link/link.h"
+
+namespace ctnet::kinds {
+
+// The link a record names, if it is still the one that was made: same ifindex and name (or the temporary name
+// it was created under), and of `kind` when given. `*replaced` is set when another link now has the name.
+std::optional<link::Link> recorded_link(NsSocket& s, const Made& m, std::string_view kind, bool* replaced);
+
+// Deletes a link this program created (veth, bridge, vxlan, macvlan, ipvlan), from its record.
+Removal remove_created_link(Txn& txn, const Made& m, std::string_view kind);
+
+// What differs between a link and its spec: kind (when given), admin state, MTU (when set), master (when >= 0).
+std::vector<std::string> compare_link(const link::Link& l, std::string_view kind, uint32_t mtu, int master);
+
+// Brings a link up. `link_local` false: first tells IPv6 to generate no address on it, in a request of its own:
+// the kernel handles IFLA_AF_SPEC after the flags in one RTM_NEWLINK (net/core/rtnetlink.c: do_setlink), so
+// combined, the link-local address would already exist; at creation the device has no inet6 state yet and the
+// kernel refuses AF_INET6 settings (EAFNOSUPPORT). `master` (if given) is set in the same request as `up`.
+void bring_up(NsSocket& s, int index, std::string_view what, bool link_local = true, std::optional<int> master = {});
+
+// The ifindex of a link by name through SIOCGIFINDEX (cheaper than RTM_GETLINK: the kernel fills no attributes).
+int index_of(NsSocket& s, const std::string& name);
+
+// 68..65535 (IPv4's minimum; 0 is not "default" here: callers that allow a default pass an optional).
+void validate_mtu(uint32_t mtu, std::string_view field);
+
+}  // namespace ctnet::kinds

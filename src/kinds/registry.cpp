@@ -1,0 +1,41 @@
+// Every kind's remove function, by the name records carry. Kinds of the faces (a CNI plugin's lease, a lab's
+// process) join through define_kind() at start-up.
+#include <fmt/format.h>
+
+#include <map>
+
+#include "kinds/address.h"
+#include "kinds/bridge.h"
+#include "kinds/host_device.h"
+#include "kinds/netns.h"
+#include "kinds/subif.h"
+#include "kinds/txn.h"
+#include "kinds/veth.h"
+#include "kinds/vf.h"
+#include "kinds/vxlan.h"
+#include "util/error.h"
+
+namespace ctnet::kinds {
+namespace {
+std::map<std::string, RemoveFn, std::less<>>& table() {
+  static std::map<std::string, RemoveFn, std::less<>> t = {
+      {"netns", netns::remove},         {"veth", veth::remove},
+      {"bridge", bridge::remove},       {"port", port::remove},
+      {"macvlan", subif::remove_macvlan}, {"ipvlan", subif::remove_ipvlan},
+      {"vxlan", vxlan::remove},         {"host-device", host_device::remove},
+      {"vf", vf::remove},               {"address", address::remove},
+      {"route", route::remove},
+  };
+  return t;
+}
+}  // namespace
+
+void define_kind(const std::string& kind, RemoveFn fn) { table()[kind] = fn; }
+
+Removal remove(Txn& txn, const Made& m) {
+  auto it = table().find(m.kind);
+  if (it == table().end()) throw Error(fmt::format("no driver for kind '{}' (a record of a newer ctnet?)", m.kind), EINVAL);
+  return it->second(txn, m);
+}
+
+}  // namespace ctnet::kinds
