@@ -82,8 +82,4 @@ int index_of(NsSocket& s, const std::string& name) {
   return ifr.ifr_ifindex;
 }
 
-void validate_mtu(uint32_t mtu, std::string_view field) {
-  if (mtu < 68 || mtu > 65535) throw InvalidInput(std::string(field), fmt::format("{} is not an MTU between 68 and 65535", mtu));
-}
-
 }  // namespace ctnet::kinds

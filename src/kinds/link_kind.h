@@ -30,7 +30,4 @@ void bring_up(NsSocket& s, int index, std::string_view what, bool link_local = t
 // The ifindex of a link by name through SIOCGIFINDEX (cheaper than RTM_GETLINK: the kernel fills no attributes).
 int index_of(NsSocket& s, const std::string& name);
 
-// 68..65535 (IPv4's minimum; 0 is not "default" here: callers that allow a default pass an optional).
-void validate_mtu(uint32_t mtu, std::string_view field);
-
 }  // namespace ctnet::kinds
