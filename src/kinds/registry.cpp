@@ -9,6 +9,7 @@
 #include "kinds/host_device.h"
 #include "kinds/netns.h"
 #include "kinds/subif.h"
+#include "kinds/sysctl.h"
 #include "kinds/txn.h"
 #include "kinds/veth.h"
 #include "kinds/vf.h"
@@ -24,7 +25,7 @@ std::map<std::string, RemoveFn, std::less<>>& table() {
       {"macvlan", subif::remove_macvlan}, {"ipvlan", subif::remove_ipvlan},
       {"vxlan", vxlan::remove},         {"host-device", host_device::remove},
       {"vf", vf::remove},               {"address", address::remove},
-      {"route", route::remove},
+      {"route", route::remove},         {"sysctl", sysctl::remove},
   };
   return t;
 }
