@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "kinds/link_kind.h"
 #include "kinds/vf.h"
 #include "link/link.h"
 #include "ops/subif.h"
@@ -283,6 +284,7 @@ void add_sriov_verbs(CLI::App& app) {
     int vf = -1;
     std::string pci, gw;
     std::vector<std::string> addrs;
+    std::optional<uint32_t> mtu;
     SettingArgs set;
   };
   auto at = std::make_shared<AttachArgs>();
@@ -294,6 +296,7 @@ void add_sriov_verbs(CLI::App& app) {
   at->set.add_to(attach);
   attach->add_option("--addr", at->addrs, "address CIDR (repeatable)");
   attach->add_option("--gw", at->gw, "default gateway");
+  attach->add_option("--mtu", at->mtu, "MTU of the VF netdev (put back on detach)");
   attach->add_option("--name", at->spec.name, "name inside the namespace")->capture_default_str();
   attach->callback([paths, at] {
     auto& s = at->spec;
@@ -302,6 +305,10 @@ void add_sriov_verbs(CLI::App& app) {
     s.settings = at->set.settings();
     s.addresses = parse_prefixes(at->addrs, "--addr");
     if (!at->gw.empty()) s.gateway = IpAddress::parse(at->gw, "--gw");
+    if (at->mtu) {
+      kinds::validate_mtu(*at->mtu, "--mtu");  // 0 too: it is no MTU
+      s.mtu = *at->mtu;
+    }
     auto a = in_txn([&](kinds::Txn& txn) { return kinds::vf::apply(txn, s, *paths); });
     fmt::print("VF {} of {} ({}, was {}) attached to {} as {}\n", a.vf, a.pf, a.pci, a.host_name, a.netns, a.name);
   });

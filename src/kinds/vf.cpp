@@ -221,7 +221,7 @@ sriov::Allocation apply(Txn& txn, const sriov::AttachSpec& spec, const sriov::Pa
   // The VF driver may keep its old MAC until reset: set the one asked for on the netdev too (as sriov-cni does).
   link::Change c{.mtu = spec.mtu ? std::optional(spec.mtu) : std::nullopt, .mac = spec.settings.mac};
   if (c.mtu || c.mac)
-    link::change(target.rtnl, index, c, fmt::format("cannot set the MAC and MTU of {} in namespace '{}'", spec.name, spec.netns));
+    link::change(target.rtnl, index, c, fmt::format("cannot configure {} in namespace '{}'", spec.name, spec.netns));
   for (const Prefix& p : spec.addresses) address::apply(txn, {.ns = spec.netns, .ifname = spec.name, .ifindex = index, .prefix = p});
   bring_up(target, index, spec.name);
   if (spec.gateway) {
