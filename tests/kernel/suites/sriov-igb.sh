@@ -129,6 +129,20 @@ check "  its MTU put back ($mtu0)" [ "$(cat "/sys/class/net/$(vfnet 0)/mtu")" = 
 lacks "  no allocation left" "s1:vf0" ctnet sriov list
 ip link del "$VF0"; ip link set "$(vfnet 0)" name "$VF0"
 
+echo "== a record of an older ctnet (no id, no steps) is released from its fields"
+P1=$(vfpci 1)
+check "attach VF 1 to s3 (vlan 50)" ctnet sriov attach s3 --pf "$PF" --vf 1 --vlan 50 --name old
+cat > "/run/ctnet/sriov/$P1.json" <<EOF
+{"pf": "$PF", "pf_pci": "$(basename "$(readlink "/sys/class/net/$PF/device")")", "driver": "igb", "vf": 1,
+ "pci": "$P1", "netns": "s3", "name": "old", "host_name": "$VF1",
+ "saved": {"mac": "00:00:00:00:00:00", "vlan": 0, "qos": 0, "proto": "802.1Q"}, "applied": {"vlan": 50}}
+EOF
+has "  listed as attached" "s3:old" ctnet sriov list
+check "detach it" ctnet sriov detach s3 --name old
+check "  VF 1 back under its old name $VF1" test -e "/sys/class/net/$VF1"
+check "  VF 1 settings restored" [ "$(vfrest 1)" = "$before1" ]
+lacks "  no allocation left" "s3:old" ctnet sriov list
+
 echo "== a VF bound to vfio-pci is reported and never moved"
 M=/t/mods
 # (the VM has an emulated intel-iommu: Debian's kernel has no CONFIG_VFIO_NOIOMMU)
