@@ -15,7 +15,7 @@
 #include <linux/rtnetlink.h>
 
 #include "addr/route.h"
-#include "cni/json_get.h"
+#include "util/json_get.h"
 #include "link/link.h"
 #include "netlink/socket.h"
 #include "util/error.h"

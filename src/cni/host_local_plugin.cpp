@@ -1,5 +1,5 @@
 // `host-local` run on its own (a runtime or another plugin executing it as IPAM): ADD prints the IPAM result.
-#include "cni/json_get.h"
+#include "util/json_get.h"
 #include "cni/plugins.h"
 
 namespace ctnet::cni {

@@ -9,7 +9,7 @@
 #include <linux/rtnetlink.h>
 
 #include "addr/route.h"
-#include "cni/json_get.h"
+#include "util/json_get.h"
 #include "cni/plugins.h"
 #include "link/macvlan.h"
 #include "util/error.h"

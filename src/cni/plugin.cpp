@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "cni/json_get.h"
+#include "util/json_get.h"
 #include "cni/plugins.h"
 #include "util/error.h"
 
@@ -102,18 +102,24 @@ int run_plugin(std::string_view name) {
         break;
     }
     return 0;
-  } catch (const CniError& e) {
-    return print_error(version, e.code(), e.what(), e.details());
-  } catch (const InvalidInput& e) {
-    return print_error(version, kInvalidConfig, "invalid '" + e.field() + "': " + e.problem());
-  } catch (const Error& e) {
-    // The message already carries the kernel's text; details name the errno for programs that match on it.
-    return print_error(version, kPluginFailure, e.what(), e.errnum() ? errno_name(e.errnum()) : std::string());
-  } catch (const nlohmann::json::exception& e) {
-    return print_error(version, kDecodeFailure, std::string("cannot decode the configuration: ") + e.what());
   } catch (const std::exception& e) {
-    return print_error(version, kPluginFailure, e.what());
+    auto c = as_cni_error(e);
+    return print_error(version, c.code(), c.what(), c.details());
   }
+}
+
+CniError as_cni_error(const std::exception& e) {
+  if (auto* c = dynamic_cast<const CniError*>(&e)) return *c;
+  if (auto* w = dynamic_cast<const WrongType*>(&e)) return {kDecodeFailure, "cannot decode '" + w->field() + "': " + w->problem()};
+  if (auto* i = dynamic_cast<const InvalidInput*>(&e)) return {kInvalidConfig, "invalid '" + i->field() + "': " + i->problem()};
+  if (dynamic_cast<const Conflict*>(&e)) return {kInvalidConfig, e.what()};
+  if (dynamic_cast<const Exhausted*>(&e)) return {kTryAgain, e.what()};
+  if (dynamic_cast<const IoError*>(&e)) return {kIoFailure, e.what()};
+  // The message already carries the kernel's text; details name the errno for programs that match on it.
+  if (auto* x = dynamic_cast<const Error*>(&e)) return {kPluginFailure, x->what(), x->errnum() ? errno_name(x->errnum()) : ""};
+  if (dynamic_cast<const nlohmann::json::exception*>(&e))
+    return {kDecodeFailure, std::string("cannot decode the configuration: ") + e.what()};
+  return {kPluginFailure, e.what()};
 }
 
 }  // namespace ctnet::cni

@@ -7,7 +7,7 @@
 
 #include "addr/address.h"
 #include "addr/route.h"
-#include "cni/json_get.h"
+#include "util/json_get.h"
 #include "cni/plugins.h"
 #include "link/veth.h"
 #include "nft/masq.h"

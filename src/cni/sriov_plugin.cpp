@@ -3,7 +3,7 @@
 // the container and renamed; DEL gives it back to the host with its old name and settings.
 #include <fmt/format.h>
 
-#include "cni/json_get.h"
+#include "util/json_get.h"
 #include "cni/plugins.h"
 #include "kinds/vf.h"
 #include "ns/ns_socket.h"

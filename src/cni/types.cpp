@@ -4,7 +4,7 @@
 
 #include <charconv>
 
-#include "cni/json_get.h"
+#include "util/json_get.h"
 
 namespace ctnet::cni {
 

@@ -4,11 +4,11 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "util/error.h"
 #include "util/ip.h"
 
 namespace ctnet::cni {
@@ -27,11 +27,12 @@ enum Code : int {
   kLimitedConnectivity = 51,
 };
 
-// An error the plugin reports as the spec's JSON error object on stdout.
-class CniError : public std::runtime_error {
+// An error the CNI face raises with the spec's code; the plugin reports it as the JSON error object on stdout.
+// The engine below never throws it: its errors (util/error.h) get their codes at the boundary (as_cni_error).
+class CniError : public Error {
  public:
   CniError(int code, std::string msg, std::string details = {})
-      : std::runtime_error(msg), code_(code), details_(std::move(details)) {}
+      : Error(std::move(msg)), code_(code), details_(std::move(details)) {}
   int code() const { return code_; }
   const std::string& details() const { return details_; }
 

@@ -13,14 +13,13 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "cni/json_get.h"
 #include "util/error.h"
+#include "util/fault.h"
 #include "util/fd.h"
+#include "util/json_get.h"
 
 namespace ctnet::ipam {
 
-using cni::bad_config;
-using cni::CniError;
 using nlohmann::json;
 
 namespace {
@@ -36,8 +35,8 @@ IpAddress parse_ip(const std::string& text, const std::string& field) {
 
 // Range.Canonicalize of the reference: defaults and checks.
 Range parse_range(const json& o, const std::string& f) {
-  if (!o.is_object()) cni::wrong_type(f, "an object");
-  auto subnet_s = cni::get_string(o, "subnet", f);
+  if (!o.is_object()) wrong_type(f, "an object");
+  auto subnet_s = get_string(o, "subnet", f);
   if (!subnet_s) bad_config(f + ".subnet", "missing");
   auto p = Prefix::try_parse(*subnet_s);
   if (!p) bad_config(f + ".subnet", "'" + *subnet_s + "' is not a CIDR");
@@ -53,17 +52,17 @@ Range parse_range(const json& o, const std::string& f) {
   r.start = p->first().plus(1);
   // The reference's lastIP: the v4 broadcast is never handed out; v6 uses the very last address.
   r.end = p->address().is_v4() ? p->last().plus(-1) : p->last();
-  if (auto s = cni::get_string(o, "rangeStart", f)) {
+  if (auto s = get_string(o, "rangeStart", f)) {
     r.start = parse_ip(*s, f + ".rangeStart");
     in_subnet(r.start, "rangeStart");
   }
-  if (auto s = cni::get_string(o, "rangeEnd", f)) {
+  if (auto s = get_string(o, "rangeEnd", f)) {
     r.end = parse_ip(*s, f + ".rangeEnd");
     in_subnet(r.end, "rangeEnd");
   }
   if (r.end < r.start) bad_config(f + ".rangeEnd", r.end.str() + " is before rangeStart " + r.start.str());
   r.gateway = p->first().plus(1);
-  if (auto s = cni::get_string(o, "gateway", f)) {
+  if (auto s = get_string(o, "gateway", f)) {
     r.gateway = parse_ip(*s, f + ".gateway");
     in_subnet(r.gateway, "gateway");
   }
@@ -74,7 +73,7 @@ std::vector<RangeSet> parse_range_sets(const json& arr, const std::string& f) {
   std::vector<RangeSet> sets;
   for (size_t i = 0; i < arr.size(); ++i) {
     std::string fi = f + "[" + std::to_string(i) + "]";
-    if (!arr[i].is_array()) cni::wrong_type(fi, "an array of ranges");
+    if (!arr[i].is_array()) wrong_type(fi, "an array of ranges");
     if (arr[i].empty()) bad_config(fi, "a range set needs at least one range");
     RangeSet set;
     for (size_t k = 0; k < arr[i].size(); ++k) {
@@ -132,7 +131,7 @@ class Store {
       throw_io("cannot create lease " + path_ + "/" + name);
     }
     std::string content = id + kLineBreak + ifname;
-    if (::write(f.get(), content.data(), content.size()) != static_cast<ssize_t>(content.size())) {
+    if (fault::fail_write() || ::write(f.get(), content.data(), content.size()) != static_cast<ssize_t>(content.size())) {
       int e = errno;
       ::unlinkat(dir_.get(), name.c_str(), 0);
       throw_io("cannot write lease " + path_ + "/" + name, e);
@@ -171,7 +170,7 @@ class Store {
   // Shrinking to the new length afterwards is not a truncate to zero and does not trigger it.
   void write_file(const std::string& name, const std::string& content) {
     Fd f(::openat(dir_.get(), name.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
-    if (!f || ::pwrite(f.get(), content.data(), content.size(), 0) != static_cast<ssize_t>(content.size()))
+    if (!f || fault::fail_write() || ::pwrite(f.get(), content.data(), content.size(), 0) != static_cast<ssize_t>(content.size()))
       throw_io("cannot write " + path_ + "/" + name);
     struct stat st{};
     if (::fstat(f.get(), &st) == 0 && st.st_size > static_cast<off_t>(content.size()))
@@ -309,7 +308,7 @@ class Store {
     }
   }
   [[noreturn]] static void throw_io(const std::string& what, int err = errno) {
-    throw CniError(cni::kIoFailure, what + ": " + std::strerror(err));
+    throw IoError(what, err);
   }
 
   std::string path_;
@@ -343,18 +342,18 @@ std::optional<size_t> range_of(const RangeSet& set, const IpAddress& ip) {
 HostLocalConfig parse_config(const json& ipam, const std::string& network, const json* runtime_ranges) {
   HostLocalConfig c;
   c.network = network;
-  if (auto d = cni::get_string(ipam, "dataDir", "ipam")) {
+  if (auto d = get_string(ipam, "dataDir", "ipam")) {
     if (d->empty() || d->front() != '/') bad_config("ipam.dataDir", "must be an absolute path");
     c.data_dir = *d;
   }
-  c.resolv_conf = cni::get_string(ipam, "resolvConf", "ipam").value_or("");
+  c.resolv_conf = get_string(ipam, "resolvConf", "ipam").value_or("");
   if (runtime_ranges) {
-    if (!runtime_ranges->is_array()) cni::wrong_type("runtimeConfig.ipRanges", "an array of range sets");
+    if (!runtime_ranges->is_array()) wrong_type("runtimeConfig.ipRanges", "an array of range sets");
     c.range_sets = parse_range_sets(*runtime_ranges, "runtimeConfig.ipRanges");
-  } else if (const auto* r = cni::get_array(ipam, "ranges", "ipam")) {
+  } else if (const auto* r = get_array(ipam, "ranges", "ipam")) {
     c.range_sets = parse_range_sets(*r, "ipam.ranges");
   }
-  if (cni::member(ipam, "subnet")) {
+  if (member(ipam, "subnet")) {
     // The legacy single-range form: subnet, rangeStart, rangeEnd, gateway at the top of "ipam".
     json legacy = json::array({json::array({json::object()})});
     for (const char* k : {"subnet", "rangeStart", "rangeEnd", "gateway"})
@@ -363,17 +362,17 @@ HostLocalConfig parse_config(const json& ipam, const std::string& network, const
     c.range_sets.insert(c.range_sets.begin(), sets.begin(), sets.end());
   }
   if (c.range_sets.empty()) bad_config("ipam.ranges", "missing: give at least one range set with a subnet");
-  if (const auto* routes = cni::get_array(ipam, "routes", "ipam")) {
+  if (const auto* routes = get_array(ipam, "routes", "ipam")) {
     for (size_t i = 0; i < routes->size(); ++i) {
       std::string f = "ipam.routes[" + std::to_string(i) + "]";
       const auto& o = (*routes)[i];
-      if (!o.is_object()) cni::wrong_type(f, "an object");
-      auto dst = cni::get_string(o, "dst", f);
+      if (!o.is_object()) wrong_type(f, "an object");
+      auto dst = get_string(o, "dst", f);
       if (!dst) bad_config(f + ".dst", "missing");
       auto p = Prefix::try_parse(*dst);
       if (!p) bad_config(f + ".dst", "'" + *dst + "' is not a CIDR");
       RouteConfig rc{p->network(), std::nullopt};
-      if (auto gw = cni::get_string(o, "gw", f)) rc.gw = parse_ip(*gw, f + ".gw");
+      if (auto gw = get_string(o, "gw", f)) rc.gw = parse_ip(*gw, f + ".gw");
       c.routes.push_back(rc);
     }
   }
@@ -401,8 +400,7 @@ std::vector<Lease> allocate(const HostLocalConfig& c, const std::string& id, con
   if (auto held = st.read_index(id, ifname)) {
     for (const auto& ip : *held)
       if (st.owned_by(ip, id, ifname))
-        throw CniError(cni::kInvalidConfig, ip + " has been allocated to " + id + " (" + ifname +
-                                                 "), duplicate allocation is not allowed");
+        throw Conflict(ip + " has been allocated to " + id + " (" + ifname + "), duplicate allocation is not allowed");
   }
   std::vector<Lease> out;
   std::vector<std::string> made;
@@ -414,7 +412,7 @@ std::vector<Lease> allocate(const HostLocalConfig& c, const std::string& id, con
       size_t got_range = 0;
       if (wanted[s]) {
         if (!st.reserve(*wanted[s], id, ifname))
-          throw CniError(cni::kInvalidConfig, "requested address " + wanted[s]->str() + " is already allocated");
+          throw Conflict("requested address " + wanted[s]->str() + " is already allocated");
         got = wanted[s];
         got_range = *range_of(set, *got);
       } else {
@@ -438,8 +436,7 @@ std::vector<Lease> allocate(const HostLocalConfig& c, const std::string& id, con
           cur.next();
         } while (!(cur.r == r0 && cur.a == a0));
         if (!got)
-          throw CniError(cni::kTryAgain, "no IP addresses available in range set " + std::to_string(s) + " of network " +
-                                             c.network);
+          throw Exhausted("no IP addresses available in range set " + std::to_string(s) + " of network " + c.network);
       }
       made.push_back(got->str());
       st.write_file(last_file, got->str());
@@ -518,7 +515,7 @@ std::vector<Attachment> gc(const HostLocalConfig& c, const std::set<Attachment>&
 DnsInfo parse_resolv_conf(const std::string& path) {
   DnsInfo d;
   std::ifstream f(path);
-  if (!f) throw CniError(cni::kIoFailure, "cannot read resolvConf " + path);
+  if (!f) throw IoError("cannot read resolvConf " + path);
   for (std::string line; std::getline(f, line);) {
     std::istringstream in(line);
     std::string key;

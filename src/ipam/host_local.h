@@ -42,8 +42,8 @@ struct HostLocalConfig {
 };
 
 // Parses the "ipam" object (reference keys, including the legacy single-range form subnet/rangeStart/...).
-// `runtime_ranges`: runtimeConfig.ipRanges, which replaces "ranges" when given. Throws cni::CniError naming
-// the field (code 6 for wrong JSON types, 7 for bad values).
+// `runtime_ranges`: runtimeConfig.ipRanges, which replaces "ranges" when given. Throws WrongType or
+// InvalidInput naming the field.
 HostLocalConfig parse_config(const nlohmann::json& ipam, const std::string& network,
                              const nlohmann::json* runtime_ranges);
 
@@ -55,7 +55,8 @@ struct Lease {
 using Attachment = std::pair<std::string, std::string>;  // container ID, interface name
 
 // Reserves one address per range set (a requested address counts for the range set that holds it).
-// Throws CniError: code 7 for a requested address outside every range, 11 when a range set is exhausted.
+// Throws InvalidInput for a requested address outside every range, Conflict for one already leased (or a second
+// lease for the attachment), Exhausted when a range set has no free address, IoError for the data dir.
 std::vector<Lease> allocate(const HostLocalConfig& c, const std::string& id, const std::string& ifname,
                             const std::vector<IpAddress>& requested);
 // Releases every address held by the attachment; idempotent (missing data dir, unknown attachment).

@@ -8,6 +8,7 @@
 
 #include "ns/netns.h"
 #include "util/error.h"
+#include "util/fault.h"
 
 namespace ctnet::nl {
 
@@ -52,6 +53,7 @@ Reply Socket::exchange(Message& m) {
   req->nlmsg_seq = next_seq();
   req->nlmsg_pid = 0;
   const bool is_dump = req->nlmsg_flags & NLM_F_DUMP;
+  if (fault::fail_request()) return {.error = EIO, .kernel_text = fault::request_text()};  // tests only
   if (mnl_socket_sendto(sock_.get(), req, req->nlmsg_len) < 0) throw_errno("cannot send netlink request");
 
   Reply reply;

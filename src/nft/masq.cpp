@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "util/error.h"
+#include "util/fault.h"
 
 namespace ctnet::nft {
 namespace {
@@ -60,6 +61,7 @@ struct Result {
 
 Result try_run(const std::string& cmds, bool json) {
   const Lib& l = lib();
+  if (fault::fail_request()) return {false, "", fault::request_text()};  // tests only
   void* ctx = l.ctx_new(0);
   if (!ctx) throw Error("cannot create an nftables context");
   l.buffer_output(ctx);

@@ -19,6 +19,7 @@
 #include <map>
 
 #include "util/error.h"
+#include "util/fault.h"
 #include "util/names.h"
 
 namespace ctnet {
@@ -108,7 +109,7 @@ NetNs NetNs::create_named(const std::string& name) {
   file.reset();
   try {
     NsGuard fresh{NsGuard::Fresh{}};
-    if (mount("/proc/thread-self/ns/net", path.c_str(), "none", MS_BIND, nullptr) != 0)
+    if (fault::fail_request() || mount("/proc/thread-self/ns/net", path.c_str(), "none", MS_BIND, nullptr) != 0)
       throw_errno(fmt::format("cannot bind the new namespace to {}", path));
   } catch (...) {
     ::unlink(path.c_str());

@@ -8,6 +8,7 @@
 
 #include "ns/netns.h"
 #include "util/error.h"
+#include "util/fault.h"
 
 namespace ctnet {
 
@@ -39,6 +40,8 @@ std::optional<std::string> read_sysctl(const std::string& key, const NetNs* ns) 
 
 void write_sysctl(const std::string& key, const std::string& value, const NetNs* ns) {
   const std::string where = ns ? fmt::format(" in namespace '{}'", ns->label()) : "";
+  if (fault::fail_request())
+    throw Error(fmt::format("cannot set sysctl {}={}{}", key, value, where), EIO, fault::request_text());
   Fd fd = open_in(sysctl_path(key), O_WRONLY, ns);
   if (!fd) throw_errno(fmt::format("cannot open sysctl {}{}", key, where));
   if (::write(fd.get(), value.data(), value.size()) != static_cast<ssize_t>(value.size()))

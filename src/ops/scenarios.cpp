@@ -16,6 +16,7 @@
 #include "ns/ns_socket.h"
 #include "ops/undo.h"
 #include "util/error.h"
+#include "util/fault.h"
 #include "util/fd.h"
 #include "util/names.h"
 #include "util/paths.h"
@@ -195,7 +196,8 @@ bool BridgeLeases::take(const IpAddress& a, const std::string& owner) {
     ssize_t n = r ? ::read(r.get(), buf, sizeof buf - 1) : -1;
     return n > 0 && std::string(buf, static_cast<size_t>(n)) == owner;  // re-taking our own lease is fine
   }
-  if (::write(fd.get(), owner.data(), owner.size()) != static_cast<ssize_t>(owner.size())) throw_errno("cannot write lease " + path);
+  if (fault::fail_write() || ::write(fd.get(), owner.data(), owner.size()) != static_cast<ssize_t>(owner.size()))
+    throw_errno("cannot write lease " + path);
   return true;
 }
 

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "util/error.h"
+#include "util/fault.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -72,7 +73,7 @@ void write_allocation(const Paths& p, const Allocation& a) {
   {
     std::ofstream f(tmp, std::ios::trunc);
     f << to_json(a).dump(2) << "\n";
-    if (!f) throw Error(fmt::format("cannot write {}", tmp), EIO);
+    if (!f || fault::fail_write()) throw Error(fmt::format("cannot write {}", tmp), EIO);
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) throw_errno(fmt::format("cannot write {}", path.string()));
 }

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "util/error.h"
+#include "util/fault.h"
 #include "util/names.h"
 #include "util/paths.h"
 
@@ -61,6 +62,7 @@ std::string path_for(const std::string& lab, const char* ext) {
 }
 
 void write_all(int fd, const std::string& data, const std::string& path) {
+  if (fault::fail_write()) throw_errno(fmt::format("cannot write {}", path));
   size_t off = 0;
   while (off < data.size()) {
     ssize_t n = ::write(fd, data.data() + off, data.size() - off);

@@ -26,6 +26,12 @@ Error::Error(std::string context, int err, std::string kernel_text)
 InvalidInput::InvalidInput(std::string field, std::string problem)
     : Error(field + ": " + problem), field_(std::move(field)), problem_(std::move(problem)) {}
 
+WrongType::WrongType(std::string field, std::string_view expected)
+    : InvalidInput(std::move(field), "expected " + std::string(expected)) {}
+
+IoError::IoError(const std::string& context, int err)
+    : Error(err ? context + ": " + std::strerror(err) : context) {}
+
 void throw_errno(std::string context) { throw_errno(std::move(context), errno); }
 void throw_errno(std::string context, int err) { throw Error(std::move(context), err); }
 

@@ -4,6 +4,7 @@
 #pragma once
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace ctnet {
 
@@ -33,6 +34,32 @@ class InvalidInput : public Error {
  private:
   std::string field_;
   std::string problem_;
+};
+
+// A value of the wrong type where a configuration (JSON) wants another: `problem` is "expected a string".
+class WrongType : public InvalidInput {
+ public:
+  WrongType(std::string field, std::string_view expected);
+};
+
+// What was asked for is held by someone else (a requested address already leased, a second lease for one
+// attachment). Not retried: the request itself has to change.
+class Conflict : public Error {
+ public:
+  using Error::Error;
+};
+
+// Nothing is free to hand out (a range with every address leased): try again once something is released.
+class Exhausted : public Error {
+ public:
+  using Error::Error;
+};
+
+// A local file or directory (a data dir, a record) cannot be read or written. The message carries the system's
+// text; errnum() stays 0, so code that skips "already gone" kernel errors (ENOENT) never skips this one.
+class IoError : public Error {
+ public:
+  explicit IoError(const std::string& context, int err = 0);
 };
 
 // Throws Error(context, errno) for the current errno.

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "cni/plugin.h"
 #include "cni/types.h"
 #include "ipam/host_local.h"
 
@@ -50,17 +51,40 @@ TEST(CniResult, BadPrevResultNamesTheField) {
   try {
     cni::Result::from_json(j, "prevResult");
     FAIL();
-  } catch (const cni::CniError& e) {
+  } catch (const std::exception& x) {
+    auto e = cni::as_cni_error(x);
     EXPECT_EQ(e.code(), cni::kInvalidConfig);
-    EXPECT_NE(std::string(e.what()).find("prevResult.ips[0].address"), std::string::npos) << e.what();
+    EXPECT_EQ(std::string(e.what()), "invalid 'prevResult.ips[0].address': '10.1.0.5' is not an address with a prefix length");
   }
   json t = {{"ips", "x"}};
   try {
     cni::Result::from_json(t, "prevResult");
     FAIL();
-  } catch (const cni::CniError& e) {
+  } catch (const std::exception& x) {
+    auto e = cni::as_cni_error(x);
     EXPECT_EQ(e.code(), cni::kDecodeFailure);
+    EXPECT_EQ(std::string(e.what()), "cannot decode 'prevResult.ips': expected an array");
   }
+}
+
+TEST(CniError, EngineErrorsGetTheirCodeAtTheBoundary) {
+  auto of = [](const std::exception& e) { return cni::as_cni_error(e); };
+  EXPECT_EQ(of(InvalidInput("ipam.subnet", "missing")).code(), cni::kInvalidConfig);
+  EXPECT_EQ(std::string(of(InvalidInput("ipam.subnet", "missing")).what()), "invalid 'ipam.subnet': missing");
+  EXPECT_EQ(of(WrongType("ipam.subnet", "a string")).code(), cni::kDecodeFailure);
+  EXPECT_EQ(std::string(of(WrongType("ipam.subnet", "a string")).what()), "cannot decode 'ipam.subnet': expected a string");
+  EXPECT_EQ(of(Conflict("requested address 10.0.0.5 is already allocated")).code(), cni::kInvalidConfig);
+  EXPECT_EQ(of(Exhausted("no IP addresses available")).code(), cni::kTryAgain);
+  auto io = of(IoError("cannot create /x", EACCES));
+  EXPECT_EQ(io.code(), cni::kIoFailure);
+  EXPECT_EQ(std::string(io.what()), "cannot create /x: Permission denied");
+  auto k = of(Error("cannot add veth", EBUSY));
+  EXPECT_EQ(k.code(), 100);
+  EXPECT_EQ(k.details(), "EBUSY");
+  auto c = of(cni::CniError(cni::kInvalidEnv, "CNI_IFNAME missing", "d"));
+  EXPECT_EQ(c.code(), cni::kInvalidEnv);
+  EXPECT_EQ(c.details(), "d");
+  EXPECT_EQ(of(std::runtime_error("x")).code(), 100);
 }
 
 TEST(CniVersion, ComparesNumerically) {
@@ -83,11 +107,12 @@ class HostLocal : public ::testing::Test {
   std::string dir_;
 };
 
+// The CNI code the plugin would report for what f throws (the engine throws its own error kinds).
 int code_of(const std::function<void()>& f) {
   try {
     f();
-  } catch (const cni::CniError& e) {
-    return e.code();
+  } catch (const std::exception& e) {
+    return cni::as_cni_error(e).code();
   }
   return 0;
 }

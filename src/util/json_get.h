@@ -1,6 +1,6 @@
-// Typed reads of JSON configuration keys. A key of the wrong JSON type is a decode failure (code 6) naming the
-// key's full path ("ipam.ranges[0][1].subnet"); a value of the right type that is not acceptable is an
-// invalid configuration (code 7), reported by the caller.
+// Typed reads of JSON configuration keys (CNI configurations, IPAM). A key of the wrong JSON type throws
+// WrongType naming the key's full path ("ipam.ranges[0][1].subnet"); a value of the right type that is not
+// acceptable is the caller's InvalidInput (bad_config). The CNI face reports them as codes 6 and 7.
 #pragma once
 #include <nlohmann/json.hpp>
 
@@ -8,9 +8,9 @@
 #include <string>
 #include <string_view>
 
-#include "cni/types.h"
+#include "util/error.h"
 
-namespace ctnet::cni {
+namespace ctnet {
 
 inline std::string join_field(std::string_view parent, std::string_view key) {
   if (parent.empty()) return std::string(key);
@@ -18,7 +18,7 @@ inline std::string join_field(std::string_view parent, std::string_view key) {
 }
 
 [[noreturn]] inline void wrong_type(std::string_view field, std::string_view want) {
-  throw CniError(kDecodeFailure, "cannot decode '" + std::string(field) + "': expected " + std::string(want));
+  throw WrongType(std::string(field), want);
 }
 
 // Present and not null.
@@ -63,7 +63,7 @@ inline const nlohmann::json* get_object(const nlohmann::json& obj, std::string_v
 }
 
 [[noreturn]] inline void bad_config(std::string_view field, std::string_view problem) {
-  throw CniError(kInvalidConfig, "invalid '" + std::string(field) + "': " + std::string(problem));
+  throw InvalidInput(std::string(field), std::string(problem));
 }
 
-}  // namespace ctnet::cni
+}  // namespace ctnet
