@@ -24,7 +24,8 @@ std::map<std::string, RemoveFn, std::less<>>& table() {
       {"bridge", bridge::remove},       {"port", port::remove},
       {"macvlan", subif::remove_macvlan}, {"ipvlan", subif::remove_ipvlan},
       {"vxlan", vxlan::remove},         {"host-device", host_device::remove},
-      {"vf", vf::remove},               {"address", address::remove},
+      {"vf", vf::remove},               {"vf-setting", vf::remove_setting},
+      {"vf-netdev", vf::remove_netdev}, {"address", address::remove},
       {"route", route::remove},         {"sysctl", sysctl::remove},
   };
   return t;
