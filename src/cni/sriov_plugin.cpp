@@ -3,13 +3,13 @@
 // the container and renamed; DEL gives it back to the host with its old name and settings.
 #include <fmt/format.h>
 
-#include "util/json_get.h"
 #include "cni/plugins.h"
 #include "kinds/vf.h"
 #include "ns/ns_socket.h"
 #include "sriov/attach.h"
 #include "sriov/device.h"
 #include "util/error.h"
+#include "util/json_get.h"
 #include "util/names.h"
 
 namespace ctnet::cni {
