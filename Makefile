@@ -1,11 +1,12 @@
 # The commands a user types. Every target that needs the build depends on `deps` (idempotent apt-get).
 PREFIX ?= /usr/local
 BUILD ?= build
+ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 CNI_DIR ?= $(PREFIX)/lib/cni
 CTEST = cd $(BUILD) && ctest --output-on-failure --timeout 600
 
-.PHONY: deps build demo test test-unit test-integration test-kernel bench install cni clean
+.PHONY: deps build demo test test-unit test-integration test-sanitize test-kernel bench install cni clean
 
 deps:
 	@scripts/install-deps.sh
@@ -23,6 +24,7 @@ demo: build
 
 test: build
 	$(CTEST) -L 'unit|integration'
+	@$(MAKE) --no-print-directory test-sanitize
 	@$(MAKE) --no-print-directory test-kernel
 
 test-unit: build
@@ -30,6 +32,15 @@ test-unit: build
 
 test-integration: build
 	$(CTEST) -L integration
+
+# The unit and integration suites again, on a build with AddressSanitizer and UndefinedBehaviorSanitizer
+# (its own directory; the tests exec that build's ctnet). Any finding aborts the program and fails its test.
+$(ASAN_BUILD)/Makefile:
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCTNET_SANITIZE=ON
+
+test-sanitize: deps $(ASAN_BUILD)/Makefile
+	cmake --build $(ASAN_BUILD) -j $(JOBS) --target ctnet test_unit test_integration
+	cd $(ASAN_BUILD) && ctest --output-on-failure --timeout 600 -L 'unit|integration'
 
 # ipvlan and SR-IOV need drivers this machine's kernel lacks: a stock Debian kernel boots under QEMU.
 test-kernel: build
@@ -46,4 +57,4 @@ install: build
 	@scripts/make-cni-dir.sh $(DESTDIR)$(PREFIX)/bin/ctnet $(DESTDIR)$(CNI_DIR)
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD)

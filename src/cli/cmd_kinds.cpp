@@ -1,12 +1,15 @@
 // Verbs for the other two kinds of container network: macvlan/ipvlan sub-interfaces of a host link and SR-IOV
-// virtual functions. Parsing and printing only; the work is in ops/subif and sriov/.
+// virtual functions. Parsing and printing only; the work is in ops/subif and the vf kind (kinds/vf.h).
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "kinds/link_kind.h"
+#include "kinds/vf.h"
 #include "link/link.h"
 #include "ops/subif.h"
 #include "sriov/attach.h"
@@ -131,6 +134,24 @@ void add_subif_verbs(CLI::App& app, ops::SubifKind kind) {
 }
 
 // ---------------- SR-IOV ----------------
+
+// Runs `step` in a transaction and commits it. When it fails, the rollback runs at once, and what it could not
+// remove is added to the error (stderr).
+template <class Step>
+auto in_txn(Step&& step) {
+  kinds::Txn txn;
+  try {
+    auto r = step(txn);
+    txn.commit();
+    return r;
+  } catch (const InvalidInput&) {
+    throw;  // refused before anything was made
+  } catch (const std::exception& e) {
+    auto errors = txn.rollback();
+    if (errors.empty()) throw;
+    throw Error(fmt::format("{}; the rollback could not remove: {}", e.what(), fmt::join(errors, "; ")));
+  }
+}
 
 std::string onoff(const std::optional<bool>& b) { return !b ? "-" : *b ? "on" : "off"; }
 
@@ -267,6 +288,7 @@ void add_sriov_verbs(CLI::App& app) {
     int vf = -1;
     std::string pci, gw;
     std::vector<std::string> addrs;
+    std::optional<uint32_t> mtu;
     SettingArgs set;
   };
   auto at = std::make_shared<AttachArgs>();
@@ -278,6 +300,7 @@ void add_sriov_verbs(CLI::App& app) {
   at->set.add_to(attach);
   attach->add_option("--addr", at->addrs, "address CIDR (repeatable)");
   attach->add_option("--gw", at->gw, "default gateway");
+  attach->add_option("--mtu", at->mtu, "MTU of the VF netdev (put back on detach)");
   attach->add_option("--name", at->spec.name, "name inside the namespace")->capture_default_str();
   attach->callback([paths, at] {
     auto& s = at->spec;
@@ -286,8 +309,11 @@ void add_sriov_verbs(CLI::App& app) {
     s.settings = at->set.settings();
     s.addresses = parse_prefixes(at->addrs, "--addr");
     if (!at->gw.empty()) s.gateway = IpAddress::parse(at->gw, "--gw");
-    auto host = NsSocket::current();
-    auto a = sriov::attach(host, s, *paths);
+    if (at->mtu) {
+      kinds::validate_mtu(*at->mtu, "--mtu");  // 0 too: it is no MTU
+      s.mtu = *at->mtu;
+    }
+    auto a = in_txn([&](kinds::Txn& txn) { return kinds::vf::apply(txn, s, *paths); });
     fmt::print("VF {} of {} ({}, was {}) attached to {} as {}\n", a.vf, a.pf, a.pci, a.host_name, a.netns, a.name);
   });
 
@@ -302,8 +328,9 @@ void add_sriov_verbs(CLI::App& app) {
   set->add_option("VF", st->vf, "VF index")->required()->check(CLI::NonNegativeNumber);
   st->set.add_to(set);
   set->callback([paths, st] {
-    auto host = NsSocket::current();
-    auto c = sriov::configure(host, st->pf, static_cast<uint32_t>(st->vf), st->set.settings(), *paths);
+    auto c = in_txn([&](kinds::Txn& txn) {
+      return kinds::vf::configure(txn, st->pf, static_cast<uint32_t>(st->vf), st->set.settings(), *paths);
+    });
     fmt::print("VF {} of {}: mac {}, vlan {} qos {} proto {}, spoofchk {}, trust {}, link-state {}, tx rate {}-{}\n",
                c.vf, st->pf, c.mac.str(), c.vlan, c.qos, sriov::to_string(c.proto), onoff(c.spoofchk), onoff(c.trust),
                c.link_state ? std::string(sriov::to_string(*c.link_state)) : "-", c.min_tx_rate, c.max_tx_rate);
@@ -314,8 +341,8 @@ void add_sriov_verbs(CLI::App& app) {
   detach->add_option("NS", dt->first, "namespace (may already be deleted)")->required();
   detach->add_option("--name", dt->second, "its name inside the namespace")->required();
   detach->callback([paths, dt] {
-    auto host = NsSocket::current();
-    bool done = sriov::detach(host, dt->first, dt->second, *paths);
+    kinds::Txn txn;
+    bool done = kinds::vf::release(txn, dt->first, dt->second, *paths);
     fmt::print("{} in {}: {}\n", dt->second, dt->first, done ? "VF released and restored" : "no VF attached");
   });
 }

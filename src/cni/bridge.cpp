@@ -9,12 +9,12 @@
 
 #include "addr/address.h"
 #include "addr/route.h"
-#include "util/json_get.h"
 #include "cni/plugins.h"
 #include "link/bridge.h"
 #include "link/veth.h"
 #include "nft/masq.h"
 #include "util/error.h"
+#include "util/json_get.h"
 #include "util/names.h"
 
 namespace ctnet::cni {

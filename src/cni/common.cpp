@@ -8,12 +8,12 @@
 
 #include "addr/address.h"
 #include "addr/route.h"
-#include "util/json_get.h"
 #include "cni/plugins.h"
 #include "link/link.h"
 #include "nft/masq.h"
 #include "ns/sysctl.h"
 #include "util/error.h"
+#include "util/json_get.h"
 #include "util/names.h"
 
 namespace ctnet::cni {

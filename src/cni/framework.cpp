@@ -15,10 +15,10 @@
 #include <linux/rtnetlink.h>
 
 #include "addr/route.h"
-#include "util/json_get.h"
 #include "link/link.h"
 #include "netlink/socket.h"
 #include "util/error.h"
+#include "util/json_get.h"
 #include "util/names.h"
 
 extern char** environ;

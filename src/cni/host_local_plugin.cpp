@@ -1,6 +1,6 @@
 // `host-local` run on its own (a runtime or another plugin executing it as IPAM): ADD prints the IPAM result.
-#include "util/json_get.h"
 #include "cni/plugins.h"
+#include "util/json_get.h"
 
 namespace ctnet::cni {
 namespace {

@@ -9,10 +9,10 @@
 #include <linux/rtnetlink.h>
 
 #include "addr/route.h"
-#include "util/json_get.h"
 #include "cni/plugins.h"
 #include "link/macvlan.h"
 #include "util/error.h"
+#include "util/json_get.h"
 #include "util/names.h"
 
 namespace ctnet::cni {

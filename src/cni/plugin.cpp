@@ -7,9 +7,9 @@
 #include <cstdio>
 #include <cstring>
 
-#include "util/json_get.h"
 #include "cni/plugins.h"
 #include "util/error.h"
+#include "util/json_get.h"
 
 namespace ctnet::cni {
 namespace {

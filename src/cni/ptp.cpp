@@ -7,11 +7,11 @@
 
 #include "addr/address.h"
 #include "addr/route.h"
-#include "util/json_get.h"
 #include "cni/plugins.h"
 #include "link/veth.h"
 #include "nft/masq.h"
 #include "util/error.h"
+#include "util/json_get.h"
 
 namespace ctnet::cni {
 namespace {

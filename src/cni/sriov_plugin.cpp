@@ -3,12 +3,13 @@
 // the container and renamed; DEL gives it back to the host with its old name and settings.
 #include <fmt/format.h>
 
-#include "util/json_get.h"
 #include "cni/plugins.h"
+#include "kinds/vf.h"
 #include "ns/ns_socket.h"
 #include "sriov/attach.h"
 #include "sriov/device.h"
 #include "util/error.h"
+#include "util/json_get.h"
 #include "util/names.h"
 
 namespace ctnet::cni {
@@ -89,7 +90,6 @@ class Sriov : public OneInterfacePlugin {
   }
 
   Result add() override {
-    NsSocket host = NsSocket::current();
     UndoLog undo;
     NetNs cns = open_container_netns(inv_);
     Result ipr = ipam_.add(undo);
@@ -107,14 +107,15 @@ class Sriov : public OneInterfacePlugin {
       spec.pf = master_;
       spec.vf = vf_;
     }
-    sriov::Allocation a = sriov::attach(host, spec);
-    undo.add("VF " + a.pci, [&host, this] { sriov::detach(host, inv_.netns, inv_.ifname); });
+    kinds::Txn txn;  // after `undo`: a failure below gives the VF back before the IPAM lease goes
+    kinds::vf::apply(txn, spec);
     nl::Socket cs = nl::Socket::in(cns);
     auto [index, mac] = link_index_mac(cs, inv_.ifname);
     Result res;
     res.interfaces.push_back({inv_.ifname, mac, inv_.netns, 0});
     take_ipam_result(res, ipr, 0);
     configure_container(cs, index, inv_.ifname, res, false);
+    txn.commit();
     undo.commit();
     return res;
   }
@@ -122,8 +123,8 @@ class Sriov : public OneInterfacePlugin {
   void del() override {
     DelSteps del;
     del.step([&] {
-      NsSocket host = NsSocket::current();
-      if (!inv_.netns.empty()) sriov::detach(host, inv_.netns, inv_.ifname);
+      kinds::Txn txn;
+      if (!inv_.netns.empty()) kinds::vf::release(txn, inv_.netns, inv_.ifname);
     });
     del.step([&] { ipam_.del(); });
     del.finish();

@@ -54,19 +54,25 @@ void repair(Txn& txn, const Spec& spec) {
 }
 
 std::string move_back(NsSocket& from, int index, NsSocket& host, const std::string& old_name) {
+  const std::string what = fmt::format("cannot move {} back to namespace '{}'", old_name, host.ns.label());
   auto inside = link::find(from.rtnl, index);
-  if (!inside) throw Error(fmt::format("cannot move {} back: link #{} is gone from '{}'", old_name, index, from.ns.label()), ENODEV);
+  if (!inside) throw Error(fmt::format("{}: link {} is not in namespace '{}'", what, index, from.ns.label()), ENODEV);
   nl::Message m = link::change_request(index, {.up = false, .name = old_name, .netns_fd = host.ns.fd()});
   std::string text;
   int err = from.rtnl.try_ack(m, &text);
   if (!err) return old_name;
-  if (err != EEXIST) throw Error(fmt::format("cannot move {} back to namespace '{}'", old_name, host.ns.label()), err, text);
-  // The old name is taken there meanwhile. do_setlink() moves the device before it renames it
-  // (net/core/rtnetlink.c), so it may already be back, under the name it had inside.
-  if (!link::find(from.rtnl, index)) return inside->name;
+  if (err != EEXIST) throw Error(what, err, text);
+  // The old name was taken meanwhile: come back under a temporary one rather than stay in the namespace. The
+  // kernel moves a link under its current name when that is free there and renames it afterwards
+  // (net/core/rtnetlink.c: do_setlink), so the move may have happened and only the rename failed.
   const std::string tmp = link::temporary_name("ctr");
-  link::change(from.rtnl, index, {.up = false, .name = tmp, .netns_fd = host.ns.fd()},
-               fmt::format("cannot move {} back to namespace '{}'", old_name, host.ns.label()));
+  if (auto l = link::find(from.rtnl, index); l && l->name == inside->name) {
+    link::change(from.rtnl, index, {.up = false, .name = tmp, .netns_fd = host.ns.fd()}, what);
+    return tmp;
+  }
+  auto arrived = link::find(host.rtnl, inside->name);
+  if (!arrived) throw Error(fmt::format("{}: it left '{}' as {} but is not there", what, from.ns.label(), inside->name), ENODEV);
+  link::change(host.rtnl, arrived->index, {.up = false, .name = tmp}, what);
   return tmp;
 }
 

@@ -9,6 +9,7 @@
 #include "kinds/host_device.h"
 #include "kinds/netns.h"
 #include "kinds/subif.h"
+#include "kinds/sysctl.h"
 #include "kinds/txn.h"
 #include "kinds/veth.h"
 #include "kinds/vf.h"
@@ -23,8 +24,9 @@ std::map<std::string, RemoveFn, std::less<>>& table() {
       {"bridge", bridge::remove},       {"port", port::remove},
       {"macvlan", subif::remove_macvlan}, {"ipvlan", subif::remove_ipvlan},
       {"vxlan", vxlan::remove},         {"host-device", host_device::remove},
-      {"vf", vf::remove},               {"address", address::remove},
-      {"route", route::remove},
+      {"vf", vf::remove},               {"vf-setting", vf::remove_setting},
+      {"vf-netdev", vf::remove_netdev}, {"address", address::remove},
+      {"route", route::remove},         {"sysctl", sysctl::remove},
   };
   return t;
 }

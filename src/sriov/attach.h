@@ -1,16 +1,18 @@
-// Handing SR-IOV VFs to network namespaces and taking them back. Allocations are records (one JSON file per VF,
-// named after its PCI address) in a state folder, created and removed under an exclusive lock on that folder,
-// so two containers never get the same VF. A record holds the VF's original settings and name, which release
-// restores, also when the namespace is already gone (the kernel then returns a physical netdev to the host
-// namespace by itself: net/core/dev.c, default_device_exit_net).
+// SR-IOV attachments: what an attach asks for, and the allocation records that say which VF is handed to whom.
+// A record is one JSON file per VF (named after its PCI address) in a state folder, created under an exclusive
+// lock on that folder, so two containers never get the same VF. It holds the VF's original settings and name
+// and the steps the attach made (kinds records, opaque here), which release runs backwards, also when the
+// namespace is already gone. The attach itself is the "vf" kind's driver (kinds/vf.h).
 #pragma once
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "ns/ns_socket.h"
+#include <nlohmann/json.hpp>
+
 #include "sriov/device.h"
 #include "sriov/vf_config.h"
+#include "util/fd.h"
 #include "util/ip.h"
 #include "util/paths.h"
 
@@ -23,11 +25,13 @@ struct AttachSpec {
   std::optional<std::string> pci;      // a given VF PCI address; neither: the first free VF
   VfSettings settings;
   std::string name = "eth0";           // the VF netdev's name inside the namespace
+  uint32_t mtu = 0;                    // 0: as it is (restored on release when set)
   std::vector<Prefix> addresses;
   std::optional<IpAddress> gateway;
 };
 
 struct Allocation {
+  std::string id;                      // unique per attach: an old record of a released VF leaves a new one alone
   std::string pf;
   std::string pf_pci;
   std::string driver;                  // the PF's driver
@@ -39,6 +43,8 @@ struct Allocation {
   std::optional<MacAddress> host_mac;  // the VF netdev's MAC before
   VfConfig saved;                      // the VF's settings before
   VfSettings applied;                  // what attach changed
+  nlohmann::json records = nlohmann::json::array();  // the attach's steps, oldest first (none: a record of an
+                                                     // older ctnet; release rebuilds them from the fields)
 };
 
 struct Paths {
@@ -46,26 +52,23 @@ struct Paths {
   std::string sysfs = kSysfs;
 };
 
-// Validates the whole spec, allocates a VF, configures it through the PF, moves it into the namespace, renames
-// and addresses it. Any failure restores the VF and releases the allocation.
-Allocation attach(NsSocket& host, const AttachSpec& spec, const Paths& paths = {});
-
-// Releases the VF attached as `name` in namespace `netns`: back to the host namespace under its old name, old
-// settings restored, record removed. False when no such allocation exists (idempotent).
-bool detach(NsSocket& host, const std::string& netns, const std::string& name, const Paths& paths = {});
+// The exclusive lock on the state folder (released when the Fd closes).
+Fd lock_state(const Paths& p);
 
 std::vector<Allocation> allocations(const Paths& paths = {});
+std::optional<Allocation> allocation_of(const Paths& paths, const std::string& pci);
+std::optional<Allocation> allocation_by_name(const Paths& paths, const std::string& netns, const std::string& name);
+// Atomic (written aside, then renamed over). Throws Error naming the file.
+void write_allocation(const Paths& paths, const Allocation& a);
+void remove_allocation(const Paths& paths, const std::string& pci);
+nlohmann::json to_json(const Allocation& a);
+Allocation allocation_from_json(const nlohmann::json& j);
 
-// Sets VF `vf` of `pf` through the PF without moving it: for a VF of a userspace (DPDK) program, or on a PF whose
-// driver makes no VF netdevs. All or nothing: a refusal puts back what was already applied. Refused for a VF
-// that ctnet attached (its record holds what release restores). Returns the VF's settings afterwards.
-VfConfig configure(NsSocket& host, const std::string& pf, uint32_t vf, const VfSettings& settings,
-                   const Paths& paths = {});
+// The netdev of PCI device `pci` in this namespace's sysfs, polled up to `tries` times 100 ms apart (a netdev
+// returns from a deleted namespace asynchronously: net/core/net_namespace.c, cleanup_net runs in a workqueue).
+std::optional<std::string> wait_netdev(const Paths& p, const std::string& pci, int tries);
 
 // sriov_numvfs, refused while any VF of the PF is attached.
 void set_numvfs(const std::string& pf, int n, const Paths& paths = {});
-
-// Splits settings into single-setting parts (vlan/qos/proto and the two rates stay together).
-std::vector<VfSettings> split(const VfSettings& s);
 
 }  // namespace ctnet::sriov

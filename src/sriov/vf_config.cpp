@@ -41,17 +41,69 @@ bool VfSettings::empty() const {
   return !mac && !vlan && !qos && !proto && !spoofchk && !trust && !link_state && !min_tx_rate && !max_tx_rate;
 }
 
-void validate(const VfSettings& s) {
+void validate(const VfSettings& s, const std::string& p) {
   if (s.mac) {
-    if (s.mac->bytes[0] & 1) throw InvalidInput("--mac", fmt::format("{} is a multicast address", s.mac->str()));
+    if (s.mac->bytes[0] & 1) throw InvalidInput(p + "mac", fmt::format("{} is a multicast address", s.mac->str()));
   }
-  if (s.vlan && *s.vlan > 4094) throw InvalidInput("--vlan", fmt::format("{} is not in 0..4094", *s.vlan));
-  if (s.qos && *s.qos > 7) throw InvalidInput("--qos", fmt::format("{} is not in 0..7", *s.qos));
-  if ((s.qos || s.proto) && !s.vlan) throw InvalidInput("--qos/--proto", "only apply together with --vlan");
+  if (s.vlan && *s.vlan > 4094) throw InvalidInput(p + "vlan", fmt::format("{} is not in 0..4094", *s.vlan));
+  if (s.qos && *s.qos > 7) throw InvalidInput(p + "qos", fmt::format("{} is not in 0..7", *s.qos));
+  if ((s.qos || s.proto) && !s.vlan) throw InvalidInput(p + "qos/" + p + "proto", "only apply together with " + p + "vlan");
   if (s.vlan && *s.vlan == 0 && ((s.qos && *s.qos) || (s.proto && *s.proto != VlanProto::dot1q)))
-    throw InvalidInput("--vlan", "vlan 0 (none) takes no qos or 802.1ad protocol");
+    throw InvalidInput(p + "vlan", "vlan 0 (none) takes no qos or 802.1ad protocol");
   if (s.min_tx_rate && s.max_tx_rate && *s.max_tx_rate && *s.min_tx_rate > *s.max_tx_rate)
-    throw InvalidInput("--min-tx-rate", fmt::format("{} is above --max-tx-rate {}", *s.min_tx_rate, *s.max_tx_rate));
+    throw InvalidInput(p + "min-tx-rate", fmt::format("{} is above {}max-tx-rate {}", *s.min_tx_rate, p, *s.max_tx_rate));
+}
+
+nlohmann::json to_json(const VfSettings& s) {
+  nlohmann::json j = nlohmann::json::object();
+  if (s.mac) j["mac"] = s.mac->str();
+  if (s.vlan) j["vlan"] = *s.vlan;
+  if (s.qos) j["qos"] = *s.qos;
+  if (s.proto) j["proto"] = std::string(to_string(*s.proto));
+  if (s.spoofchk) j["spoofchk"] = *s.spoofchk;
+  if (s.trust) j["trust"] = *s.trust;
+  if (s.link_state) j["link_state"] = std::string(to_string(*s.link_state));
+  if (s.min_tx_rate) j["min_tx_rate"] = *s.min_tx_rate;
+  if (s.max_tx_rate) j["max_tx_rate"] = *s.max_tx_rate;
+  return j;
+}
+
+VfSettings settings_from_json(const nlohmann::json& j) {
+  VfSettings s;
+  if (j.contains("mac")) s.mac = MacAddress::parse(j["mac"].get<std::string>(), "record.mac");
+  if (j.contains("vlan")) s.vlan = j["vlan"].get<uint16_t>();
+  if (j.contains("qos")) s.qos = j["qos"].get<uint8_t>();
+  if (j.contains("proto")) s.proto = parse_vlan_proto(j["proto"].get<std::string>());
+  if (j.contains("spoofchk")) s.spoofchk = j["spoofchk"].get<bool>();
+  if (j.contains("trust")) s.trust = j["trust"].get<bool>();
+  if (j.contains("link_state")) s.link_state = parse_link_state(j["link_state"].get<std::string>());
+  if (j.contains("min_tx_rate")) s.min_tx_rate = j["min_tx_rate"].get<uint32_t>();
+  if (j.contains("max_tx_rate")) s.max_tx_rate = j["max_tx_rate"].get<uint32_t>();
+  return s;
+}
+
+VfSettings as_settings(const VfConfig& c) {
+  return {.mac = c.mac, .vlan = c.vlan, .qos = c.qos, .proto = c.proto, .spoofchk = c.spoofchk, .trust = c.trust,
+          .link_state = c.link_state, .min_tx_rate = c.min_tx_rate, .max_tx_rate = c.max_tx_rate};
+}
+
+std::vector<std::string> differences(const VfConfig& c, const VfSettings& w) {
+  std::vector<std::string> d;
+  auto onoff = [](bool b) { return b ? "on" : "off"; };
+  if (w.mac && *w.mac != c.mac) d.push_back(fmt::format("mac {} (want {})", c.mac.str(), w.mac->str()));
+  if (w.vlan && *w.vlan != c.vlan) d.push_back(fmt::format("vlan {} (want {})", c.vlan, *w.vlan));
+  if (w.qos && *w.qos != c.qos) d.push_back(fmt::format("qos {} (want {})", c.qos, *w.qos));
+  if (w.proto && *w.proto != c.proto) d.push_back(fmt::format("proto {} (want {})", to_string(c.proto), to_string(*w.proto)));
+  if (w.spoofchk && c.spoofchk && *w.spoofchk != *c.spoofchk)
+    d.push_back(fmt::format("spoofchk {} (want {})", onoff(*c.spoofchk), onoff(*w.spoofchk)));
+  if (w.trust && c.trust && *w.trust != *c.trust) d.push_back(fmt::format("trust {} (want {})", onoff(*c.trust), onoff(*w.trust)));
+  if (w.link_state && c.link_state && *w.link_state != *c.link_state)
+    d.push_back(fmt::format("link-state {} (want {})", to_string(*c.link_state), to_string(*w.link_state)));
+  if (w.min_tx_rate && *w.min_tx_rate != c.min_tx_rate)
+    d.push_back(fmt::format("min-tx-rate {} (want {})", c.min_tx_rate, *w.min_tx_rate));
+  if (w.max_tx_rate && *w.max_tx_rate != c.max_tx_rate)
+    d.push_back(fmt::format("max-tx-rate {} (want {})", c.max_tx_rate, *w.max_tx_rate));
+  return d;
 }
 
 namespace {
@@ -140,6 +192,17 @@ VfSettings restore_settings(const VfConfig& saved, const VfSettings& applied) {
     r.max_tx_rate = saved.max_tx_rate;
   }
   return r;
+}
+
+std::vector<VfSettings> split(const VfSettings& s) {
+  std::vector<VfSettings> out;
+  if (s.mac) out.push_back({.mac = s.mac});
+  if (s.vlan || s.qos || s.proto) out.push_back({.vlan = s.vlan, .qos = s.qos, .proto = s.proto});
+  if (s.spoofchk) out.push_back({.spoofchk = s.spoofchk});
+  if (s.trust) out.push_back({.trust = s.trust});
+  if (s.link_state) out.push_back({.link_state = s.link_state});
+  if (s.min_tx_rate || s.max_tx_rate) out.push_back({.min_tx_rate = s.min_tx_rate, .max_tx_rate = s.max_tx_rate});
+  return out;
 }
 
 nl::Message get_request(int pf_index) {

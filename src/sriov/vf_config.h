@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "netlink/message.h"
 #include "netlink/socket.h"
 #include "util/ip.h"
@@ -52,8 +54,19 @@ struct VfSettings {
   bool empty() const;
 };
 
-// Validates ranges (vlan 0..4094, qos 0..7, qos/proto need a vlan, min <= max), throwing InvalidInput.
-void validate(const VfSettings& s);
+// Validates ranges (vlan 0..4094, qos 0..7, qos/proto need a vlan, min <= max), throwing InvalidInput naming
+// field_prefix + "mac", "vlan", "qos", "proto", "min-tx-rate".
+void validate(const VfSettings& s, const std::string& field_prefix = "--");
+
+// Settings as records keep them: only the fields that are set ({"vlan": 10, "proto": "802.1Q", ...}).
+nlohmann::json to_json(const VfSettings& s);
+VfSettings settings_from_json(const nlohmann::json& j);
+// The settings a VF has, as settings (every field set that the driver reports).
+VfSettings as_settings(const VfConfig& c);
+
+// What differs between the VF's settings and the ones wanted ("vlan 0 (want 10)"); fields not set are not
+// compared. A zero MAC is compared too: it means "no administrative MAC".
+std::vector<std::string> differences(const VfConfig& current, const VfSettings& wanted);
 
 // One setting as a request: `what` names it for messages ("vlan 10 qos 2 proto 802.1ad").
 struct VfRequest {
@@ -65,6 +78,8 @@ struct VfRequest {
 std::vector<VfRequest> set_requests(int pf_index, const VfConfig& current, const VfSettings& wanted);
 // The settings that bring a VF back to `saved`, for every setting `applied` touched.
 VfSettings restore_settings(const VfConfig& saved, const VfSettings& applied);
+// Splits settings into single-setting parts, one request each (vlan/qos/proto and the two rates stay together).
+std::vector<VfSettings> split(const VfSettings& s);
 
 // RTM_GETLINK for the PF with the VF list requested.
 nl::Message get_request(int pf_index);
@@ -76,7 +91,7 @@ VfConfig read(nl::Socket& s, int pf_index, uint32_t vf);
 
 // Applies `wanted`, one setting per request. A refusal throws Error naming the setting, the VF, the PF and its
 // driver ("driver igb refused 'link-state disable' for VF 0 of eth0"); settings applied before it are NOT
-// undone here (callers hold an UndoLog with restore_settings).
+// undone here (kinds/vf.cpp records each setting as its own step, with the value to restore).
 void apply(nl::Socket& s, int pf_index, const std::string& pf_name, const std::string& driver, const VfConfig& current,
            const VfSettings& wanted);
 

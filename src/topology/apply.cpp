@@ -15,6 +15,7 @@
 
 #include "addr/address.h"
 #include "addr/route.h"
+#include "kinds/vf.h"
 #include "link/bridge.h"
 #include "link/link.h"
 #include "link/macvlan.h"
@@ -24,7 +25,6 @@
 #include "ns/ns_socket.h"
 #include "ns/sysctl.h"
 #include "ops/undo.h"
-#include "sriov/attach.h"
 #include "topology/state.h"
 #include "util/error.h"
 
@@ -420,7 +420,7 @@ class Engine {
     Object o{"vf", l.a.ns, l.a.name};
     o.device = l.pf;
     create(o, what, [&] {
-      // src/sriov allocates the VF (its own record, under a lock), configures it through the PF, moves,
+      // The vf kind allocates the VF (its own record, under a lock), configures it through the PF, moves,
       // renames and addresses it, and undoes all of that itself when a step fails.
       sriov::AttachSpec spec;
       spec.netns = l.a.ns;
@@ -430,11 +430,16 @@ class Engine {
       spec.settings.vlan = l.vlan;
       spec.settings.mac = l.mac;
       spec.name = l.a.name;
+      spec.mtu = l.mtu;
       spec.addresses = l.a.addresses;
-      sriov::attach(sock(kHostNs), spec);
-    }, [this, ns = l.a.ns, name = l.a.name] { sriov::detach(sock(kHostNs), ns, name); });
+      kinds::Txn txn;
+      kinds::vf::apply(txn, spec);
+      txn.commit();
+    }, [ns = l.a.ns, name = l.a.name] {
+      kinds::Txn txn;
+      kinds::vf::release(txn, ns, name);
+    });
     if (mode_ == Mode::plan) return addresses(l.a, l.a.name, true);
-    if (l.mtu) link::change(sock(l.a.ns).rtnl, ifindex(l.a.ns, l.a.name), {.mtu = l.mtu}, fmt::format("cannot set the MTU of {}/{}", l.a.ns, l.a.name));
   }
 
   void do_vxlan(const Link& l) {
@@ -605,7 +610,8 @@ DownResult down(const std::string& lab) {
       }
       if (o.type == "vf") {
         // Back to the host with its old name and settings, also when the namespace is already gone.
-        if (sriov::detach(*sock(kHostNs), o.ns, o.name)) ++res.removed;
+        kinds::Txn txn;
+        if (kinds::vf::release(txn, o.ns, o.name)) ++res.removed;
         continue;
       }
       if (o.type == "host-device") {

@@ -7,7 +7,6 @@
 
 #include <cstring>
 
-#include "sriov/attach.h"
 #include "sriov/vf_config.h"
 #include "util/error.h"
 
@@ -218,4 +217,42 @@ TEST(SriovVfConfig, ParsesWords) {
   EXPECT_FALSE(parse_vlan_proto("qinq"));
   EXPECT_EQ(parse_link_state("enable"), LinkState::enable);
   EXPECT_FALSE(parse_link_state("up"));
+}
+
+TEST(SriovVfConfig, SettingsRoundTripThroughRecords) {
+  VfSettings s;
+  s.mac = MacAddress::parse("00:00:00:00:00:00", "m");  // "no administrative MAC" is a value to restore
+  s.vlan = 0;
+  s.qos = 0;
+  s.proto = VlanProto::dot1ad;
+  s.spoofchk = false;
+  s.link_state = LinkState::auto_;
+  s.max_tx_rate = 0;
+  auto j = to_json(s);
+  EXPECT_EQ(j.size(), 7u);  // zeros and false are kept: only unset fields are left out
+  auto b = settings_from_json(j);
+  EXPECT_EQ(b.mac, s.mac);
+  EXPECT_EQ(b.vlan, s.vlan);
+  EXPECT_EQ(b.proto, s.proto);
+  EXPECT_EQ(b.spoofchk, s.spoofchk);
+  EXPECT_EQ(b.link_state, s.link_state);
+  EXPECT_EQ(b.max_tx_rate, s.max_tx_rate);
+  EXPECT_FALSE(b.trust || b.min_tx_rate);
+  EXPECT_TRUE(to_json(VfSettings{}).empty());
+}
+
+TEST(SriovVfConfig, DifferencesNameOnlyWhatWasAskedFor) {
+  VfConfig c = cur(1);
+  c.vlan = 10;
+  c.spoofchk = true;
+  c.max_tx_rate = 100;
+  VfSettings w;
+  w.vlan = 10;
+  EXPECT_TRUE(differences(c, w).empty());
+  w.mac = MacAddress::parse("02:00:00:00:00:01", "m");
+  w.spoofchk = false;
+  w.trust = true;  // the driver reports no trust: nothing to compare
+  w.max_tx_rate = 200;
+  EXPECT_EQ(differences(c, w), (std::vector<std::string>{"mac 00:00:00:00:00:00 (want 02:00:00:00:00:01)",
+                                                         "spoofchk on (want off)", "max-tx-rate 100 (want 200)"}));
 }

@@ -1,6 +1,7 @@
 # SR-IOV on an emulated Intel 82576 (QEMU 10 `-device igb`, driver igb, VFs driven by igbvf): numvfs, list,
 # VFs handed to namespaces with MAC/VLAN/QoS/spoofchk/trust set through the PF, VF-to-VF ping, the settings igb
-# refuses, release restoring the VF (also after the namespace was deleted), a vfio-pci VF never moved.
+# refuses, release restoring the VF (also after the namespace was deleted, or with its old name taken), a failure
+# after the move rolled back, a vfio-pci VF never moved.
 . /t/lib.sh
 echo "kernel $(uname -r)"
 PF=$(for n in /sys/class/net/*; do [ -e "$n/device/sriov_totalvfs" ] && basename "$n"; done | head -1)
@@ -28,7 +29,7 @@ check "list -o json reports 4 igbvf VFs with netdevs" \
 VF0=$(vfnet 0); VF1=$(vfnet 1); VF2=$(vfnet 2); VF3=$(vfnet 3)
 echo "VF netdevs: $VF0 $VF1 $VF2 $VF3"
 before0=$(vfrest 0); before1=$(vfrest 1); before2=$(vfrest 2)
-mac0=$(netmac "$VF0"); mac1=$(netmac "$VF1"); mac2=$(netmac "$VF2")
+mac0=$(netmac "$VF0"); mac1=$(netmac "$VF1"); mac2=$(netmac "$VF2"); mtu0=$(cat "/sys/class/net/$VF0/mtu")
 echo "before: $before0"
 for n in s1 s2 s3 s4 s5; do ctnet ns add $n >/dev/null || fail "ns add $n"; done
 
@@ -106,6 +107,42 @@ check "VF 1 back under its old name $VF1" test -e "/sys/class/net/$VF1"
 check "VF 1 settings restored" [ "$(vfrest 1)" = "$before1" ]
 check "VF 1 netdev has its old MAC $mac1" [ "$(netmac "$VF1")" = "$mac1" ]
 has "detach again: nothing to do" "no VF attached" ctnet sriov detach s2 --name vf0
+
+echo "== a failure after the move rolls back through the recorded steps"
+# (igbvf refuses the netdev MAC here, EADDRNOTAVAIL, or else the MTU: either way after the move)
+checkerr "a refusal after the VF moved fails the attach" "cannot configure vf0 in namespace 's1'" \
+  ctnet sriov attach s1 --pf "$PF" --vf 0 --mac 02:00:00:07:00:09 --vlan 30 --addr 10.7.0.9/24 --mtu 65000 --name vf0
+lacks "  s1 has no vf0" "vf0" ip -n s1 link
+check "  VF 0 back on the host under its old name $VF0" test -e "/sys/class/net/$VF0"
+check "  VF 0 settings restored" [ "$(vfrest 0)" = "$before0" ]
+lacks "  no administrative MAC left on VF 0" "vf 0 .*02:00:00:07:00:09" ip link show "$PF"
+check "  VF 0 netdev has its old MAC" [ "$(netmac "$VF0")" = "$mac0" ]
+lacks "  no allocation left" "s1:vf0" ctnet sriov list
+
+echo "== release when the VF's old name is taken on the host meanwhile"
+check "attach VF 0 to s1 (vlan 20, mtu 1400)" ctnet sriov attach s1 --pf "$PF" --vf 0 --vlan 20 --mtu 1400 --name vf0
+has "  s1/vf0 has mtu 1400" "mtu 1400" ip -n s1 link show vf0
+ip link add "$VF0" type dummy
+check "detach while $VF0 is taken" ctnet sriov detach s1 --name vf0
+has "  VF 0 came back under a temporary name" "^ctr" ls "/sys/class/net/$PF/device/virtfn0/net"
+check "  VF 0 settings restored" [ "$(vfrest 0)" = "$before0" ]
+check "  its MTU put back ($mtu0)" [ "$(cat "/sys/class/net/$(vfnet 0)/mtu")" = "$mtu0" ]
+lacks "  no allocation left" "s1:vf0" ctnet sriov list
+ip link del "$VF0"; ip link set "$(vfnet 0)" name "$VF0"
+
+echo "== a record of an older ctnet (no id, no steps) is released from its fields"
+P1=$(vfpci 1)
+check "attach VF 1 to s3 (vlan 50)" ctnet sriov attach s3 --pf "$PF" --vf 1 --vlan 50 --name old
+cat > "/run/ctnet/sriov/$P1.json" <<EOF
+{"pf": "$PF", "pf_pci": "$(basename "$(readlink "/sys/class/net/$PF/device")")", "driver": "igb", "vf": 1,
+ "pci": "$P1", "netns": "s3", "name": "old", "host_name": "$VF1",
+ "saved": {"mac": "00:00:00:00:00:00", "vlan": 0, "qos": 0, "proto": "802.1Q"}, "applied": {"vlan": 50}}
+EOF
+has "  listed as attached" "s3:old" ctnet sriov list
+check "detach it" ctnet sriov detach s3 --name old
+check "  VF 1 back under its old name $VF1" test -e "/sys/class/net/$VF1"
+check "  VF 1 settings restored" [ "$(vfrest 1)" = "$before1" ]
+lacks "  no allocation left" "s3:old" ctnet sriov list
 
 echo "== a VF bound to vfio-pci is reported and never moved"
 M=/t/mods
