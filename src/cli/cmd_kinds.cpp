@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -310,7 +311,8 @@ void add_sriov_verbs(CLI::App& app) {
     s.addresses = parse_prefixes(at->addrs, "--addr");
     if (!at->gw.empty()) s.gateway = IpAddress::parse(at->gw, "--gw");
     if (at->mtu) {
-      kinds::validate_mtu(*at->mtu, "--mtu");  // 0 too: it is no MTU
+      bool v6 = std::any_of(s.addresses.begin(), s.addresses.end(), [](const Prefix& p) { return p.address().is_v6(); });
+      validate_mtu(*at->mtu, "--mtu", v6);  // 0 too: it is no MTU
       s.mtu = *at->mtu;
     }
     auto a = in_txn([&](kinds::Txn& txn) { return kinds::vf::apply(txn, s, *paths); });
