@@ -9,6 +9,7 @@
 
 #include <cstring>
 
+#include "addr/route.h"
 #include "util/error.h"
 
 namespace ctnet::kinds {
@@ -80,6 +81,38 @@ int index_of(NsSocket& s, const std::string& name) {
   if (::ioctl(s.rtnl.fd(), SIOCGIFINDEX, &ifr) != 0)
     throw_errno(fmt::format("link '{}' does not exist in namespace '{}'", name, s.ns.label()));
   return ifr.ifr_ifindex;
+}
+
+MacAddress mac_of(NsSocket& s, const std::string& name) {
+  ifreq ifr{};
+  std::memcpy(ifr.ifr_name, name.data(), std::min(name.size(), sizeof(ifr.ifr_name) - 1));
+  if (::ioctl(s.rtnl.fd(), SIOCGIFHWADDR, &ifr) != 0)
+    throw_errno(fmt::format("cannot read the MAC address of '{}' in namespace '{}'", name, s.ns.label()));
+  MacAddress mac;
+  std::memcpy(mac.bytes.data(), ifr.ifr_hwaddr.sa_data, mac.bytes.size());
+  return mac;
+}
+
+uint32_t mtu_of(NsSocket& s, const std::string& name) {
+  ifreq ifr{};
+  std::memcpy(ifr.ifr_name, name.data(), std::min(name.size(), sizeof(ifr.ifr_name) - 1));
+  if (::ioctl(s.rtnl.fd(), SIOCGIFMTU, &ifr) != 0)
+    throw_errno(fmt::format("cannot read the MTU of '{}' in namespace '{}'", name, s.ns.label()));
+  return static_cast<uint32_t>(ifr.ifr_mtu);
+}
+
+std::optional<link::Link> default_route_link(NsSocket& s) {
+  // An address no host routes specially (TEST-NET-3), so the lookup resolves through the default route.
+  auto oif = addr::lookup_oif(s.rtnl, *IpAddress::try_parse("203.0.113.1"));
+  if (!oif) return std::nullopt;
+  auto l = link::find(s.rtnl, *oif);
+  if (!l || l->name == "lo") return std::nullopt;
+  return l;
+}
+
+uint32_t mtu_of_default_route(NsSocket& s) {
+  auto l = default_route_link(s);
+  return l && l->mtu ? l->mtu : 1500;
 }
 
 void validate_mtu(uint32_t mtu, std::string_view field) {
