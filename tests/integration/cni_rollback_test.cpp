@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "cni_harness.h"
+#include "link/bridge.h"
 #include "link/veth.h"
 
 namespace ctnet::test {
@@ -171,6 +172,23 @@ TEST_F(CniRollback, DelReportsEveryFailureAndStillRemovesTheRest) {
   EXPECT_NE(del.msg().find("fake DEL refused"), std::string::npos) << del.out;
   EXPECT_EQ(links_in(ns), std::vector<std::string>{"lo"});
   EXPECT_EQ(host_links(), std::vector<std::string>{"tcnibr0"});
+}
+
+TEST_F(CniRollback, DelLeavesALinkOfAnotherKindUnderTheHostVethsName) {
+  // DEL knows the host end by its derived name only: it deletes it only while it is a veth.
+  const std::string ns = container();
+  auto conf = bridge_conf();
+  auto add = run("bridge", env("ADD", "ctr1", ns), conf);
+  ASSERT_EQ(add.exit_code, 0) << add.out;
+  const std::string host = add.json["interfaces"][1]["name"].get<std::string>();
+  auto hs = host_socket();
+  link::remove(hs, host);
+  link::create_bridge(hs, {.name = host});
+  auto del = run("bridge", env("DEL", "ctr1", ns), conf);
+  EXPECT_EQ(del.exit_code, 0) << del.out;
+  ASSERT_TRUE(link::find(hs, host));
+  EXPECT_EQ(link::find(hs, host)->kind, "bridge");
+  EXPECT_EQ(lease_ips(), std::vector<std::string>{});
 }
 
 TEST_F(CniRollback, MacvlanDelAfterTheNamespaceWentReleasesTheLease) {
