@@ -78,7 +78,7 @@ class Bridge : public Plugin {
     }
 
     const std::string host = host_veth_name(inv_);
-    const MacAddress host_mac = MacAddress::derived("ctnet-host/" + inv_.container_id + "/" + inv_.ifname);
+    const MacAddress host_mac = host_veth_mac(inv_);
     const uint32_t mtu = mtu_ ? mtu_ : br.mtu;
     auto v = kinds::veth::apply(txn, {.name = host, .peer_ns = inv_.netns, .peer_name = inv_.ifname, .mtu = mtu,
                                       .mac = host_mac, .peer_mac = mac_, .master = bridge_, .peer_up = !disable_container_iface_});

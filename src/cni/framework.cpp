@@ -212,6 +212,10 @@ std::string host_veth_name(const Invocation& inv) {
   return fmt::format("veth{:08x}", static_cast<uint32_t>(h ^ (h >> 32)));
 }
 
+MacAddress host_veth_mac(const Invocation& inv) {
+  return MacAddress::derived("ctnet-host/" + inv.container_id + "/" + inv.ifname);
+}
+
 NetNs open_container_netns(const Invocation& inv) {
   try {
     return NetNs::open_path(inv.netns);
@@ -221,7 +225,13 @@ NetNs open_container_netns(const Invocation& inv) {
 }
 
 NsSocket& open_container_netns(kinds::Txn& txn, const Invocation& inv) {
-  return txn.adopt(open_container_netns(inv), inv.netns);
+  NetNs ns = open_container_netns(inv);
+  try {
+    return txn.adopt(std::move(ns), inv.netns);
+  } catch (const Error& e) {
+    // A file that is no namespace (setns refuses it): the container is as unknown as a missing path.
+    throw CniError(kUnknownContainer, fmt::format("container namespace {} cannot be entered: {}", inv.netns, e.what()));
+  }
 }
 
 kinds::NsRef container_ref(const Invocation& inv) { return {.spec = inv.netns}; }

@@ -79,6 +79,8 @@ std::set<ipam::Attachment> valid_attachments(const Invocation& inv);
 // The host end of the container's veth: derived from the container ID and ifname, so DEL finds it without
 // asking the container namespace.
 std::string host_veth_name(const Invocation& inv);
+// Its MAC, derived the same way, so it is stable across an ADD after a DEL.
+MacAddress host_veth_mac(const Invocation& inv);
 // The container namespace; CniError code 3 when it does not exist. The second form opens it in the
 // transaction, under the spec CNI_NETNS (what the drivers' specs name it by).
 NetNs open_container_netns(const Invocation& inv);

@@ -36,7 +36,7 @@ class Ptp : public Plugin {
     enable_forwarding(ipr);
 
     const std::string host_name = host_veth_name(inv_);
-    const MacAddress host_mac = MacAddress::derived("ctnet-host/" + inv_.container_id + "/" + inv_.ifname);
+    const MacAddress host_mac = host_veth_mac(inv_);
     const uint32_t mtu = mtu_ ? mtu_ : kinds::mtu_of_default_route(host);
     auto v = kinds::veth::apply(txn, {.name = host_name, .peer_ns = inv_.netns, .peer_name = inv_.ifname, .mtu = mtu,
                                       .mac = host_mac, .peer_mac = mac_});
