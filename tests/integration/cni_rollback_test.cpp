@@ -69,6 +69,18 @@ TEST_F(CniRollback, MacvlanWithTheParentsMacIsRefusedAndLeavesNothing) {
   EXPECT_EQ(lease_ips("tcnimv"), std::vector<std::string>{});
 }
 
+TEST_F(CniRollback, MacvlanMtuAboveTheParentsIsInvalidConfig) {
+  make_veth("tcnim0", "tcnim1");
+  const std::string ns = container();
+  json conf = {{"cniVersion", "1.0.0"}, {"name", "tcnimv"}, {"type", "macvlan"}, {"master", "tcnim0"},
+               {"mtu", 9000}, {"ipam", host_local("10.55.0.0/24")}};
+  auto add = run("macvlan", env("ADD", "mv1", ns), conf);
+  EXPECT_EQ(add.code(), 7) << add.out;
+  EXPECT_NE(add.msg().find("invalid 'mtu'"), std::string::npos) << add.out;
+  EXPECT_EQ(links_in(ns), std::vector<std::string>{"lo"});
+  EXPECT_EQ(lease_ips("tcnimv"), std::vector<std::string>{});
+}
+
 TEST_F(CniRollback, MacvlanRefusedByTheKernelAfterCreationLeavesNothing) {
   // Two macvlans of one parent may not share a MAC: the kernel creates the second and refuses to open it
   // (macvlan_open: EADDRINUSE), after the lease and the link exist.
