@@ -48,7 +48,8 @@ Result exec_ipam(const IpamExec& x, std::string_view command) {
   }
   if (path.empty()) bad_config("ipam.type", fmt::format("IPAM plugin '{}' not found in CNI_PATH {}", x.type, x.cni_path));
 
-  // The caller's environment (CNI_ARGS and the rest) with the attachment's variables from the record.
+  // The caller's environment (CNI_ARGS and the rest) with the attachment's variables from the record (those it
+  // has: GC and STATUS have none, DEL may lack CNI_NETNS).
   std::vector<std::string> envs;
   for (char** e = environ; *e; ++e) {
     std::string_view v = *e;
@@ -58,10 +59,9 @@ Result exec_ipam(const IpamExec& x, std::string_view command) {
     if (!ours) envs.emplace_back(v);
   }
   envs.push_back("CNI_COMMAND=" + std::string(command));
-  envs.push_back("CNI_CONTAINERID=" + x.container_id);
-  envs.push_back("CNI_NETNS=" + x.netns);
-  envs.push_back("CNI_IFNAME=" + x.ifname);
-  envs.push_back("CNI_PATH=" + x.cni_path);
+  for (auto [k, v] : {std::pair{"CNI_CONTAINERID=", &x.container_id}, std::pair{"CNI_NETNS=", &x.netns},
+                      std::pair{"CNI_IFNAME=", &x.ifname}, std::pair{"CNI_PATH=", &x.cni_path}})
+    if (!v->empty()) envs.push_back(k + *v);
   std::vector<char*> envp;
   for (auto& e : envs) envp.push_back(e.data());
   envp.push_back(nullptr);

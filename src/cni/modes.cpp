@@ -151,9 +151,12 @@ class HostDevice : public OneInterfacePlugin {
   }
 
   std::vector<kinds::Made> del_records(kinds::Txn& txn) override {
+    // Known by its container name; its old name is the configured one or its alias, and, should the container
+    // namespace be gone, it is told from a host link of that name by the alias or the configured hwaddr.
     kinds::Made dev{.kind = "host-device", .ns = container_ref(inv_), .name = inv_.ifname,
                     .saved = {{"host", kinds::to_json(txn.ref(txn.host()))}}};
     if (!device_.empty()) dev.saved["device"] = device_;
+    if (hwaddr_) dev.saved["mac"] = hwaddr_->str();
     return records_with(txn, std::move(dev));
   }
 

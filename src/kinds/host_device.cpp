@@ -94,9 +94,16 @@ Removal remove(Txn& txn, const Made& m) {
     back_as = move_back(*s, l->index, *host, device);
   } else {
     // The namespace is gone: the kernel returned a physical device to the initial namespace by itself
-    // (net/core/dev.c: default_device_exit_net), under the name it had inside. Rename it back if it is here.
+    // (net/core/dev.c: default_device_exit_net), under the name it had inside. A link of that name here is
+    // renamed back only when it provably is the device (the host may have its own eth0): its ifindex (kept by
+    // the move when free), the MAC it left with, or the alias naming its recorded old name.
     auto l = link::find(host->rtnl, m.name);
     if (!l) return Removal::absent;
+    const std::string recorded = m.saved.value("device", "");
+    const auto left_with = MacAddress::try_parse(m.saved.value("mac", ""));
+    const bool same = (m.ifindex && l->index == m.ifindex) || (left_with && l->mac == left_with) ||
+                      (!recorded.empty() && l->alias == recorded);
+    if (!same) return Removal::absent;
     device = back_as = old_name(m, *l);
     if (m.name == device) return Removal::absent;
     link::change(host->rtnl, l->index, {.name = device}, fmt::format("cannot rename {} back to {}", m.name, device));

@@ -29,7 +29,8 @@ int apply(Txn& txn, const Spec& s);  // returns the ifindex in ns
 Inspection inspect(Txn& txn, const Spec& s);
 void repair(Txn& txn, const Spec& s);
 // `saved` needs "host" (the namespace it came from); "device" (its old name) or else its alias names it there;
-// "mtu", "mac", "alias" (when recorded) are restored.
+// "mtu", "mac", "alias" (when recorded) are restored. A record without an ifindex (CNI DEL's) identifies the
+// device by "mac" or the alias when its namespace is gone.
 Removal remove(Txn& txn, const Made& m);
 
 // Moves link `index` of namespace `from` to `host` under `old_name` (down). Returns the name it got there:

@@ -137,6 +137,24 @@ TEST_F(CniRollback, HostDeviceFoundByMacComesBackUnderItsNameOnDel) {
   EXPECT_EQ(run("host-device", env("DEL", "hd1", ns), conf).exit_code, 0);
 }
 
+TEST_F(CniRollback, HostDeviceDelAfterTheNamespaceWentLeavesAHostLinkOfThatNameAlone) {
+  // The container namespace is gone (a physical device would be back in the host under its container name):
+  // a host link that merely has that name (here "eth0" in the test's host namespace) is not renamed.
+  make_veth("tcnid0", "tcnid1");
+  const std::string ns = container();
+  json conf = {{"cniVersion", "1.0.0"}, {"name", "tcnihd"}, {"type", "host-device"}, {"device", "tcnid0"},
+               {"ipam", host_local("10.56.0.0/24")}};
+  ASSERT_EQ(run("host-device", env("ADD", "hd1", ns), conf).exit_code, 0);
+  remove_container(ns);  // the veth goes with it (its peer when the kernel's namespace cleanup has run)
+  auto hs = host_socket();
+  link::create_veth(hs, {.name = "eth0", .peer_name = "tcnie1"});
+  auto del = run("host-device", env("DEL", "hd1", ns), conf);
+  EXPECT_EQ(del.exit_code, 0) << del.out;
+  EXPECT_TRUE(link::find(hs, "eth0"));
+  EXPECT_FALSE(link::find(hs, "tcnid0"));
+  EXPECT_EQ(lease_ips("tcnihd"), std::vector<std::string>{});
+}
+
 TEST_F(CniRollback, PtpFailedAddRemovesEverything) {
   const std::string ns = container();
   auto ipam = host_local("10.88.0.0/24");
