@@ -21,9 +21,12 @@ nl::Message add_request(int index, const Prefix& p, const AddOptions& o) {
     IpAddress brd = p.last();
     m.put(IFA_BROADCAST, brd.data(), brd.size());
   }
-  if (p.address().is_v6() && !o.dad) {
-    ifa->ifa_flags = IFA_F_NODAD;
-    m.put_u32(IFA_FLAGS, IFA_F_NODAD);
+  uint32_t flags = 0;
+  if (p.address().is_v6() && !o.dad) flags |= IFA_F_NODAD;
+  if (!o.prefix_route) flags |= IFA_F_NOPREFIXROUTE;
+  if (flags) {
+    ifa->ifa_flags = static_cast<uint8_t>(flags & 0xff);  // IFA_F_NOPREFIXROUTE exists only in IFA_FLAGS
+    m.put_u32(IFA_FLAGS, flags);
   }
   return m;
 }

@@ -20,6 +20,9 @@ struct AddOptions {
   // from our own allocation are unique, so DAD is off unless asked for (IFA_F_NODAD).
   bool dad = false;
   bool replace = false;  // NLM_F_REPLACE instead of NLM_F_EXCL (converging re-runs)
+  // The kernel's route to the address's subnet through the interface; off (IFA_F_NOPREFIXROUTE) where the
+  // subnet is reached another way (CNI ptp: through the gateway, a host route).
+  bool prefix_route = true;
 };
 
 nl::Message add_request(int index, const Prefix& p, const AddOptions& o = {});

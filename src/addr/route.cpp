@@ -66,6 +66,21 @@ bool remove(nl::Socket& s, const Route& r) {
   return true;
 }
 
+std::optional<int> lookup_oif(nl::Socket& s, const IpAddress& dst) {
+  nl::Message m(RTM_GETROUTE, 0);
+  auto* rt = m.put_header<rtmsg>();
+  rt->rtm_family = static_cast<uint8_t>(dst.family());
+  rt->rtm_dst_len = static_cast<uint8_t>(dst.size() * 8);
+  m.put(RTA_DST, dst.data(), dst.size());
+  m.hdr()->nlmsg_flags |= NLM_F_ACK;
+  nl::Reply r = s.exchange(m);
+  if (r.error || r.messages.empty()) return std::nullopt;
+  auto a = nl::Attrs::of_message(r.messages.front().hdr(), sizeof(rtmsg));
+  auto oif = a.u32(RTA_OIF);
+  if (!oif) return std::nullopt;
+  return static_cast<int>(*oif);
+}
+
 std::vector<Route> list_routes(nl::Socket& s, int family, uint32_t table) {
   nl::Message m(RTM_GETROUTE, 0);
   m.put_header<rtmsg>()->rtm_family = static_cast<uint8_t>(family);

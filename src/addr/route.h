@@ -32,6 +32,9 @@ Prefix default_route(int family);
 nl::Message add_request(const Route& r, bool replace = false);
 void add(nl::Socket& s, const Route& r, bool replace = false);
 bool remove(nl::Socket& s, const Route& r);  // idempotent
+// The interface the kernel would send a packet to `dst` through (a route lookup, RTM_GETROUTE without a dump:
+// its cost does not grow with the routing table), if any route leads there.
+std::optional<int> lookup_oif(nl::Socket& s, const IpAddress& dst);
 std::vector<Route> list_routes(nl::Socket& s, int family = AF_UNSPEC, uint32_t table = RT_TABLE_MAIN);
 
 }  // namespace ctnet::addr

@@ -1,16 +1,9 @@
 #include <fmt/format.h>
-#include <net/if.h>
-#include <sys/ioctl.h>
-
-#include <cstring>
-#include <linux/if_addr.h>
-#include <linux/rtnetlink.h>
 
 #include "addr/address.h"
-#include "addr/route.h"
 #include "cni/plugins.h"
+#include "kinds/address.h"
 #include "link/link.h"
-#include "nft/masq.h"
 #include "ns/sysctl.h"
 #include "util/error.h"
 #include "util/json_get.h"
@@ -18,32 +11,18 @@
 
 namespace ctnet::cni {
 
-std::pair<int, std::string> link_index_mac(nl::Socket& s, const std::string& name) {
-  ifreq ifr{};
-  std::memcpy(ifr.ifr_name, name.data(), std::min(name.size(), sizeof(ifr.ifr_name) - 1));
-  if (::ioctl(s.fd(), SIOCGIFINDEX, &ifr) != 0) throw_errno(fmt::format("link '{}' does not exist", name));
-  int index = ifr.ifr_ifindex;
-  if (::ioctl(s.fd(), SIOCGIFHWADDR, &ifr) != 0) throw_errno(fmt::format("cannot read the address of '{}'", name));
-  MacAddress mac;
-  std::memcpy(mac.bytes.data(), ifr.ifr_hwaddr.sa_data, 6);
-  return {index, mac.str()};
-}
-
-void configure_container(nl::Socket& cs, int index, const std::string& ifname, const Result& r, bool dad) {
-  link::change(cs, index, {.up = true}, fmt::format("cannot bring {} up", ifname));
-  for (const auto& ip : r.ips) addr::add(cs, index, ip.address, ifname, {.dad = dad});
+void configure_container(kinds::Txn& txn, const std::string& ns, int index, const std::string& ifname, const Result& r, bool dad) {
+  for (const auto& ip : r.ips)
+    kinds::address::apply(txn, {.ns = ns, .ifname = ifname, .ifindex = index, .prefix = ip.address, .dad = dad});
   for (const auto& rt : r.routes) {
-    addr::Route route;
-    route.dst = rt.dst;
-    route.oif = index;
-    route.gateway = rt.gw;
+    addr::Route route{.dst = rt.dst, .gateway = rt.gw, .oif = index};
     if (!route.gateway)
       for (const auto& ip : r.ips)
         if (ip.gateway && ip.gateway->family() == rt.dst.family()) {
           route.gateway = ip.gateway;
           break;
         }
-    addr::add(cs, route);
+    kinds::route::apply(txn, {.ns = ns, .route = route, .dev = ifname});
   }
 }
 
@@ -98,35 +77,22 @@ void OneInterfacePlugin::check(const Result& prev) {
   check_container(cs, inv_.ifname, prev, 0);
 }
 
-void DelSteps::finish() const {
-  if (errors_.empty()) return;
-  std::string all;
-  for (const auto& e : errors_) all += (all.empty() ? "" : "; ") + e;
-  throw CniError(kPluginFailure, all);
+std::vector<kinds::Made> OneInterfacePlugin::records_with(kinds::Txn& txn, kinds::Made link) const {
+  std::vector<kinds::Made> out;
+  if (auto r = ipam_.record(txn)) out.push_back(std::move(*r));
+  // Without CNI_NETNS the namespace is gone, and the kernel took (or gave back) the interface with it.
+  if (!inv_.netns.empty()) out.push_back(std::move(link));
+  return out;
 }
 
-void del_veth_attachment(Invocation& inv, Ipam& ipam, bool ip_masq) {
-  DelSteps del;
-  del.step([&] {
-    bool netns_gone = inv.netns.empty();
-    if (!netns_gone) {
-      try {
-        NetNs cns = NetNs::open_path(inv.netns);
-        nl::Socket cs = nl::Socket::in(cns);
-        link::remove(cs, inv.ifname);
-      } catch (const Error& e) {
-        if (e.errnum() != ENOENT && e.errnum() != EINVAL) throw;
-        netns_gone = true;
-      }
-    }
-    if (netns_gone) {
-      nl::Socket hs;
-      link::remove(hs, host_veth_name(inv));
-    }
-  });
-  if (ip_masq) del.step([&] { nft::remove_masq({inv.name, inv.container_id, inv.ifname}); });
-  del.step([&] { ipam.del(); });
-  del.finish();
+std::vector<kinds::Made> veth_attachment_records(kinds::Txn& txn, const Invocation& inv, const Ipam& ipam, bool macspoof, bool ip_masq) {
+  std::vector<kinds::Made> out;
+  if (auto r = ipam.record(txn)) out.push_back(std::move(*r));
+  out.push_back({.kind = "veth", .ns = txn.ref(txn.host()), .name = host_veth_name(inv)});
+  const nft::MasqKey key{inv.name, inv.container_id, inv.ifname};
+  if (macspoof) out.push_back(macspoof_record(txn, key));
+  if (ip_masq) out.push_back(masq_record(txn, key));
+  return out;
 }
 
 }  // namespace ctnet::cni

@@ -1,27 +1,14 @@
 #include "cni/framework.h"
 
-#include <fcntl.h>
-#include <poll.h>
-#include <spawn.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
-#include <cstring>
 #include <fmt/format.h>
 
-#include <linux/rtnetlink.h>
-
-#include "addr/route.h"
-#include "link/link.h"
-#include "netlink/socket.h"
 #include "util/error.h"
 #include "util/json_get.h"
 #include "util/names.h"
-
-extern char** environ;
 
 namespace ctnet::cni {
 
@@ -225,6 +212,10 @@ std::string host_veth_name(const Invocation& inv) {
   return fmt::format("veth{:08x}", static_cast<uint32_t>(h ^ (h >> 32)));
 }
 
+MacAddress host_veth_mac(const Invocation& inv) {
+  return MacAddress::derived("ctnet-host/" + inv.container_id + "/" + inv.ifname);
+}
+
 NetNs open_container_netns(const Invocation& inv) {
   try {
     return NetNs::open_path(inv.netns);
@@ -233,31 +224,17 @@ NetNs open_container_netns(const Invocation& inv) {
   }
 }
 
-std::optional<link::Link> default_route_link(nl::Socket& s) {
-  // A route lookup, not a dump: on a ptp host the main table holds a /32 per container, and reading it all on
-  // every ADD would make ADD cost grow with the number of containers. The lookup is for an address no host
-  // routes specially (TEST-NET-3), so it resolves through the default route.
-  nl::Message m(RTM_GETROUTE, 0);
-  auto* rt = m.put_header<rtmsg>();
-  rt->rtm_family = AF_INET;
-  rt->rtm_dst_len = 32;
-  IpAddress probe = *IpAddress::try_parse("203.0.113.1");
-  m.put(RTA_DST, probe.data(), probe.size());
-  m.hdr()->nlmsg_flags |= NLM_F_ACK;
-  nl::Reply r = s.exchange(m);
-  if (r.error || r.messages.empty()) return std::nullopt;
-  auto a = nl::Attrs::of_message(r.messages.front().hdr(), sizeof(rtmsg));
-  auto oif = a.u32(RTA_OIF);
-  if (!oif) return std::nullopt;
-  auto l = link::find(s, static_cast<int>(*oif));
-  if (!l || l->name == "lo") return std::nullopt;
-  return l;
+NsSocket& open_container_netns(kinds::Txn& txn, const Invocation& inv) {
+  NetNs ns = open_container_netns(inv);
+  try {
+    return txn.adopt(std::move(ns), inv.netns);
+  } catch (const Error& e) {
+    // A file that is no namespace (setns refuses it): the container is as unknown as a missing path.
+    throw CniError(kUnknownContainer, fmt::format("container namespace {} cannot be entered: {}", inv.netns, e.what()));
+  }
 }
 
-uint32_t mtu_of_default_route(nl::Socket& s) {
-  auto l = default_route_link(s);
-  return l && l->mtu ? l->mtu : 1500;  // no default route: the kernel's default MTU
-}
+kinds::NsRef container_ref(const Invocation& inv) { return {.spec = inv.netns}; }
 
 // ---- IPAM --------------------------------------------------------------------------------------------------
 
@@ -277,16 +254,27 @@ Ipam::Ipam(const Invocation& inv) : inv_(inv) {
   }
 }
 
-Result Ipam::add(UndoLog& undo) {
+IpamExec Ipam::exec_spec() const {
+  return {type_, inv_.cni_path, inv_.stdin_text, inv_.container_id, inv_.netns, inv_.ifname};
+}
+
+std::optional<kinds::Made> Ipam::record(kinds::Txn& txn) const {
+  if (type_.empty()) return std::nullopt;
+  if (host_local_) return host_local_record(txn, host_local_->data_dir, host_local_->network, inv_.container_id, inv_.ifname);
+  return ipam_exec_record(txn, exec_spec());
+}
+
+Result Ipam::add(kinds::Txn& txn) {
   if (type_.empty()) return {};
+  Result r;
   if (!host_local_) {
-    Result r = exec("ADD");
-    undo.add("IPAM lease (" + type_ + ")", [this] { exec("DEL"); });
+    txn.done(txn.make(*record(txn), [&] { r = exec_ipam(exec_spec(), "ADD"); }));
     return r;
   }
-  auto leases = ipam::allocate(*host_local_, inv_.container_id, inv_.ifname, requested_ips(inv_));
-  undo.add("IPAM lease", [this] { ipam::release(*host_local_, inv_.container_id, inv_.ifname); });
-  Result r;
+  std::vector<ipam::Lease> leases;
+  txn.done(txn.make(*record(txn), [&] {
+    leases = ipam::allocate(*host_local_, inv_.container_id, inv_.ifname, requested_ips(inv_));
+  }));
   for (const auto& l : leases) r.ips.push_back({l.address, l.gateway, std::nullopt});
   for (const auto& rt : host_local_->routes) r.routes.push_back({rt.dst, rt.gw});
   if (!host_local_->resolv_conf.empty()) {
@@ -296,19 +284,10 @@ Result Ipam::add(UndoLog& undo) {
   return r;
 }
 
-void Ipam::del() {
-  if (type_.empty()) return;
-  if (!host_local_) {
-    exec("DEL");
-    return;
-  }
-  ipam::release(*host_local_, inv_.container_id, inv_.ifname);
-}
-
 void Ipam::check(const Result& prev) {
   if (type_.empty()) return;
   if (!host_local_) {
-    exec("CHECK");
+    exec_ipam(exec_spec(), "CHECK");
     return;
   }
   auto held = ipam::leases_of(*host_local_, inv_.container_id, inv_.ifname);
@@ -323,7 +302,7 @@ void Ipam::check(const Result& prev) {
 void Ipam::gc(const std::set<ipam::Attachment>& valid) {
   if (type_.empty()) return;
   if (!host_local_) {
-    exec("GC");
+    exec_ipam(exec_spec(), "GC");
     return;
   }
   ipam::gc(*host_local_, valid);
@@ -332,7 +311,7 @@ void Ipam::gc(const std::set<ipam::Attachment>& valid) {
 void Ipam::status() {
   if (type_.empty()) return;
   if (!host_local_) {
-    exec("STATUS");
+    exec_ipam(exec_spec(), "STATUS");
     return;
   }
   // The data dir must be usable for ADDs to succeed.
@@ -341,79 +320,6 @@ void Ipam::status() {
     dir = dir.substr(0, std::max<size_t>(dir.rfind('/'), 1));
   if (::access(dir.c_str(), W_OK) != 0)
     throw CniError(kNotAvailable, fmt::format("host-local data dir {} is not writable", host_local_->data_dir));
-}
-
-Result Ipam::exec(std::string_view command) {
-  // The spec's delegation: same environment except CNI_COMMAND, the same configuration on stdin.
-  std::string path;
-  std::string_view dirs = inv_.cni_path;
-  while (!dirs.empty()) {
-    auto colon = dirs.find(':');
-    std::string candidate = std::string(dirs.substr(0, colon)) + "/" + type_;
-    dirs = colon == std::string_view::npos ? std::string_view{} : dirs.substr(colon + 1);
-    if (::access(candidate.c_str(), X_OK) == 0) {
-      path = candidate;
-      break;
-    }
-  }
-  if (path.empty()) bad_config("ipam.type", fmt::format("IPAM plugin '{}' not found in CNI_PATH {}", type_, inv_.cni_path));
-
-  std::vector<std::string> envs;
-  for (char** e = environ; *e; ++e)
-    if (std::strncmp(*e, "CNI_COMMAND=", 12) != 0) envs.emplace_back(*e);
-  envs.push_back("CNI_COMMAND=" + std::string(command));
-  std::vector<char*> envp;
-  for (auto& e : envs) envp.push_back(e.data());
-  envp.push_back(nullptr);
-
-  int in[2], out[2];
-  if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0) throw CniError(kIoFailure, "cannot create pipes");
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-  pid_t pid = 0;
-  char* argv[] = {const_cast<char*>(type_.c_str()), nullptr};
-  int rc = posix_spawn(&pid, path.c_str(), &fa, nullptr, argv, envp.data());
-  posix_spawn_file_actions_destroy(&fa);
-  ::close(in[0]);
-  ::close(out[1]);
-  if (rc != 0) {
-    ::close(in[1]);
-    ::close(out[0]);
-    throw CniError(kIoFailure, fmt::format("cannot execute {}: {}", path, std::strerror(rc)));
-  }
-  // Configurations are small (well below the pipe buffer), so writing all before reading cannot deadlock.
-  const std::string& conf = inv_.stdin_text;
-  size_t off = 0;
-  while (off < conf.size()) {
-    ssize_t n = ::write(in[1], conf.data() + off, conf.size() - off);
-    if (n <= 0) break;
-    off += static_cast<size_t>(n);
-  }
-  ::close(in[1]);
-  std::string output;
-  char buf[8192];
-  for (;;) {
-    ssize_t n = ::read(out[0], buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    output.append(buf, static_cast<size_t>(n));
-  }
-  ::close(out[0]);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  json j = json::parse(output, nullptr, false);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    if (!j.is_discarded() && j.is_object() && j.contains("code"))
-      throw CniError(j.value("code", kPluginFailure), fmt::format("{}: {}", type_, j.value("msg", std::string())),
-                     j.value("details", std::string()));
-    throw CniError(kPluginFailure, fmt::format("IPAM plugin {} failed: {}", type_, output));
-  }
-  if (command != "ADD") return {};
-  if (j.is_discarded()) throw CniError(kDecodeFailure, fmt::format("cannot decode the result of IPAM plugin {}", type_));
-  return Result::from_json(j, "ipam result");
 }
 
 }  // namespace ctnet::cni

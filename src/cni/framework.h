@@ -10,12 +10,11 @@
 #include <utility>
 #include <vector>
 
+#include "cni/kinds.h"
 #include "cni/types.h"
 #include "ipam/host_local.h"
-#include "link/link.h"
-#include "netlink/socket.h"
+#include "kinds/txn.h"
 #include "ns/netns.h"
-#include "ops/undo.h"
 #include "util/ip.h"
 
 namespace ctnet::cni {
@@ -54,16 +53,17 @@ class Ipam {
  public:
   explicit Ipam(const Invocation& inv);
   bool configured() const { return !type_.empty(); }
-  // Allocates; the undo log releases it again if the ADD fails later.
-  Result add(UndoLog& undo);
-  void del();
+  // Allocates, recorded in the transaction as kind "ipam" (a rollback releases it).
+  Result add(kinds::Txn& txn);
+  // The record DEL releases; none when no IPAM is configured.
+  std::optional<kinds::Made> record(kinds::Txn& txn) const;
   // Throws unless the attachment still holds every address of `prev`.
   void check(const Result& prev);
   void gc(const std::set<ipam::Attachment>& valid);
   void status();
 
  private:
-  Result exec(std::string_view command);
+  IpamExec exec_spec() const;
   const Invocation& inv_;
   std::string type_;
   std::optional<ipam::HostLocalConfig> host_local_;
@@ -79,12 +79,14 @@ std::set<ipam::Attachment> valid_attachments(const Invocation& inv);
 // The host end of the container's veth: derived from the container ID and ifname, so DEL finds it without
 // asking the container namespace.
 std::string host_veth_name(const Invocation& inv);
-// The container namespace; CniError code 3 when it does not exist.
+// Its MAC, derived the same way, so it is stable across an ADD after a DEL.
+MacAddress host_veth_mac(const Invocation& inv);
+// The container namespace; CniError code 3 when it does not exist. The second form opens it in the
+// transaction, under the spec CNI_NETNS (what the drivers' specs name it by).
 NetNs open_container_netns(const Invocation& inv);
-// The interface the default route leaves through (a route lookup, no dump), if any.
-std::optional<link::Link> default_route_link(nl::Socket& host);
-// The MTU of the interface the default route leaves through (1500 when there is none), for `mtu` defaults.
-uint32_t mtu_of_default_route(nl::Socket& host);
+NsSocket& open_container_netns(kinds::Txn& txn, const Invocation& inv);
+// Where a record of something in the container namespace says it lives (DEL knows it by CNI_NETNS only).
+kinds::NsRef container_ref(const Invocation& inv);
 
 // A kernel or library failure with no spec code: reported as code 100 (plugin-specific range).
 inline constexpr int kPluginFailure = 100;

@@ -14,13 +14,8 @@ class HostLocal : public Plugin {
     if (get_string(*ipam, "type", "ipam").value_or("") != "host-local")
       bad_config("ipam.type", "must be host-local when executing host-local");
   }
-  Result add() override {
-    UndoLog undo;
-    Result r = ipam_.add(undo);
-    undo.commit();
-    return r;
-  }
-  void del() override { ipam_.del(); }
+  Result add(kinds::Txn& txn) override { return ipam_.add(txn); }
+  std::vector<kinds::Made> del_records(kinds::Txn& txn) override { return {*ipam_.record(txn)}; }
   void check(const Result& prev) override { ipam_.check(prev); }
   void gc(const std::set<ipam::Attachment>& valid) override { ipam_.gc(valid); }
   void status() override { ipam_.status(); }

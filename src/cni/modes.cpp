@@ -5,11 +5,11 @@
 #include <fmt/format.h>
 
 #include <regex>
-#include <linux/if_link.h>
-#include <linux/rtnetlink.h>
 
-#include "addr/route.h"
 #include "cni/plugins.h"
+#include "kinds/host_device.h"
+#include "kinds/link_kind.h"
+#include "kinds/subif.h"
 #include "link/macvlan.h"
 #include "util/error.h"
 #include "util/json_get.h"
@@ -18,42 +18,9 @@
 namespace ctnet::cni {
 namespace {
 
-std::string master_or_default(nl::Socket& hs) {
-  if (auto l = default_route_link(hs)) return l->name;
+std::string master_or_default(NsSocket& host) {
+  if (auto l = kinds::default_route_link(host)) return l->name;
   bad_config("master", "missing, and there is no default route to take it from");
-}
-
-void rename_and_up(nl::Socket& cs, const std::string& from, const std::string& to) {
-  auto l = link::get(cs, from);
-  // One request: do_setlink() renames before it changes flags, so the link comes up under its final name.
-  link::change(cs, l.index, {.up = true, .name = to}, fmt::format("cannot rename {} to {}", from, to));
-}
-
-void set_alias(nl::Socket& s, int index, const std::string& alias) {
-  nl::Message m(RTM_NEWLINK, 0);
-  auto* ifi = m.put_header<ifinfomsg>();
-  ifi->ifi_family = AF_UNSPEC;
-  ifi->ifi_index = index;
-  m.put_str(IFLA_IFALIAS, alias);
-  s.ack(m, "cannot set the interface alias");
-}
-
-void configure_addresses(nl::Socket& cs, const std::string& ifname, Result& res) {
-  auto cl = link::get(cs, ifname);
-  res.interfaces.push_back({ifname, cl.mac ? cl.mac->str() : "", "", cl.mtu});
-  configure_container(cs, cl.index, ifname, res, false);
-}
-
-void del_in_container(Invocation& inv, Ipam& ipam) {
-  DelSteps del;
-  del.step([&] {
-    if (inv.netns.empty()) return;
-    NetNs cns = NetNs::open_path(inv.netns);
-    nl::Socket cs = nl::Socket::in(cns);
-    link::remove(cs, inv.ifname);
-  });
-  del.step([&] { ipam.del(); });
-  del.finish();
 }
 
 class SubInterface : public OneInterfacePlugin {
@@ -87,33 +54,27 @@ class SubInterface : public OneInterfacePlugin {
     }
   }
 
-  Result add() override {
-    if (ipvlan_ && !link::kernel_has_link_kind("ipvlan"))
-      throw CniError(kPluginFailure, "ipvlan: the running kernel has no ipvlan driver (CONFIG_IPVLAN); use macvlan");
-    nl::Socket hs;
-    UndoLog undo;
-    NetNs cns = open_container_netns(inv_);
-    Result ipr = ipam_.add(undo);
-    std::string master = master_.empty() ? master_or_default(hs) : master_;
-    auto parent = link::get(hs, master);
-    const std::string tmp = link::temporary_name("cni");
-    link::SubInterfaceSpec spec{.name = tmp, .parent = parent.index, .netns_fd = cns.fd(), .mtu = mtu_, .mac = mac_};
-    if (ipvlan_) link::create_ipvlan(hs, spec, ipvlan_mode_);
-    else link::create_macvlan(hs, spec, macvlan_mode_);
-    nl::Socket cs = nl::Socket::in(cns);
-    undo.add("sub-interface in the container", [&cs, tmp, this] {
-      link::remove(cs, tmp);
-      link::remove(cs, inv_.ifname);
-    });
-    rename_and_up(cs, tmp, inv_.ifname);
+  Result add(kinds::Txn& txn) override {
+    const auto kind = ipvlan_ ? kinds::subif::Kind::ipvlan : kinds::subif::Kind::macvlan;
+    if (ipvlan_) kinds::subif::require_driver(kind);
+    NsSocket& host = txn.host();
+    NsSocket& cns = open_container_netns(txn, inv_);
+    kinds::subif::Spec spec{.kind = kind, .parent = master_.empty() ? master_or_default(host) : master_, .ns = inv_.netns,
+                            .name = inv_.ifname, .macvlan_mode = macvlan_mode_, .ipvlan_mode = ipvlan_mode_, .mac = mac_, .mtu = mtu_};
+    kinds::subif::validate(spec, "");
+    Result ipr = ipam_.add(txn);
+    // Refused before anything exists when the parent's MTU or MAC does not allow it (field "mtu", "mac").
+    auto r = kinds::subif::apply(txn, spec, "");
     Result res;
     take_ipam_result(res, ipr, 0);
-    configure_addresses(cs, inv_.ifname, res);
-    res.interfaces.back().sandbox = inv_.netns;
-    undo.commit();
+    res.interfaces.push_back({inv_.ifname, kinds::mac_of(cns, inv_.ifname).str(), inv_.netns, r.mtu});
+    configure_container(txn, inv_.netns, r.index, inv_.ifname, res, false);
     return res;
   }
-  void del() override { del_in_container(inv_, ipam_); }
+
+  std::vector<kinds::Made> del_records(kinds::Txn& txn) override {
+    return records_with(txn, {.kind = ipvlan_ ? "ipvlan" : "macvlan", .ns = container_ref(inv_), .name = inv_.ifname});
+  }
 
  protected:
   void check_link(nl::Socket& cs) override {
@@ -166,60 +127,37 @@ class HostDevice : public OneInterfacePlugin {
     }
   }
 
-  Result add() override {
-    nl::Socket hs;
-    UndoLog undo;
-    NetNs cns = open_container_netns(inv_);
-    Result ipr = ipam_.add(undo);
-    link::Link dev;
-    if (device_.empty() && !sysfs_dir_.empty()) device_ = netdev_in(sysfs_dir_);
-    if (!device_.empty()) {
-      dev = link::get(hs, device_);
-    } else {
-      bool found = false;
-      for (const auto& l : link::list(hs))
+  Result add(kinds::Txn& txn) override {
+    NsSocket& host = txn.host();
+    NsSocket& cns = open_container_netns(txn, inv_);
+    Result ipr = ipam_.add(txn);
+    std::string device = device_;
+    if (device.empty() && !sysfs_dir_.empty()) device = netdev_in(sysfs_dir_);
+    if (device.empty()) {
+      for (const auto& l : link::list(host.rtnl))
         if (l.mac && *l.mac == *hwaddr_) {
-          dev = l;
-          found = true;
+          device = l.name;
           break;
         }
-      if (!found) bad_config("hwaddr", fmt::format("no link has address {}", hwaddr_->str()));
+      if (device.empty()) bad_config("hwaddr", fmt::format("no link has address {}", hwaddr_->str()));
     }
-    // The original name travels with the link as its alias, so DEL can give it back.
-    set_alias(hs, dev.index, dev.name);
-    link::change(hs, dev.index, {.up = false, .name = inv_.ifname, .netns_fd = cns.fd()},
-                 fmt::format("cannot move {} into the container", dev.name));
-    NetNs host = NetNs::current();
-    nl::Socket cs = nl::Socket::in(cns);
-    std::string orig = dev.name;
-    undo.add("host device " + orig, [&cs, &host, this, orig] {
-      if (auto l = link::find(cs, inv_.ifname))
-        link::change(cs, l->index, {.up = false, .name = orig, .netns_fd = host.fd()}, "cannot move the device back");
-    });
+    // The old name travels with the device as its alias, so DEL (which has no record of it) can give it back.
+    const int index = kinds::host_device::apply(txn, {.device = device, .ns = inv_.netns, .name = inv_.ifname, .alias_old_name = true});
     Result res;
     take_ipam_result(res, ipr, 0);
-    configure_addresses(cs, inv_.ifname, res);
-    res.interfaces.back().sandbox = inv_.netns;
-    undo.commit();
+    res.interfaces.push_back({inv_.ifname, kinds::mac_of(cns, inv_.ifname).str(), inv_.netns, kinds::mtu_of(cns, inv_.ifname)});
+    configure_container(txn, inv_.netns, index, inv_.ifname, res, false);
     return res;
   }
 
-  void del() override {
-    DelSteps del;
-    del.step([&] {
-      if (inv_.netns.empty()) return;
-      NetNs cns = NetNs::open_path(inv_.netns);
-      NetNs host = NetNs::current();
-      nl::Socket cs = nl::Socket::in(cns);
-      if (auto l = link::find(cs, inv_.ifname)) {
-        std::string orig = !l->alias.empty() && is_valid_ifname(l->alias) ? l->alias : device_;
-        link::Change c{.up = false, .netns_fd = host.fd()};
-        if (!orig.empty()) c.name = orig;
-        link::change(cs, l->index, c, fmt::format("cannot move {} back to the host", inv_.ifname));
-      }
-    });
-    del.step([&] { ipam_.del(); });
-    del.finish();
+  std::vector<kinds::Made> del_records(kinds::Txn& txn) override {
+    // Known by its container name; its old name is the configured one or its alias, and, should the container
+    // namespace be gone, it is told from a host link of that name by the alias or the configured hwaddr.
+    kinds::Made dev{.kind = "host-device", .ns = container_ref(inv_), .name = inv_.ifname,
+                    .saved = {{"host", kinds::to_json(txn.ref(txn.host()))}}};
+    if (!device_.empty()) dev.saved["device"] = device_;
+    if (hwaddr_) dev.saved["mac"] = hwaddr_->str();
+    return records_with(txn, std::move(dev));
   }
 
  private:

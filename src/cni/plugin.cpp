@@ -51,7 +51,9 @@ bool is_plugin_name(std::string_view name) {
 
 int run_plugin(std::string_view name) {
   std::string version(kLatestVersion);
+  std::vector<std::string> rollback_errors;  // of a failed ADD: they go into the error's details
   try {
+    define_kinds();
     Invocation inv = read_invocation();
     if (inv.command == Command::version) {
       auto j = nlohmann::json::parse(inv.stdin_text, nullptr, false);
@@ -80,12 +82,24 @@ int run_plugin(std::string_view name) {
     if (!plugin)
       bad_config(mode_field, "'" + mode + "' is not a plugin ctnet provides (bridge, ptp, host-local, macvlan, ipvlan, host-device, sriov)");
     switch (inv.command) {
-      case Command::add:
-        print(plugin->add().to_json(version));
+      case Command::add: {
+        kinds::Txn txn;
+        Result r;
+        try {
+          r = plugin->add(txn);
+        } catch (...) {
+          rollback_errors = txn.rollback();
+          throw;
+        }
+        txn.commit();
+        print(r.to_json(version));
         break;
-      case Command::del:
-        plugin->del();
+      }
+      case Command::del: {
+        kinds::Txn txn;
+        remove_records(txn, plugin->del_records(txn));
         break;
+      }
       case Command::check: {
         auto prev = prev_result(inv);
         if (!prev) bad_config("prevResult", "missing: CHECK needs the result of ADD");
@@ -104,7 +118,7 @@ int run_plugin(std::string_view name) {
     return 0;
   } catch (const std::exception& e) {
     auto c = as_cni_error(e);
-    return print_error(version, c.code(), c.what(), c.details());
+    return print_error(version, c.code(), c.what(), with_rollback_errors(c.details(), rollback_errors));
   }
 }
 

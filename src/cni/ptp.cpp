@@ -2,14 +2,12 @@
 // (/128) and a host route to the container's address; the container reaches everything through the gateway,
 // which it sees as a link-scope host route.
 #include <fmt/format.h>
-#include <linux/if_addr.h>
-#include <linux/rtnetlink.h>
 
-#include "addr/address.h"
-#include "addr/route.h"
 #include "cni/plugins.h"
-#include "link/veth.h"
-#include "nft/masq.h"
+#include "kinds/address.h"
+#include "kinds/link_kind.h"
+#include "kinds/veth.h"
+#include "link/link.h"
 #include "util/error.h"
 #include "util/json_get.h"
 
@@ -28,72 +26,62 @@ class Ptp : public Plugin {
     mac_ = requested_mac(inv);
   }
 
-  Result add() override {
-    nl::Socket hs;  // before the undo log: its rollback uses the socket
-    UndoLog undo;
-    NetNs cns = open_container_netns(inv_);
-    Result ipr = ipam_.add(undo);
+  Result add(kinds::Txn& txn) override {
+    NsSocket& host = txn.host();
+    open_container_netns(txn, inv_);
+    Result ipr = ipam_.add(txn);
     if (ipr.ips.empty()) throw CniError(kInvalidConfig, "ptp: IPAM returned no addresses");
     for (const auto& ip : ipr.ips)
       if (!ip.gateway) throw CniError(kInvalidConfig, fmt::format("ptp: IPAM gave {} no gateway", ip.address.str()));
     enable_forwarding(ipr);
 
-    const std::string host = host_veth_name(inv_);
-    const MacAddress host_mac = MacAddress::derived("ctnet-host/" + inv_.container_id + "/" + inv_.ifname);
-    link::VethSpec v{.name = host, .peer_name = inv_.ifname, .peer_netns_fd = cns.fd(),
-                     .mtu = mtu_ ? mtu_ : mtu_of_default_route(hs), .mac = host_mac, .peer_mac = mac_, .up = true};
-    link::create_veth(hs, v);
-    undo.add("veth " + host, [&hs, host] { link::remove(hs, host); });
-    const int host_index = link_index_mac(hs, host).first;
+    const std::string host_name = host_veth_name(inv_);
+    const MacAddress host_mac = host_veth_mac(inv_);
+    const uint32_t mtu = mtu_ ? mtu_ : kinds::mtu_of_default_route(host);
+    auto v = kinds::veth::apply(txn, {.name = host_name, .peer_ns = inv_.netns, .peer_name = inv_.ifname, .mtu = mtu,
+                                      .mac = host_mac, .peer_mac = mac_});
     for (const auto& ip : ipr.ips) {
-      nl::Message m = addr::add_request(host_index, host_prefix(*ip.gateway));
-      std::string text;
-      int err = hs.try_ack(m, &text);
-      if (err && err != EEXIST) throw Error(fmt::format("cannot add {} to {}", ip.gateway->str(), host), err, text);
-      addr::Route r{.dst = host_prefix(ip.address.address()), .oif = host_index};
-      addr::add(hs, r);
+      kinds::address::apply(txn, {.ifname = host_name, .ifindex = v.index, .prefix = host_prefix(*ip.gateway), .may_exist = true});
+      kinds::route::apply(txn, {.route = {.dst = host_prefix(ip.address.address()), .oif = v.index}, .dev = host_name});
     }
 
     Result res;
-    res.interfaces.push_back({host, host_mac.str(), "", v.mtu});
-    {
-      nl::Socket cs = nl::Socket::in(cns);
-      auto [cindex, cmac] = link_index_mac(cs, inv_.ifname);
-      res.interfaces.push_back({inv_.ifname, cmac, inv_.netns, v.mtu});
-      link::change(cs, cindex, {.up = true}, fmt::format("cannot bring {} up", inv_.ifname));
-      for (const auto& ip : ipr.ips) {
-        // No prefix route: the subnet is reached through the gateway, which is on-link as a host route.
-        nl::Message m = addr::add_request(cindex, ip.address, {.dad = true});
-        m.put_u32(IFA_FLAGS, IFA_F_NODAD | IFA_F_NOPREFIXROUTE);
-        cs.ack(m, fmt::format("cannot add address {} to {}", ip.address.str(), inv_.ifname));
-        addr::add(cs, {.dst = host_prefix(*ip.gateway), .oif = cindex, .src = ip.address.address()});
-        if (ip.address.length() < ip.address.max_length())
-          addr::add(cs, {.dst = ip.address.network(), .gateway = ip.gateway, .oif = cindex, .src = ip.address.address()});
-      }
-      for (const auto& rt : ipr.routes) {
-        addr::Route r{.dst = rt.dst, .gateway = rt.gw, .oif = cindex};
-        if (!r.gateway)
-          for (const auto& ip : ipr.ips)
-            if (ip.gateway->family() == rt.dst.family()) {
-              r.gateway = ip.gateway;
-              break;
-            }
-        addr::add(cs, r);
-      }
+    res.interfaces.push_back({host_name, host_mac.str(), "", mtu});
+    const MacAddress cmac = mac_ ? *mac_ : kinds::mac_of(txn.open(inv_.netns), inv_.ifname);
+    res.interfaces.push_back({inv_.ifname, cmac.str(), inv_.netns, mtu});
+    const std::string& cns = inv_.netns;
+    const int cindex = v.peer_index;
+    for (const auto& ip : ipr.ips) {
+      // No prefix route: the subnet is reached through the gateway, which is on-link as a host route.
+      kinds::address::apply(txn, {.ns = cns, .ifname = inv_.ifname, .ifindex = cindex, .prefix = ip.address, .prefix_route = false});
+      const auto src = ip.address.address();
+      kinds::route::apply(txn, {.ns = cns, .route = {.dst = host_prefix(*ip.gateway), .oif = cindex, .src = src}, .dev = inv_.ifname});
+      if (ip.address.length() < ip.address.max_length())
+        kinds::route::apply(txn, {.ns = cns, .route = {.dst = ip.address.network(), .gateway = ip.gateway, .oif = cindex, .src = src},
+                                  .dev = inv_.ifname});
+    }
+    for (const auto& rt : ipr.routes) {
+      addr::Route r{.dst = rt.dst, .gateway = rt.gw, .oif = cindex};
+      if (!r.gateway)
+        for (const auto& ip : ipr.ips)
+          if (ip.gateway->family() == rt.dst.family()) {
+            r.gateway = ip.gateway;
+            break;
+          }
+      kinds::route::apply(txn, {.ns = cns, .route = r, .dev = inv_.ifname});
     }
     take_ipam_result(res, ipr, 1);
     if (ip_masq_) {
       std::vector<Prefix> addrs;
       for (const auto& ip : res.ips) addrs.push_back(ip.address);
-      nft::MasqKey key{inv_.name, inv_.container_id, inv_.ifname};
-      undo.add("masquerade rules", [key] { nft::remove_masq(key); });
-      nft::add_masq(key, addrs);
+      add_masq(txn, {inv_.name, inv_.container_id, inv_.ifname}, addrs);
     }
-    undo.commit();
     return res;
   }
 
-  void del() override { del_veth_attachment(inv_, ipam_, ip_masq_); }
+  std::vector<kinds::Made> del_records(kinds::Txn& txn) override {
+    return veth_attachment_records(txn, inv_, ipam_, false, ip_masq_);
+  }
 
   void check(const Result& prev) override {
     ipam_.check(prev);

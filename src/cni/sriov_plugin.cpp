@@ -4,8 +4,8 @@
 #include <fmt/format.h>
 
 #include "cni/plugins.h"
+#include "kinds/link_kind.h"
 #include "kinds/vf.h"
-#include "ns/ns_socket.h"
 #include "sriov/attach.h"
 #include "sriov/device.h"
 #include "util/error.h"
@@ -89,10 +89,9 @@ class Sriov : public OneInterfacePlugin {
     }
   }
 
-  Result add() override {
-    UndoLog undo;
-    NetNs cns = open_container_netns(inv_);
-    Result ipr = ipam_.add(undo);
+  Result add(kinds::Txn& txn) override {
+    NsSocket& cns = open_container_netns(txn, inv_);
+    Result ipr = ipam_.add(txn);
     sriov::AttachSpec spec;
     spec.netns = inv_.netns;
     spec.name = inv_.ifname;
@@ -107,27 +106,18 @@ class Sriov : public OneInterfacePlugin {
       spec.pf = master_;
       spec.vf = vf_;
     }
-    kinds::Txn txn;  // after `undo`: a failure below gives the VF back before the IPAM lease goes
-    kinds::vf::apply(txn, spec);
-    nl::Socket cs = nl::Socket::in(cns);
-    auto [index, mac] = link_index_mac(cs, inv_.ifname);
+    kinds::vf::apply(txn, spec);  // configured, moved in, renamed and up
+    const int index = kinds::index_of(cns, inv_.ifname);
     Result res;
-    res.interfaces.push_back({inv_.ifname, mac, inv_.netns, 0});
+    res.interfaces.push_back({inv_.ifname, kinds::mac_of(cns, inv_.ifname).str(), inv_.netns, 0});
     take_ipam_result(res, ipr, 0);
-    configure_container(cs, index, inv_.ifname, res, false);
-    txn.commit();
-    undo.commit();
+    configure_container(txn, inv_.netns, index, inv_.ifname, res, false);
     return res;
   }
 
-  void del() override {
-    DelSteps del;
-    del.step([&] {
-      kinds::Txn txn;
-      if (!inv_.netns.empty()) kinds::vf::release(txn, inv_.netns, inv_.ifname);
-    });
-    del.step([&] { ipam_.del(); });
-    del.finish();
+  std::vector<kinds::Made> del_records(kinds::Txn& txn) override {
+    // The allocation record (keyed by namespace and name) restores the VF, also when the namespace is gone.
+    return records_with(txn, {.kind = "vf-attachment", .ns = container_ref(inv_), .name = inv_.ifname});
   }
 
  private:

@@ -33,11 +33,16 @@ void apply(Txn& txn, const Spec& spec) {
   NsSocket& s = txn.open(spec.ns);
   const int index = link_index(s, spec);
   const std::string what = fmt::format("{} in '{}'", spec.ifname, s.ns.label());
-  nl::Message m = addr::add_request(index, spec.prefix, {.dad = spec.dad});
+  if (spec.replace_overlapping)
+    for (const auto& a : addr::list(s.rtnl, index, spec.prefix.family()))
+      if (a.prefix != spec.prefix && a.prefix.network().overlaps(spec.prefix.network())) addr::remove(s.rtnl, index, a.prefix);
+  nl::Message m = addr::add_request(index, spec.prefix, {.dad = spec.dad, .prefix_route = spec.prefix_route});
   std::string text;
   size_t i = 0;
   int err = 0;
-  i = txn.make({.kind = "address", .ns = txn.ref(s), .name = spec.ifname, .ifindex = index, .saved = {{"prefix", spec.prefix.str()}}},
+  nlohmann::json saved = {{"prefix", spec.prefix.str()}};
+  if (spec.shared) saved["shared"] = true;
+  i = txn.make({.kind = "address", .ns = txn.ref(s), .name = spec.ifname, .ifindex = index, .saved = saved},
                [&] {
                  err = s.rtnl.try_ack(m, &text);
                  if (err && !(err == EEXIST && spec.may_exist))
@@ -62,6 +67,9 @@ Removal remove(Txn& txn, const Made& m) {
   if (!s) return replaced ? Removal::replaced : Removal::absent;
   auto p = Prefix::try_parse(m.saved.value("prefix", ""));
   if (!p) throw Error(fmt::format("the record of address on {} has no prefix", m.name), EINVAL);
+  if (m.saved.value("shared", false))
+    for (const auto& l : link::list(s->rtnl))
+      if (l.master == m.ifindex) return Removal::replaced;  // a port on it now may rely on the address
   return addr::remove(s->rtnl, m.ifindex, *p) ? Removal::removed : Removal::absent;
 }
 

@@ -19,6 +19,13 @@ struct Spec {
   Prefix prefix;
   bool dad = false;            // IPv6 duplicate address detection (off: our own allocation is unique)
   bool may_exist = false;      // an address that is already there is fine (and not ours to remove)
+  bool prefix_route = true;    // the kernel's route to the subnet through the link (addr::AddOptions)
+  // Other addresses of the link in the same subnet are removed first (CNI bridge `forceAddress`: a stale
+  // gateway of an earlier configuration). What is removed is not restored by a rollback.
+  bool replace_overlapping = false;
+  // On a link others rely on (the gateway of a shared bridge): a rollback removes it only while the link
+  // has no port, as a concurrent attachment may use it meanwhile.
+  bool shared = false;
 };
 
 // An address must be a host of its subnet: not the network address or (IPv4) the broadcast address, except on

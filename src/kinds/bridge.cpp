@@ -18,7 +18,8 @@ void validate(const Spec& s, const std::string& p) {
 
 link::Link apply(Txn& txn, const Spec& spec) {
   NsSocket& s = txn.open(spec.ns);
-  link::BridgeSpec b{.name = spec.name, .mtu = spec.mtu, .mac = spec.mac, .vlan_filtering = spec.vlan_filtering, .up = true};
+  const uint32_t mtu = spec.mtu || !spec.mtu_of_default_route ? spec.mtu : mtu_of_default_route(s);
+  link::BridgeSpec b{.name = spec.name, .mtu = mtu, .mac = spec.mac, .vlan_filtering = spec.vlan_filtering, .up = true};
   size_t i = txn.make({.kind = "bridge", .ns = txn.ref(s), .name = spec.name, .saved = {{"shared", spec.shared}}}, [&] {
     try {
       link::create_bridge(s.rtnl, b);

@@ -15,6 +15,9 @@ struct Spec {
   std::string ns;               // "" = host
   std::string name;
   uint32_t mtu = 0;
+  // mtu 0 at creation: the MTU of the link the default route leaves through (looked up only when the bridge
+  // is created), as the CNI bridge plugin chooses it.
+  bool mtu_of_default_route = false;
   std::optional<MacAddress> mac;  // unset: a stable address derived from the name (link/bridge.h)
   bool vlan_filtering = false;
   bool promisc = false;

@@ -23,9 +23,13 @@ int apply(Txn& txn, const Spec& spec) {
   if (&host == &target) throw Error(fmt::format("cannot move {}: it is already in namespace '{}'", spec.device, host.ns.label()), EINVAL);
   nlohmann::json saved = {{"device", spec.device}, {"host", to_json(txn.ref(host))}, {"mtu", dev.mtu}};
   if (dev.mac) saved["mac"] = dev.mac->str();
+  link::Change move{.up = false, .name = name, .netns_fd = target.ns.fd()};
+  if (spec.alias_old_name && dev.alias != spec.device) {
+    saved["alias"] = dev.alias;
+    move.alias = spec.device;  // do_setlink() moves the device first, then applies the rest there
+  }
   size_t i = txn.make({.kind = "host-device", .ns = txn.ref(target), .name = name, .saved = saved}, [&] {
-    link::change(host.rtnl, dev.index, {.up = false, .name = name, .netns_fd = target.ns.fd()},
-                 fmt::format("cannot move {} into namespace '{}'", spec.device, target.ns.label()));
+    link::change(host.rtnl, dev.index, move, fmt::format("cannot move {} into namespace '{}'", spec.device, target.ns.label()));
   });
   int index = index_of(target, name);
   txn.done(i, index);
@@ -76,32 +80,54 @@ std::string move_back(NsSocket& from, int index, NsSocket& host, const std::stri
   return tmp;
 }
 
+namespace {
+// Its name in the host namespace: the record's, else the alias it carries (alias_old_name), else its name now.
+std::string old_name(const Made& m, const link::Link& l) {
+  if (auto d = m.saved.value("device", ""); !d.empty()) return d;
+  return is_valid_ifname(l.alias) ? l.alias : m.name;
+}
+}  // namespace
+
 Removal remove(Txn& txn, const Made& m) {
-  const std::string device = m.saved.value("device", m.name);
   NsSocket* host = txn.reopen(ns_ref_from_json(m.saved.at("host")));
-  if (!host) throw Error(fmt::format("cannot return {}: the namespace it came from is gone", device), ENOENT);
+  if (!host) throw Error(fmt::format("cannot return {}: the namespace it came from is gone", m.saved.value("device", m.name)), ENOENT);
   bool replaced = false;
   NsSocket* s = txn.reopen(m.ns, &replaced);
-  std::string back_as = device;
+  std::string device, back_as;
   if (s) {
     auto l = recorded_link(*s, m, "", &replaced);
     if (!l) l = link::find(s->rtnl, m.name);  // a physical device may have been re-indexed by the move
     if (!l) return Removal::absent;
+    device = old_name(m, *l);
     back_as = move_back(*s, l->index, *host, device);
   } else {
     // The namespace is gone: the kernel returned a physical device to the initial namespace by itself
-    // (net/core/dev.c: default_device_exit_net), under the name it had inside. Rename it back if it is here.
+    // (net/core/dev.c: default_device_exit_net), under the name it had inside. A link of that name here is
+    // renamed back only when it provably is the device (the host may have its own eth0): its ifindex (kept by
+    // the move when free), the MAC it left with, or the alias naming its recorded old name.
     auto l = link::find(host->rtnl, m.name);
-    if (!l || m.name == device) return Removal::absent;
+    if (!l) return Removal::absent;
+    const std::string recorded = m.saved.value("device", "");
+    const auto left_with = MacAddress::try_parse(m.saved.value("mac", ""));
+    const bool same = (m.ifindex && l->index == m.ifindex) || (left_with && l->mac == left_with) ||
+                      (!recorded.empty() && l->alias == recorded);
+    if (!same) return Removal::absent;
+    device = back_as = old_name(m, *l);
+    if (m.name == device) return Removal::absent;
     link::change(host->rtnl, l->index, {.name = device}, fmt::format("cannot rename {} back to {}", m.name, device));
   }
-  // Its settings as they were before it moved.
-  auto back = link::find(host->rtnl, back_as);
-  if (back) {
+  // Its settings as they were before it moved (looked up only when the record has some).
+  const uint32_t mtu = m.saved.value("mtu", 0u);
+  const auto mac = MacAddress::try_parse(m.saved.value("mac", ""));
+  const bool alias = m.saved.contains("alias");
+  if (!mtu && !mac && !alias) return Removal::removed;
+  if (auto back = link::find(host->rtnl, back_as)) {
     link::Change c;
-    if (uint32_t mtu = m.saved.value("mtu", 0u); mtu && back->mtu != mtu) c.mtu = mtu;
-    if (auto mac = MacAddress::try_parse(m.saved.value("mac", "")); mac && back->mac != mac) c.mac = mac;
-    if (c.mtu || c.mac) link::change(host->rtnl, back->index, c, fmt::format("cannot restore the settings of {}", device));
+    if (mtu && back->mtu != mtu) c.mtu = mtu;
+    if (mac && back->mac != mac) c.mac = mac;
+    if (alias && back->alias != m.saved["alias"].get<std::string>()) c.alias = m.saved["alias"].get<std::string>();
+    if (c.mtu || c.mac || c.alias)
+      link::change(host->rtnl, back->index, c, fmt::format("cannot restore the settings of {}", device));
   }
   return Removal::removed;
 }

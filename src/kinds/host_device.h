@@ -19,12 +19,18 @@ struct Spec {
   uint32_t mtu = 0;
   std::optional<MacAddress> mac;
   bool up = true;
+  // The device carries its host name as its alias (IFLA_IFALIAS) while it is away, so a remove that has no
+  // record of it (CNI DEL, which knows only the container's name for it) can still give it back.
+  bool alias_old_name = false;
 };
 
 void validate(const Spec& s, const std::string& field_prefix = "");
 int apply(Txn& txn, const Spec& s);  // returns the ifindex in ns
 Inspection inspect(Txn& txn, const Spec& s);
 void repair(Txn& txn, const Spec& s);
+// `saved` needs "host" (the namespace it came from); "device" (its old name) or else its alias names it there;
+// "mtu", "mac", "alias" (when recorded) are restored. A record without an ifindex (CNI DEL's) identifies the
+// device by "mac" or the alias when its namespace is gone.
 Removal remove(Txn& txn, const Made& m);
 
 // Moves link `index` of namespace `from` to `host` under `old_name` (down). Returns the name it got there:

@@ -1,14 +1,17 @@
 #include "kinds/link_kind.h"
 
 #include <fmt/format.h>
+#include <linux/ethtool.h>
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
+#include <linux/sockios.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cstring>
 
+#include "addr/route.h"
 #include "util/error.h"
 
 namespace ctnet::kinds {
@@ -33,18 +36,52 @@ std::optional<link::Link> recorded_link(NsSocket& s, const Made& m, std::string_
   return std::nullopt;
 }
 
+namespace {
+// The link `name` (0 when there is none) if it is of `kind`, judged by its driver's name (ETHTOOL_GDRVINFO),
+// which for the kinds ctnet creates is the kind: veth, bridge, vxlan, macvlan, ipvlan. Two ioctls on the
+// rtnetlink socket (dev_ioctl answers them for any socket, in its namespace) instead of a RTM_GETLINK, for
+// which the kernel fills every attribute of the link.
+int index_if_kind(NsSocket& s, const std::string& name, std::string_view kind) {
+  ifreq ifr{};
+  if (name.empty() || name.size() >= sizeof(ifr.ifr_name)) return 0;
+  std::memcpy(ifr.ifr_name, name.data(), name.size());
+  if (::ioctl(s.rtnl.fd(), SIOCGIFINDEX, &ifr) != 0) return 0;
+  const int index = ifr.ifr_ifindex;
+  ethtool_drvinfo info{};
+  info.cmd = ETHTOOL_GDRVINFO;
+  ifr.ifr_data = reinterpret_cast<char*>(&info);
+  if (::ioctl(s.rtnl.fd(), SIOCETHTOOL, &ifr) != 0) return 0;
+  return std::string_view(info.driver) == kind ? index : 0;
+}
+}  // namespace
+
 Removal remove_created_link(Txn& txn, const Made& m, std::string_view kind) {
   bool replaced = false;
   NsSocket* s = txn.reopen(m.ns, &replaced);
   if (!s) return replaced ? Removal::replaced : Removal::absent;  // the namespace took its links with it
-  auto l = recorded_link(*s, m, kind, &replaced);
-  if (!l) return replaced ? Removal::replaced : Removal::absent;
+  int index = 0;
+  std::string name;
+  if (m.ifindex) {
+    auto l = recorded_link(*s, m, kind, &replaced);
+    if (!l) return replaced ? Removal::replaced : Removal::absent;
+    index = l->index;
+    name = l->name;
+  } else {
+    // Only names are known (an intent, or a record CNI DEL rebuilt from the invocation): the link with one of
+    // them and of this kind, found by ioctls (a DEL then costs the kernel one request, the delete).
+    for (const std::string& n : {m.saved.value("tmp", ""), m.name})
+      if (!n.empty() && (index = index_if_kind(*s, n, kind))) {
+        name = n;
+        break;
+      }
+    if (!index) return Removal::absent;
+  }
   nl::Message req(RTM_DELLINK, 0);
-  req.put_header<ifinfomsg>()->ifi_index = l->index;
+  req.put_header<ifinfomsg>()->ifi_index = index;
   std::string text;
   int err = s->rtnl.try_ack(req, &text);
   if (err == ENODEV) return Removal::absent;
-  if (err) throw Error(fmt::format("cannot delete {} {} in '{}'", kind, l->name, m.ns.label()), err, text);
+  if (err) throw Error(fmt::format("cannot delete {} {} in '{}'", kind, name, m.ns.label()), err, text);
   return Removal::removed;
 }
 
@@ -80,6 +117,38 @@ int index_of(NsSocket& s, const std::string& name) {
   if (::ioctl(s.rtnl.fd(), SIOCGIFINDEX, &ifr) != 0)
     throw_errno(fmt::format("link '{}' does not exist in namespace '{}'", name, s.ns.label()));
   return ifr.ifr_ifindex;
+}
+
+MacAddress mac_of(NsSocket& s, const std::string& name) {
+  ifreq ifr{};
+  std::memcpy(ifr.ifr_name, name.data(), std::min(name.size(), sizeof(ifr.ifr_name) - 1));
+  if (::ioctl(s.rtnl.fd(), SIOCGIFHWADDR, &ifr) != 0)
+    throw_errno(fmt::format("cannot read the MAC address of '{}' in namespace '{}'", name, s.ns.label()));
+  MacAddress mac;
+  std::memcpy(mac.bytes.data(), ifr.ifr_hwaddr.sa_data, mac.bytes.size());
+  return mac;
+}
+
+uint32_t mtu_of(NsSocket& s, const std::string& name) {
+  ifreq ifr{};
+  std::memcpy(ifr.ifr_name, name.data(), std::min(name.size(), sizeof(ifr.ifr_name) - 1));
+  if (::ioctl(s.rtnl.fd(), SIOCGIFMTU, &ifr) != 0)
+    throw_errno(fmt::format("cannot read the MTU of '{}' in namespace '{}'", name, s.ns.label()));
+  return static_cast<uint32_t>(ifr.ifr_mtu);
+}
+
+std::optional<link::Link> default_route_link(NsSocket& s) {
+  // An address no host routes specially (TEST-NET-3), so the lookup resolves through the default route.
+  auto oif = addr::lookup_oif(s.rtnl, *IpAddress::try_parse("203.0.113.1"));
+  if (!oif) return std::nullopt;
+  auto l = link::find(s.rtnl, *oif);
+  if (!l || l->name == "lo") return std::nullopt;
+  return l;
+}
+
+uint32_t mtu_of_default_route(NsSocket& s) {
+  auto l = default_route_link(s);
+  return l && l->mtu ? l->mtu : 1500;
 }
 
 }  // namespace ctnet::kinds

@@ -30,4 +30,15 @@ void bring_up(NsSocket& s, int index, std::string_view what, bool link_local = t
 // The ifindex of a link by name through SIOCGIFINDEX (cheaper than RTM_GETLINK: the kernel fills no attributes).
 int index_of(NsSocket& s, const std::string& name);
 
+// The MAC address and the MTU of a link by name through SIOCGIFHWADDR / SIOCGIFMTU (no netlink request).
+MacAddress mac_of(NsSocket& s, const std::string& name);
+uint32_t mtu_of(NsSocket& s, const std::string& name);
+
+// The link the default route leaves through (a route lookup, no dump: on a ptp host the main table holds a
+// route per container), if any; `lo` does not count.
+std::optional<link::Link> default_route_link(NsSocket& s);
+// Its MTU, or 1500 (the kernel's default) when there is no default route: the MTU a new bridge or veth takes
+// when none is given, as the CNI reference plugins choose it.
+uint32_t mtu_of_default_route(NsSocket& s);
+
 }  // namespace ctnet::kinds

@@ -27,6 +27,7 @@ std::map<std::string, RemoveFn, std::less<>>& table() {
       {"vf", vf::remove},               {"vf-setting", vf::remove_setting},
       {"vf-netdev", vf::remove_netdev}, {"address", address::remove},
       {"route", route::remove},         {"sysctl", sysctl::remove},
+      {"vf-attachment", vf::remove_attachment},
   };
   return t;
 }

@@ -356,6 +356,11 @@ bool release(Txn& txn, const std::string& ns, const std::string& name, const sri
   return true;
 }
 
+Removal remove_attachment(Txn& txn, const Made& m) {
+  if (m.ns.spec.empty()) return Removal::absent;  // DEL without a namespace path cannot name the allocation
+  return release(txn, m.ns.spec, m.name) ? Removal::removed : Removal::absent;
+}
+
 sriov::VfConfig configure(Txn& txn, const std::string& pf_name, uint32_t vf, const sriov::VfSettings& settings,
                           const sriov::Paths& paths) {
   sriov::validate(settings);

@@ -35,6 +35,9 @@ void repair(Txn& txn, const sriov::AttachSpec& s, const sriov::Paths& paths = {}
 Removal remove(Txn& txn, const Made& m);          // "vf"
 Removal remove_setting(Txn& txn, const Made& m);  // "vf-setting"
 Removal remove_netdev(Txn& txn, const Made& m);   // "vf-netdev"
+// "vf-attachment": the whole attachment of `name` in namespace `ns.spec`, through release() (for DEL, which knows
+// only the namespace and the name).
+Removal remove_attachment(Txn& txn, const Made& m);
 
 // Releases the VF attached as `name` in namespace `ns` (the namespace as attach was given it) through its
 // allocation record: false when there is none (idempotent). When its netdev cannot be brought back, throws

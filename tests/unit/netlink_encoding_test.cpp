@@ -53,6 +53,17 @@ TEST(Encoding, Ipv6AddressHasDadDisabled) {
   EXPECT_FALSE(a.has(IFA_BROADCAST));
 }
 
+TEST(Encoding, AddressWithoutPrefixRoute) {
+  // CNI ptp: the subnet is reached through the gateway, so the kernel must not add its own prefix route.
+  for (const char* p : {"10.0.0.2/24", "fd00::2/64"}) {
+    nl::Message m = addr::add_request(3, Prefix::parse(p, "a"), {.prefix_route = false});
+    nl::OwnedMessage owned{std::vector<char>(m.bytes().begin(), m.bytes().end())};
+    auto a = nl::Attrs::of_message(owned.hdr(), sizeof(ifaddrmsg));
+    const uint32_t nodad = std::string_view(p).find(':') != std::string_view::npos ? IFA_F_NODAD : 0;
+    EXPECT_EQ(a.u32(IFA_FLAGS), IFA_F_NOPREFIXROUTE | nodad) << p;
+  }
+}
+
 TEST(Encoding, DefaultRouteViaGateway) {
   addr::Route r{.dst = addr::default_route(AF_INET), .gateway = IpAddress::parse("10.0.0.1", "g"), .oif = 9};
   nl::Message m = addr::add_request(r);
