@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cni/framework.h"
-#include "cni/json_get.h"
+#include "util/json_get.h"
 #include "ipam/host_local.h"
 #include "util/error.h"
 
