@@ -74,7 +74,7 @@ class Bridge : public Plugin {
       for (const auto& ip : ipr.ips)
         kinds::address::apply(txn, {.ifname = bridge_, .ifindex = br.index, .prefix = Prefix(*ip.gateway, ip.address.length()),
                                     .may_exist = true, .replace_overlapping = force_address_, .shared = true});
-      enable_forwarding(ipr);
+      enable_forwarding(txn, ipr);
     }
 
     const std::string host = host_veth_name(inv_);

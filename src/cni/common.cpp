@@ -3,6 +3,7 @@
 #include "addr/address.h"
 #include "cni/plugins.h"
 #include "kinds/address.h"
+#include "kinds/sysctl.h"
 #include "link/link.h"
 #include "ns/sysctl.h"
 #include "util/error.h"
@@ -39,14 +40,12 @@ void check_container(nl::Socket& cs, const std::string& ifname, const Result& pr
   }
 }
 
-void enable_forwarding(const Result& r) {
+void enable_forwarding(kinds::Txn& txn, const Result& r) {
   bool v4 = false, v6 = false;
   for (const auto& ip : r.ips) (ip.address.address().is_v4() ? v4 : v6) = true;
-  auto ensure = [](const char* key) {
-    if (read_sysctl(key).value_or("0").rfind('1', 0) != 0) write_sysctl(key, "1");
-  };
-  if (v4) ensure("net.ipv4.ip_forward");
-  if (v6) ensure("net.ipv6.conf.all.forwarding");
+  // Recorded with the old value: a failed ADD turns forwarding off again if it turned it on.
+  if (v4) kinds::sysctl::apply(txn, {.key = "net.ipv4.ip_forward", .value = "1"});
+  if (v6) kinds::sysctl::apply(txn, {.key = "net.ipv6.conf.all.forwarding", .value = "1"});
 }
 
 uint32_t mtu_key(const nlohmann::json& conf, std::string_view key) {

@@ -70,7 +70,7 @@ void configure_container(kinds::Txn& txn, const std::string& ns, int index, cons
 // Throws unless the container interface carries every address of `prev` attached to it.
 void check_container(nl::Socket& cs, const std::string& ifname, const Result& prev, int iface_index_in_result);
 // net.ipv4.ip_forward / net.ipv6.conf.all.forwarding in the calling thread's namespace, for the families used.
-void enable_forwarding(const Result& r);
+void enable_forwarding(kinds::Txn& txn, const Result& r);
 // The records of a veth attachment (bridge, ptp) that DEL removes: the lease, the veth by its host end (its
 // name is derived from the invocation, and deleting it takes the container end with it, also when the
 // container namespace is already gone), then the nftables rules.

@@ -33,7 +33,7 @@ class Ptp : public Plugin {
     if (ipr.ips.empty()) throw CniError(kInvalidConfig, "ptp: IPAM returned no addresses");
     for (const auto& ip : ipr.ips)
       if (!ip.gateway) throw CniError(kInvalidConfig, fmt::format("ptp: IPAM gave {} no gateway", ip.address.str()));
-    enable_forwarding(ipr);
+    enable_forwarding(txn, ipr);
 
     const std::string host_name = host_veth_name(inv_);
     const MacAddress host_mac = host_veth_mac(inv_);

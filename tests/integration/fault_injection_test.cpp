@@ -65,18 +65,11 @@ const std::set<std::string> kKnownFailures = {
     "topology/macvlan",
     "topology/vxlan",
     "topology/host-device",
-    // requests 7-16: net.ipv4.ip_forward stays 1 in the host namespace; requests 13-16: table bridge
-    // ctnet_macspoof stays; request 16: table ip ctnet_masq stays (both empty of this container's rules).
+    // requests 13-16: table bridge ctnet_macspoof stays; request 16: table ip ctnet_masq stays (both empty of
+    // this container's rules: the tables are shared by every container of the host and kept).
     "cni/bridge (isGateway, ipMasq, hairpinMode, macspoofchk)",
-    // requests 7-12: net.ipv4.ip_forward stays 1 in the host namespace.
-    "cni/bridge (isDefaultGateway, portIsolation, promiscMode, mtu)",
-    // requests 3-12: net.ipv4.ip_forward stays 1; requests 11-12: table ip ctnet_masq stays.
+    // requests 11-12: table ip ctnet_masq stays (shared, kept).
     "cni/ptp (ipMasq)",
-    // requests 3-8: the macvlan stays in the container (temporary name cni*, or eth0 up, with its address at 8):
-    // the undo step captures the container socket declared after the undo log (destroyed before rollback).
-    "cni/macvlan",
-    // requests 4-7: the device stays in the container as eth0 (up and addressed at 7) and is gone from the host.
-    "cni/host-device",
 };
 
 // ---- running a program inside a namespace ----------------------------------------------------------------
