@@ -182,7 +182,7 @@ struct Parser {
       std::string name = it->first.Scalar();
       std::string path = "pools." + name;
       at_line(it->first, path, [&] { validate_identifier(name, path, 64); });
-      const YAML::Node& v = it->second;
+      const YAML::Node v = it->second;  // a copy: `it->` is a temporary proxy, a reference into it would dangle
       YAML::Node sub = v;
       if (v.IsMap()) {
         check_keys(v, path, {"subnet"});

@@ -1,6 +1,7 @@
-// One error type for the whole engine. Library code never prints: it throws an Error that says what was being
-// done, to which object, the errno and (when the kernel sent one) the kernel's own extended-ACK text.
-// Only the outermost layer (CLI, CNI entry point) decides how to show it.
+// One error family for the whole engine. Library code never prints: it throws an Error that says what was being
+// done, to which object, the errno and (when the kernel sent one) the kernel's own extended-ACK text, or one of
+// the kinds below that a face may need to tell apart. Only the outermost layer (CLI, CNI entry point) decides
+// how to show it (the CNI face maps each kind to a spec code: cni::as_cni_error).
 #pragma once
 #include <stdexcept>
 #include <string>

@@ -70,6 +70,8 @@ inline PluginRun exec_plugin(const std::string& exe, const std::string& name, co
   int st = 0;
   waitpid(pid, &st, 0);
   r.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+  // A plugin never dies of a signal here; under the sanitizer build a finding aborts it (report on stderr).
+  if (WIFSIGNALED(st)) ADD_FAILURE() << name << " was killed by signal " << WTERMSIG(st);
   r.json = nlohmann::json::parse(r.out, nullptr, false);
   if (r.json.is_discarded()) r.json = nullptr;
   return r;

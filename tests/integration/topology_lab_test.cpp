@@ -70,6 +70,9 @@ class TopologyLab : public ::testing::Test {
     while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
     int st = pclose(p);
     r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    if (r.out.find("SUMMARY: AddressSanitizer") != std::string::npos ||
+        r.out.find("SUMMARY: UndefinedBehaviorSanitizer") != std::string::npos)
+      ADD_FAILURE() << "ctnet " << args << " reported a sanitizer finding:\n" << r.out;
     return r;
   }
 

@@ -1,6 +1,7 @@
 #include "support/run.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -75,6 +76,10 @@ RunResult run(const std::vector<std::string>& argv, const std::map<std::string, 
   int status = 0;
   waitpid(pid, &status, 0);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  // Sanitizer build: a finding in any program a test runs fails the test, even where its exit code is not checked.
+  if (r.err.find("SUMMARY: AddressSanitizer") != std::string::npos ||
+      r.err.find("SUMMARY: UndefinedBehaviorSanitizer") != std::string::npos)
+    ADD_FAILURE() << argv[0] << " reported a sanitizer finding:\n" << r.err;
   return r;
 }
 
