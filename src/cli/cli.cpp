@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
                "ctnet"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "help for every verb");
-  app.add_option("--host-netns", host_netns, "act as if this named namespace were the host (bridges and host ends go there)");
+  app.add_option("--host-netns", host_netns, "act as if this namespace (name, /path or pid:N) were the host (bridges and host ends go there)");
   add_core_commands(app);
   add_topology_commands(app);
   add_kind_commands(app);
@@ -72,7 +72,7 @@ int main(int argc, char** argv) {
   }
   try {
     std::optional<NsGuard> in_host;
-    if (!host_netns.empty()) in_host.emplace(NetNs::open_named(host_netns));
+    if (!host_netns.empty()) in_host.emplace(NetNs::open(host_netns, "--host-netns"));
     app.parse(static_cast<int>(args.size()), args.data());
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;  // --help is a success; any usage error is exit code 2

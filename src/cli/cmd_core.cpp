@@ -1,15 +1,19 @@
 // Core verbs: ns, connect, attach, detach, ping, show, doctor.
+#include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "addr/address.h"
 #include "cli/commands.h"
 #include "link/link.h"
 #include "ns/netns.h"
@@ -31,21 +35,41 @@ std::optional<Prefix> parse_prefix(const std::string& text, const char* field) {
   return Prefix::parse(text, field);
 }
 
-// `ip netns exec` semantics: run in the namespace, with /sys remounted so /sys/class/net shows its links
-// (done in a private mount namespace, so the caller's mounts are untouched).
-[[noreturn]] void exec_in(const std::string& name, std::vector<std::string> cmd) {
-  NetNs ns = NetNs::open_named(name);
-  if (setns(ns.fd(), CLONE_NEWNET) != 0) throw_errno("cannot enter network namespace " + name);
-  if (unshare(CLONE_NEWNS) == 0 && mount("", "/", "none", MS_SLAVE | MS_REC, nullptr) == 0) {
-    umount2("/sys", MNT_DETACH);
-    mount(name.c_str(), "/sys", "sysfs", 0, nullptr);
+// `ip netns exec` semantics (iproute2 ip/ipnetns.c netns_switch, bind_etc): run in the namespace, in a private
+// mount namespace (so the caller's mounts are untouched) with /sys remounted to show the namespace's links and,
+// for a named namespace, each file of /etc/netns/NAME bind-mounted over its /etc counterpart (resolv.conf ...).
+// As a shell does, a command that is not found exits 127, one that cannot be run 126.
+[[noreturn]] void exec_in(const NetnsArg& where, std::vector<std::string> cmd) {
+  NetNs ns = where.open();
+  if (setns(ns.fd(), CLONE_NEWNET) != 0) throw_errno("cannot enter network namespace " + where.text);
+  if (unshare(CLONE_NEWNS) != 0) throw_errno("cannot make a private mount namespace");
+  if (mount("", "/", "none", MS_SLAVE | MS_REC, nullptr) != 0) throw_errno("cannot keep mounts from propagating to the host");
+  unsigned long sys_flags = 0;
+  if (umount2("/sys", MNT_DETACH) != 0) {  // not unmountable: overlay it (a read-only one only read-only)
+    struct statvfs st{};
+    if (statvfs("/sys", &st) == 0 && (st.f_flag & ST_RDONLY)) sys_flags = MS_RDONLY;
   }
-  if (cmd.empty()) cmd.push_back(std::getenv("SHELL") ? std::getenv("SHELL") : "/bin/sh");
+  if (mount(where.short_name().c_str(), "/sys", "sysfs", sys_flags, nullptr) != 0) throw_errno("cannot mount /sys");
+  if (where.named()) {
+    const std::string dir = "/etc/netns/" + where.name;
+    if (DIR* d = opendir(dir.c_str())) {
+      while (dirent* e = readdir(d)) {
+        std::string_view f = e->d_name;
+        if (f == "." || f == "..") continue;
+        std::string from = dir + "/" + e->d_name, to = std::string("/etc/") + e->d_name;
+        if (mount(from.c_str(), to.c_str(), "none", MS_BIND, nullptr) != 0)
+          fmt::print(stderr, "ctnet: warning: cannot bind {} over {}: {}\n", from, to, std::strerror(errno));
+      }
+      closedir(d);
+    }
+  }
   std::vector<char*> argv;
   for (auto& a : cmd) argv.push_back(a.data());
   argv.push_back(nullptr);
   execvp(argv[0], argv.data());
-  throw_errno("cannot run " + cmd[0]);
+  int err = errno;
+  fmt::print(stderr, "ctnet: cannot run {}: {}\n", cmd[0], std::strerror(err));
+  std::exit(err == ENOENT ? 127 : 126);
 }
 
 void add_ns_commands(CLI::App& app) {
@@ -59,11 +83,16 @@ void add_ns_commands(CLI::App& app) {
     NetNs::create_named(name);
   });
 
-  auto* del = ns->add_subcommand("del", "delete a named namespace and every link in it (idempotent)\n  example: ctnet ns del ns1");
+  auto* del = ns->add_subcommand("del", "delete a named namespace and every link in it (idempotent)\n"
+                                        "  example: ctnet ns del ns1   (or /run/netns/ns1)");
   del->alias("delete");
-  del->add_option("NAME", name)->required();
+  del->add_option("NAME", name, "namespace name, or its path under /run/netns")->required();
   del->callback([] {
-    if (!NetNs::remove_named(name)) fmt::print(stderr, "ctnet: namespace '{}' was not there (nothing to do)\n", name);
+    NetnsArg a = NetnsArg::parse(name, "NAME");
+    if (!a.named())
+      throw InvalidInput("NAME", fmt::format("'{}' is not under {}: only a named namespace can be deleted (a process's "
+                                             "namespace ends with its last process)", name, kNetnsRunDir));
+    if (!NetNs::remove_named(a.name)) fmt::print(stderr, "ctnet: namespace '{}' was not there (nothing to do)\n", name);
   });
 
   static bool all = false;
@@ -104,24 +133,24 @@ void add_ns_commands(CLI::App& app) {
   static std::vector<std::string> cmd;
   auto* exec = ns->add_subcommand("exec", "run a command inside a namespace (as `ip netns exec`)\n"
                                           "  example: ctnet ns exec ns1 -- ip addr");
-  exec->add_option("NAME", name)->required();
-  exec->add_option("CMD", cmd, "command and arguments (after --)");
-  exec->callback([] { exec_in(name, cmd); });
+  exec->add_option("NS", name, "namespace name, /path/to/nsfile or pid:N")->required();
+  exec->add_option("CMD", cmd, "command and arguments (after --)")->required();
+  exec->callback([] { exec_in(NetnsArg::parse(name, "NS"), cmd); });
 }
 
 void add_connect(CLI::App& app) {
   static std::string ns1, ns2, subnet, addr1, addr2, name1, name2;
-  static uint32_t mtu = 0;
+  static std::optional<uint32_t> mtu;
   auto* c = app.add_subcommand("connect", "seed scenario 1: join two namespaces with a veth pair, both ends up and addressed\n"
                                           "  example: ctnet connect ns1 ns2 --subnet 10.10.0.0/24");
-  c->add_option("NS1", ns1)->required();
-  c->add_option("NS2", ns2)->required();
-  c->add_option("--subnet", subnet, "addresses .1 (NS1) and .2 (NS2) of this subnet");
+  c->add_option("NS1", ns1, "namespace name, /path/to/nsfile or pid:N")->required();
+  c->add_option("NS2", ns2, "namespace name, /path/to/nsfile or pid:N")->required();
+  c->add_option("--subnet", subnet, "addresses .1 (NS1) and .2 (NS2) of this subnet (.0 and .1 of a /31)");
   c->add_option("--addr1", addr1, "address of the NS1 end (CIDR)");
   c->add_option("--addr2", addr2, "address of the NS2 end (CIDR)");
-  c->add_option("--mtu", mtu, "MTU of both ends");
-  c->add_option("--name1", name1, "interface name in NS1 (default veth-NS2)");
-  c->add_option("--name2", name2, "interface name in NS2 (default veth-NS1)");
+  c->add_option("--mtu", mtu, "MTU of both ends (68..65535; 1280 or more with IPv6 addresses)");
+  c->add_option("--name1", name1, "interface name in NS1 (default veth-NS2, or ve<hash> if longer than 15 bytes)");
+  c->add_option("--name2", name2, "interface name in NS2 (default veth-NS1, or ve<hash> if longer than 15 bytes)");
   c->callback([] {
     auto r = connect_namespaces(ns1, ns2, {.subnet = parse_prefix(subnet, "--subnet"), .addr1 = parse_prefix(addr1, "--addr1"),
                                            .addr2 = parse_prefix(addr2, "--addr2"), .mtu = mtu, .ifname1 = name1, .ifname2 = name2});
@@ -133,10 +162,10 @@ void add_connect(CLI::App& app) {
 void add_attach(CLI::App& app) {
   static std::string ns, bridge, addr, subnet, name, host_name;
   static bool gateway = false, create = false;
-  static uint32_t mtu = 0;
+  static std::optional<uint32_t> mtu;
   auto* a = app.add_subcommand("attach", "seed scenario 2: join a namespace to a bridge (created and brought up if missing)\n"
                                          "  example: ctnet attach ns1 --bridge br0 --subnet 10.20.0.0/24 --gateway");
-  a->add_option("NS", ns)->required();
+  a->add_option("NS", ns, "namespace name, /path/to/nsfile or pid:N")->required();
   a->add_option("--bridge", bridge, "bridge in the host namespace")->required();
   a->add_option("--addr", addr, "address of the namespace end (CIDR)");
   a->add_option("--subnet", subnet, "take the next free address of this subnet");
@@ -155,7 +184,7 @@ void add_attach(CLI::App& app) {
   static std::string dname;
   auto* d = app.add_subcommand("detach", "remove a namespace's link to a bridge and release its address (idempotent)\n"
                                          "  example: ctnet detach ns1 --bridge br0");
-  d->add_option("NS", ns)->required();
+  d->add_option("NS", ns, "namespace name, /path/to/nsfile or pid:N")->required();
   d->add_option("--bridge", bridge, "the bridge")->required();
   d->add_option("--name", dname, "interface name in the namespace (default veth-BRIDGE)");
   d->callback([] {
@@ -163,23 +192,31 @@ void add_attach(CLI::App& app) {
   });
 }
 
+// Whether a link has IPv6 addresses of its own (not only the link-local ones the kernel gives it), which an MTU
+// below 1280 would take away.
+bool carries_ipv6(nl::Socket& s, int index) {
+  for (auto& a : addr::list(s, index, AF_INET6))
+    if (!(a.prefix.address().data()[0] == 0xfe && (a.prefix.address().data()[1] & 0xc0) == 0x80)) return true;
+  return false;
+}
+
 // Opens a namespace by --ns (name, path or pid:N), or the host when empty.
-NsSocket open_place(const std::string& ns) { return ns.empty() ? NsSocket::current() : NsSocket::open(ns); }
+NsSocket open_place(const std::string& ns) { return ns.empty() ? NsSocket::current() : NsSocket::open(ns, "--ns"); }
 
 void add_link_commands(CLI::App& app) {
   auto* l = app.add_subcommand("link", "links of any kind in a namespace: change, delete (`ctnet show` lists them)");
   l->require_subcommand(1);
   static std::string ns, name, new_name, mac, master, move_to;
-  static uint32_t mtu = 0;
+  static std::optional<uint32_t> mtu;
   static bool up = false, down = false, nomaster = false;
 
   auto* set = l->add_subcommand("set", "change a link: up/down, MTU, MAC, name, master, namespace\n"
                                         "  example: ctnet link set veth1 --ns ns1 --up --mtu 1400");
   set->add_option("NAME", name)->required();
-  set->add_option("--ns", ns, "namespace the link is in (default: host)");
+  set->add_option("--ns", ns, "namespace the link is in: name, /path or pid:N (default: host)");
   set->add_flag("--up", up);
   set->add_flag("--down", down)->excludes("--up");
-  set->add_option("--mtu", mtu);
+  set->add_option("--mtu", mtu, "68..65535 (1280 or more with IPv6 addresses)");
   set->add_option("--mac", mac);
   set->add_option("--name", new_name, "rename");
   set->add_option("--master", master, "enslave to this bridge");
@@ -189,18 +226,32 @@ void add_link_commands(CLI::App& app) {
     validate_ifname(name, "NAME");
     link::Change c;
     if (up || down) c.up = up;
-    if (mtu) c.mtu = mtu;
+    if (mtu) validate_mtu(*mtu, "--mtu");
     if (!mac.empty()) c.mac = MacAddress::parse(mac, "--mac");
     if (!new_name.empty()) {
       validate_ifname(new_name, "--name");
       c.name = new_name;
     }
     if (!master.empty()) validate_ifname(master, "--master");
+    if (!master.empty() && !move_to.empty())
+      throw InvalidInput("--master", "cannot be combined with --netns (the kernel moves the link first); run a second "
+                                     "`link set` with --ns of the new namespace");
     std::optional<NetNs> target;
-    if (!move_to.empty()) target = NetNs::open(move_to);
+    if (!move_to.empty()) target = NetNs::open(move_to, "--netns");
     NsSocket where = open_place(ns);
     auto l = link::get(where.rtnl, name, where.ns.label());
-    if (!master.empty()) c.master = link::get(where.rtnl, master, where.ns.label()).index;
+    if (mtu) {
+      validate_mtu(*mtu, "--mtu", carries_ipv6(where.rtnl, l.index));
+      c.mtu = mtu;
+    }
+    if (!master.empty()) {
+      // Checked first: the kernel releases the link from its current bridge before it tries the new master.
+      auto m = link::find(where.rtnl, master);
+      if (!m) throw InvalidInput("--master", fmt::format("no bridge '{}' in {}", master, ns.empty() ? "the host" : "'" + ns + "'"));
+      if (m->kind != "bridge")
+        throw InvalidInput("--master", fmt::format("'{}' is a {} link, not a bridge", master, m->kind.empty() ? "physical" : m->kind));
+      c.master = m->index;
+    }
     if (nomaster) c.master = 0;
     if (target) c.netns_fd = target->fd();
     link::change(where.rtnl, l.index, c,
@@ -211,7 +262,7 @@ void add_link_commands(CLI::App& app) {
                                         "  example: ctnet link del br0");
   del->alias("delete");
   del->add_option("NAME", name)->required();
-  del->add_option("--ns", ns, "namespace the link is in (default: host)");
+  del->add_option("--ns", ns, "namespace the link is in: name, /path or pid:N (default: host)");
   del->callback([] {
     validate_ifname(name, "NAME");
     NsSocket where = open_place(ns);
@@ -230,7 +281,7 @@ void add_ping(CLI::App& app) {
   p->add_option("-W,--timeout", timeout, "seconds to wait for each reply");
   p->callback([] {
     IpAddress a = IpAddress::parse(target, "ADDRESS");
-    NetNs n = NetNs::open(ns);
+    NetNs n = NetNs::open(ns, "NS");
     PingOptions o{.count = count, .timeout = std::chrono::milliseconds(static_cast<int>(timeout * 1000))};
     auto r = ping(n, a, o);
     for (size_t i = 0; i < r.rtt_ms.size(); ++i) {
@@ -263,25 +314,20 @@ void add_show(CLI::App& app) {
   static bool all_links = false;
   auto* s = app.add_subcommand("show", "namespaces, their links, peers (namespace and bridge of the other end), addresses\n"
                                        "  example: ctnet show ns1 -o json");
-  s->add_option("NS", ns, "only this namespace");
+  s->add_option("NS", ns, "only this namespace (name, /path/to/nsfile or pid:N)");
   s->add_flag("--all-links", all_links, "also host links that are not bridges or veths");
   add_output_option(s, out);
   s->callback([] {
-    if (!ns.empty()) {
-      validate_netns_name(ns, "NS");
-      if (!NetNs::exists(ns)) throw Error(fmt::format("network namespace '{}' does not exist", ns), ENOENT);
-    }
-    auto spaces = take_inventory(ns.empty() ? std::nullopt : std::optional(ns));
+    // With NS, the inventory holds that namespace alone.
+    auto spaces = take_inventory(ns.empty() ? std::nullopt : std::optional(NetNs::open(ns, "NS")));
     auto shown = [&](const NsView& sp, const LinkView& lv) {
-      if (!sp.is_host()) return ns.empty() || sp.name == ns;
-      if (!ns.empty()) return false;
+      if (!sp.is_host()) return true;
       return all_links || lv.link.kind == "bridge" || lv.link.kind == "veth" || lv.link.kind == "macvlan" ||
              lv.link.kind == "vxlan";
     };
     if (out.json()) {
       json j = json::array();
       for (auto& sp : spaces) {
-        if (sp.is_host() && !ns.empty()) continue;
         json links = json::array();
         for (auto& lv : sp.links)
           if (shown(sp, lv)) links.push_back(link_json(lv));
@@ -291,7 +337,6 @@ void add_show(CLI::App& app) {
       return;
     }
     for (auto& sp : spaces) {
-      if (sp.is_host() && !ns.empty()) continue;
       fmt::print("{}\n", sp.is_host() ? "host" : "namespace " + sp.name);
       for (auto& lv : sp.links) {
         if (!shown(sp, lv)) continue;

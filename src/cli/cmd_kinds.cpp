@@ -11,6 +11,7 @@
 #include "ops/subif.h"
 #include "sriov/attach.h"
 #include "util/error.h"
+#include "util/names.h"
 
 namespace ctnet::cli {
 namespace {
@@ -24,7 +25,7 @@ std::vector<Prefix> parse_prefixes(const std::vector<std::string>& v, const char
 struct SubifArgs {
   std::string ns, parent, name = "eth0", mode, flag = "bridge", mac, gw;
   std::vector<std::string> addrs;
-  uint32_t mtu = 0;
+  std::optional<uint32_t> mtu;
   bool default_route = false;
 };
 
@@ -71,10 +72,13 @@ void add_subif_verbs(CLI::App& app, ops::SubifKind kind) {
     }
     s.addresses = parse_prefixes(a->addrs, "--addr");
     if (!a->gw.empty()) s.gateway = IpAddress::parse(a->gw, "--gw");
-    s.mtu = a->mtu;
+    if (a->mtu) {
+      validate_mtu(*a->mtu, "--mtu");  // given as 0 it would mean "the parent's" to the engine
+      s.mtu = *a->mtu;
+    }
     ops::validate(s);
     auto host = NsSocket::current();
-    auto target = NsSocket::open(a->ns);
+    auto target = NsSocket::open(a->ns, "NS");
     auto r = ops::add_subif(host, target, s);
     fmt::print("{} {} in {} on {} (mode {}{}, mtu {}{})\n", k, r.name, a->ns, a->parent, a->mode,
                kind == ops::SubifKind::ipvlan ? " " + a->flag : "", r.mtu, r.mac ? ", mac " + r.mac->str() : "");
@@ -82,10 +86,10 @@ void add_subif_verbs(CLI::App& app, ops::SubifKind kind) {
 
   auto d = std::make_shared<SubifArgs>();
   auto* del = top->add_subcommand("del", fmt::format("remove a {} from namespace NS (nothing to do is fine)", k));
-  del->add_option("NS", d->ns, "namespace")->required();
+  del->add_option("NS", d->ns, "namespace (name, /path or pid:N)")->required();
   del->add_option("--name", d->name, "name inside the namespace")->capture_default_str();
   del->callback([d, kind, k] {
-    auto target = NsSocket::open(d->ns);
+    auto target = NsSocket::open(d->ns, "NS");
     bool removed = ops::remove_subif(target, kind, d->name);
     fmt::print("{} {} in {}: {}\n", k, d->name, d->ns, removed ? "removed" : "absent");
   });

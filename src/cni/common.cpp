@@ -14,6 +14,7 @@
 #include "nft/masq.h"
 #include "ns/sysctl.h"
 #include "util/error.h"
+#include "util/names.h"
 
 namespace ctnet::cni {
 
@@ -72,7 +73,7 @@ void enable_forwarding(const Result& r) {
 uint32_t mtu_key(const nlohmann::json& conf, std::string_view key) {
   auto v = get_int(conf, key);
   if (!v) return 0;
-  if (*v < 68 || *v > 65535) bad_config(key, fmt::format("{} is not an MTU between 68 and 65535", *v));
+  if (auto p = mtu_problem(*v); !p.empty()) bad_config(key, p);
   return static_cast<uint32_t>(*v);
 }
 

@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 
@@ -53,7 +54,7 @@ NetNs NetNs::open_path(const std::string& path) {
 }
 
 NetNs NetNs::open_named(const std::string& name) {
-  validate_netns_name(name, "namespace");
+  validate_existing_netns_name(name, "namespace");
   Fd fd(::open(path_of(name).c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) {
     if (errno == ENOENT) throw Error(fmt::format("network namespace '{}' does not exist", name), ENOENT);
@@ -69,15 +70,41 @@ NetNs NetNs::open_pid(pid_t pid) {
   return NetNs(std::move(fd), fmt::format("pid:{}", pid));
 }
 
-NetNs NetNs::open(const std::string& spec) {
-  if (spec.starts_with("pid:")) {
-    char* end = nullptr;
-    long pid = std::strtol(spec.c_str() + 4, &end, 10);
-    if (!end || *end || pid <= 0) throw InvalidInput("namespace", fmt::format("'{}' is not pid:NUMBER", spec));
-    return open_pid(static_cast<pid_t>(pid));
+NetNs NetNs::open(const std::string& spec, std::string_view field) { return NetnsArg::parse(spec, field).open(); }
+
+NetnsArg NetnsArg::parse(std::string_view text, std::string_view field) {
+  NetnsArg a{.text = std::string(text)};
+  std::string problem;
+  if (text.starts_with("pid:")) {
+    auto digits = text.substr(4);
+    bool ok = !digits.empty() && digits.size() <= 9 && digits.find_first_not_of("0123456789") == std::string_view::npos;
+    if (ok) a.pid = static_cast<pid_t>(std::strtol(std::string(digits).c_str(), nullptr, 10));
+    if (a.pid <= 0) problem = fmt::format("'{}' is not pid:N with N a process id", text);
+    a.path = fmt::format("/proc/{}/ns/net", a.pid);
+  } else if (text.starts_with("/")) {
+    a.path = a.text;
+    std::filesystem::path p = std::filesystem::path(a.text).lexically_normal();
+    if (p.parent_path() == kNetnsRunDir || p.parent_path() == "/var/run/netns") a.name = p.filename().string();
+  } else {
+    try {
+      validate_existing_netns_name(text, field);
+    } catch (const InvalidInput& e) {
+      problem = e.problem();
+    }
+    a.name = a.text;
+    a.path = NetNs::path_of(a.name);
   }
-  if (spec.starts_with("/")) return open_path(spec);
-  return open_named(spec);
+  if (!problem.empty())
+    throw InvalidInput(std::string(field), problem + " (a namespace is NAME as under /run/netns, /path/to/nsfile or pid:N)");
+  return a;
+}
+
+bool NetnsArg::exists() const { return ::access(path.c_str(), F_OK) == 0; }
+
+NetNs NetnsArg::open() const {
+  if (pid) return NetNs::open_pid(pid);
+  if (named() && !text.starts_with("/")) return NetNs::open_named(name);
+  return NetNs::open_path(path);
 }
 
 bool NetNs::exists(const std::string& name) { return ::access(path_of(name).c_str(), F_OK) == 0; }
@@ -119,7 +146,7 @@ NetNs NetNs::create_named(const std::string& name) {
 }
 
 bool NetNs::remove_named(const std::string& name) {
-  validate_netns_name(name, "namespace");
+  validate_existing_netns_name(name, "namespace");
   const std::string path = path_of(name);
   if (::access(path.c_str(), F_OK) != 0) return false;
   // MNT_DETACH: processes still inside keep the namespace alive; the name goes away now (as `ip netns del`).

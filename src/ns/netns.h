@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "util/fd.h"
@@ -17,12 +18,13 @@ class NetNs {
  public:
   static NetNs current();                          // the calling thread's namespace
   static NetNs open_path(const std::string& path);  // any nsfs file: /proc/PID/ns/net, /run/netns/X ...
-  static NetNs open_named(const std::string& name);
+  static NetNs open_named(const std::string& name);  // any name `ip netns` made (validate_existing_netns_name)
   static NetNs open_pid(pid_t pid);
-  // "NAME", "/path/to/nsfile" or "pid:1234" (what the CLI accepts wherever a namespace is named).
-  static NetNs open(const std::string& spec);
+  // "NAME", "/path/to/nsfile" or "pid:1234" (NetnsArg); `field` names the argument in errors.
+  static NetNs open(const std::string& spec, std::string_view field = "namespace");
 
-  // `ip netns add NAME`; throws if it exists. `remove_named` is `ip netns del`, returns false if it was absent.
+  // `ip netns add NAME` (ctnet's strict name rules, validate_netns_name); throws if it exists.
+  // `remove_named` is `ip netns del` of any existing name, returns false if it was absent.
   static NetNs create_named(const std::string& name);
   static bool remove_named(const std::string& name);
   static bool exists(const std::string& name);
@@ -40,6 +42,23 @@ class NetNs {
   std::string label_;
   ino_t inode_ = 0;
   dev_t dev_ = 0;
+};
+
+// A namespace as a user names it wherever ctnet takes one (CLI arguments, --host-netns): "NAME" (a file under
+// /run/netns: any name `ip netns` accepts, also one ctnet would not create), "/path/to/nsfile" (/proc/PID/ns/net,
+// /run/netns/NAME, a runtime's bind mount) or "pid:N". The one parser of that syntax. "pid:" always means a
+// process, so a namespace named "pid:..." is reached by its path.
+struct NetnsArg {
+  std::string text;  // as given (messages, and the key of default names and address leases when unnamed)
+  std::string name;  // its name under /run/netns (the NAME form, or a path directly in /run/netns); "" otherwise
+  std::string path;  // the nsfs file it denotes
+  pid_t pid = 0;     // the pid:N form
+
+  static NetnsArg parse(std::string_view text, std::string_view field);  // throws InvalidInput naming field
+  bool named() const { return !name.empty(); }
+  const std::string& short_name() const { return named() ? name : text; }
+  bool exists() const;
+  NetNs open() const;
 };
 
 // Moves the calling thread into a namespace and back when the guard ends, on every path (return, throw).

@@ -12,11 +12,10 @@ struct NsSocket {
   NetNs ns;
   nl::Socket rtnl;
 
-  static NsSocket open(const std::string& spec) {
-    NetNs ns = NetNs::open(spec);
-    nl::Socket s = nl::Socket::in(ns);
-    return {std::move(ns), std::move(s)};
-  }
+  // A namespace argument: NAME, /path or pid:N (NetnsArg).
+  static NsSocket open(const std::string& spec, std::string_view field = "namespace") { return of(NetNs::open(spec, field)); }
+  // A name under /run/netns, whatever it looks like (from NetNs::list_named or a record).
+  static NsSocket named(const std::string& name) { return of(NetNs::open_named(name)); }
   static NsSocket of(NetNs ns) {
     nl::Socket s = nl::Socket::in(ns);
     return {std::move(ns), std::move(s)};

@@ -162,7 +162,7 @@ void check_links(const DoctorOptions& o, std::vector<Finding>& out) {
                               lv.peer ? fmt::format(" (its peer is {} in {})", lv.peer->ifname, where(lv.peer->ns)) : ""),
                   "bring it up (new links start down)"};
         if (o.fix) {
-          NsSocket s = sp.name.empty() ? NsSocket::current() : NsSocket::open(sp.name);
+          NsSocket s = sp.name.empty() ? NsSocket::current() : NsSocket::named(sp.name);
           link::change(s.rtnl, l.index, {.up = true}, "cannot bring up " + l.name);
           f.fixed = true;
         }

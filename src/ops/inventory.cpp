@@ -27,7 +27,7 @@ std::optional<int32_t> nsid_of(nl::Socket& s, const NetNs& other) {
 }
 }  // namespace
 
-std::vector<NsView> take_inventory(const std::optional<std::string>& only) {
+std::vector<NsView> take_inventory(std::optional<NetNs> only) {
   struct Space {
     std::string name;
     NsSocket sock;
@@ -38,11 +38,21 @@ std::vector<NsView> take_inventory(const std::optional<std::string>& only) {
   spaces.push_back({"", NsSocket::current(), {}, {}});
   for (const auto& name : NetNs::list_named()) {
     try {
-      NsSocket s = NsSocket::open(name);
+      NsSocket s = NsSocket::named(name);
       if (s.ns.same_as(spaces.front().sock.ns)) continue;  // the host itself (ctnet --host-netns NAME)
       spaces.push_back({name, std::move(s), {}, {}});
     } catch (const std::exception&) {
       // a stale file under /run/netns (its namespace died): nothing to show
+    }
+  }
+  std::optional<size_t> selected;
+  if (only) {
+    for (size_t i = 0; i < spaces.size() && !selected; ++i)
+      if (spaces[i].sock.ns.same_as(*only)) selected = i;
+    if (!selected) {  // not named: a process's namespace or a bind mount elsewhere
+      std::string label = only->label();
+      spaces.push_back({label, NsSocket::of(std::move(*only)), {}, {}});
+      selected = spaces.size() - 1;
     }
   }
   for (auto& sp : spaces) {
@@ -58,7 +68,7 @@ std::vector<NsView> take_inventory(const std::optional<std::string>& only) {
   std::vector<NsView> out;
   for (size_t i = 0; i < spaces.size(); ++i) {
     auto& sp = spaces[i];
-    if (only && !sp.name.empty() && sp.name != *only) continue;
+    if (selected && i != *selected) continue;
     // nsid -> index into spaces, as this namespace numbers the others (asked only when a link needs it).
     std::map<int32_t, size_t> ids;
     bool ids_loaded = false;

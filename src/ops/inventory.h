@@ -7,6 +7,7 @@
 
 #include "addr/address.h"
 #include "link/link.h"
+#include "ns/netns.h"
 
 namespace ctnet {
 
@@ -29,7 +30,9 @@ struct NsView {
   std::vector<LinkView> links;
 };
 
-// The host namespace plus either every named namespace or only `only` (peers are still resolved across all).
-std::vector<NsView> take_inventory(const std::optional<std::string>& only = std::nullopt);
+// The host namespace and every named namespace; or, given `only`, that namespace alone (found by identity, so
+// a path or a process's namespace too; named after its /run/netns name if it has one, else after its label).
+// Peers are resolved across all of them either way.
+std::vector<NsView> take_inventory(std::optional<NetNs> only = std::nullopt);
 
 }  // namespace ctnet

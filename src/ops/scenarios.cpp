@@ -30,8 +30,6 @@ uint32_t fnv32(std::string_view s) {
   return h;
 }
 
-std::string clip(std::string s) { return s.size() > 15 ? s.substr(0, 15) : s; }
-
 // Brings up the end that was born in another namespace and addresses it (the peer of a veth cannot be
 // created up: veth_open() on the peer runs before the pair is linked and fails with ENOTCONN).
 void finish_end(NsSocket& where, int index, const std::string& ifname, const std::optional<Prefix>& a) {
@@ -43,30 +41,43 @@ void finish_end(NsSocket& where, int index, const std::string& ifname, const std
 int index_of(NsSocket& where, const std::string& ifname) { return link::get(where.rtnl, ifname, where.ns.label()).index; }
 }  // namespace
 
-std::string default_ns_ifname(const std::string& towards) { return clip("veth-" + towards); }
+// A readable name when it is a valid interface name, else a hash of what it names: cutting it at 15 bytes
+// would give two long names that share a prefix the same interface name.
+std::string default_ns_ifname(const std::string& towards) {
+  std::string readable = "veth-" + towards;
+  if (is_valid_ifname(readable)) return readable;
+  return fmt::format("ve{:08x}", fnv32(towards));
+}
 
 std::string default_host_ifname(const std::string& ns, const std::string& bridge) {
   std::string readable = ns + "-" + bridge;
-  if (readable.size() <= 15 && is_valid_ifname(readable)) return readable;
+  if (is_valid_ifname(readable)) return readable;
   return fmt::format("vh{:08x}", fnv32(ns + '\0' + bridge));
+}
+
+std::pair<Prefix, Prefix> connect_addresses(const Prefix& subnet) {
+  // A point-to-point subnet (/31, RFC 3021; /127, RFC 6164) has no network or broadcast address to skip.
+  if (subnet.length() == subnet.max_length() - 1) return {subnet.host(0), subnet.host(1)};
+  if (subnet.host_count() < 2)
+    throw InvalidInput("--subnet", fmt::format("{} has room for fewer than two hosts (a /{} or shorter is needed)",
+                                               subnet.str(), subnet.max_length() - 1));
+  return {subnet.host(1), subnet.host(2)};
 }
 
 ConnectResult connect_namespaces(const std::string& ns1, const std::string& ns2, const ConnectOptions& o) {
   // Validate everything before touching the kernel.
-  validate_netns_name(ns1, "NS1");
-  validate_netns_name(ns2, "NS2");
-  if (ns1 == ns2) throw InvalidInput("NS2", "must differ from NS1 (a veth pair joins two namespaces)");
+  const NetnsArg n1 = NetnsArg::parse(ns1, "NS1"), n2 = NetnsArg::parse(ns2, "NS2");
   ConnectResult r;
-  r.ifname1 = o.ifname1.empty() ? default_ns_ifname(ns2) : o.ifname1;
-  r.ifname2 = o.ifname2.empty() ? default_ns_ifname(ns1) : o.ifname2;
+  r.ifname1 = o.ifname1.empty() ? default_ns_ifname(n2.short_name()) : o.ifname1;
+  r.ifname2 = o.ifname2.empty() ? default_ns_ifname(n1.short_name()) : o.ifname2;
   validate_ifname(r.ifname1, "--name1");
   validate_ifname(r.ifname2, "--name2");
   if (o.subnet && (o.addr1 || o.addr2)) throw InvalidInput("--subnet", "give either --subnet or --addr1/--addr2");
   if (bool(o.addr1) != bool(o.addr2)) throw InvalidInput(o.addr1 ? "--addr2" : "--addr1", "is required with the other address");
   if (o.subnet) {
-    if (o.subnet->host_count() < 2) throw InvalidInput("--subnet", fmt::format("{} has room for fewer than two hosts", o.subnet->str()));
-    r.addr1 = o.subnet->host(1);
-    r.addr2 = o.subnet->host(2);
+    auto [a1, a2] = connect_addresses(*o.subnet);
+    r.addr1 = a1;
+    r.addr2 = a2;
   } else if (o.addr1) {
     if (o.addr1->family() != o.addr2->family()) throw InvalidInput("--addr2", "is not the same IP family as --addr1");
     if (o.addr1->address() == o.addr2->address()) throw InvalidInput("--addr2", "is the same address as --addr1");
@@ -75,12 +86,13 @@ ConnectResult connect_namespaces(const std::string& ns1, const std::string& ns2,
     r.addr1 = o.addr1;
     r.addr2 = o.addr2;
   }
-  if (o.mtu && (o.mtu < 68 || o.mtu > 65535)) throw InvalidInput("--mtu", fmt::format("{} is outside 68..65535", o.mtu));
+  if (o.mtu) validate_mtu(*o.mtu, "--mtu", r.addr1 && r.addr1->address().is_v6());
 
-  NsSocket a = NsSocket::open(ns1);
-  NsSocket b = NsSocket::open(ns2);
+  NsSocket a = NsSocket::of(n1.open());
+  NsSocket b = NsSocket::of(n2.open());
+  if (a.ns.same_as(b.ns)) throw InvalidInput("NS2", "is the namespace NS1 names (a veth pair joins two namespaces)");
   UndoLog undo;
-  link::create_veth(a.rtnl, {.name = r.ifname1, .peer_name = r.ifname2, .peer_netns_fd = b.ns.fd(), .mtu = o.mtu, .up = true});
+  link::create_veth(a.rtnl, {.name = r.ifname1, .peer_name = r.ifname2, .peer_netns_fd = b.ns.fd(), .mtu = o.mtu.value_or(0), .up = true});
   undo.add(fmt::format("veth {} in '{}'", r.ifname1, ns1), [&] { link::remove(a.rtnl, r.ifname1); });
   finish_end(b, index_of(b, r.ifname2), r.ifname2, r.addr2);
   if (r.addr1) addr::add(a.rtnl, index_of(a, r.ifname1), *r.addr1, fmt::format("{} in '{}'", r.ifname1, ns1));
@@ -88,8 +100,15 @@ ConnectResult connect_namespaces(const std::string& ns1, const std::string& ns2,
   return r;
 }
 
-AttachResult attach_namespace(const std::string& ns, const AttachOptions& o) {
-  validate_netns_name(ns, "NS");
+AttachResult attach_namespace(const std::string& ns_arg, const AttachOptions& o) {
+  const NetnsArg where = NetnsArg::parse(ns_arg, "NS");
+  const std::string& ns = where.short_name();  // the lease owner and part of the default host name
+  const bool create = o.create_ns && !where.exists();
+  if (create) {
+    if (!where.named() || where.text.starts_with("/"))
+      throw InvalidInput("--create", fmt::format("makes a namespace by NAME; '{}' is a path or pid:N", ns_arg));
+    validate_netns_name(where.name, "NS");  // what ctnet makes keeps the strict rules
+  }
   validate_ifname(o.bridge, "--bridge");
   AttachResult r;
   r.ifname = o.ifname.empty() ? default_ns_ifname(o.bridge) : o.ifname;
@@ -104,21 +123,21 @@ AttachResult attach_namespace(const std::string& ns, const AttachOptions& o) {
     throw InvalidInput("--addr", fmt::format("{} is the gateway address of the bridge", o.addr->str()));
   if (o.addr && o.addr->address() == o.addr->first() && o.addr->length() < o.addr->max_length() - 1)
     throw InvalidInput("--addr", fmt::format("{} is the network address of its subnet", o.addr->str()));
-  if (o.mtu && (o.mtu < 68 || o.mtu > 65535)) throw InvalidInput("--mtu", fmt::format("{} is outside 68..65535", o.mtu));
+  if (o.mtu) validate_mtu(*o.mtu, "--mtu", subnet && subnet->address().is_v6());
 
   NsSocket host = NsSocket::current();
   UndoLog ns_undo;  // outlives `target`: the namespace is removed only after our socket in it is closed
-  if (o.create_ns && !NetNs::exists(ns)) {
+  if (create) {
     NetNs::create_named(ns);
     ns_undo.add("namespace " + ns, [&] { NetNs::remove_named(ns); });
     r.ns_created = true;
   }
-  NsSocket target = NsSocket::open(ns);
+  NsSocket target = NsSocket::of(where.open());
   BridgeLeases leases(o.bridge);
   auto bridge = link::find(host.rtnl, o.bridge);
   UndoLog undo;  // declared after everything its steps refer to, so it runs before they are destroyed
   if (!bridge) {
-    link::create_bridge(host.rtnl, {.name = o.bridge, .mtu = o.mtu});
+    link::create_bridge(host.rtnl, {.name = o.bridge, .mtu = o.mtu.value_or(0)});
     undo.add("bridge " + o.bridge, [&] { link::remove(host.rtnl, o.bridge); });
     bridge = link::get(host.rtnl, o.bridge);
     r.bridge_created = true;
@@ -149,7 +168,7 @@ AttachResult attach_namespace(const std::string& ns, const AttachOptions& o) {
   }
   if (r.addr) undo.add("address lease " + r.addr->str(), [&] { leases.release(r.addr->address()); });
 
-  uint32_t mtu = o.mtu ? o.mtu : bridge->mtu;
+  uint32_t mtu = o.mtu.value_or(bridge->mtu);
   link::create_veth(host.rtnl, {.name = r.host_ifname, .peer_name = r.ifname, .peer_netns_fd = target.ns.fd(),
                                 .mtu = mtu, .master = bridge->index, .up = true});
   undo.add("veth " + r.host_ifname, [&] { link::remove(host.rtnl, r.host_ifname); });
@@ -163,8 +182,9 @@ AttachResult attach_namespace(const std::string& ns, const AttachOptions& o) {
   return r;
 }
 
-bool detach_namespace(const std::string& ns, const std::string& bridge, const std::string& ifname) {
-  validate_netns_name(ns, "NS");
+bool detach_namespace(const std::string& ns_arg, const std::string& bridge, const std::string& ifname) {
+  const NetnsArg where = NetnsArg::parse(ns_arg, "NS");
+  const std::string& ns = where.short_name();
   validate_ifname(bridge, "--bridge");
   const std::string name = ifname.empty() ? default_ns_ifname(bridge) : ifname;
   validate_ifname(name, "--name");
@@ -174,8 +194,8 @@ bool detach_namespace(const std::string& ns, const std::string& bridge, const st
     leases.release(*a);
     removed = true;
   }
-  if (!NetNs::exists(ns)) return removed;  // the namespace took its veth end, and so the pair, with it
-  NsSocket target = NsSocket::open(ns);
+  if (!where.exists()) return removed;  // the namespace took its veth end, and so the pair, with it
+  NsSocket target = NsSocket::of(where.open());
   // Deleting one end of a veth deletes the pair, so the host end on the bridge goes too.
   return link::remove(target.rtnl, name) || removed;
 }

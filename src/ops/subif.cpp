@@ -31,7 +31,10 @@ void validate(const SubifSpec& spec) {
     throw InvalidInput("--mode", "macvlan mode 'source' needs a list of source MACs, which ctnet does not manage");
   if (spec.mac && (spec.mac->bytes[0] & 1))
     throw InvalidInput("--mac", fmt::format("{} is a multicast address", spec.mac->str()));
-  if (spec.mtu && spec.mtu < 68) throw InvalidInput("--mtu", fmt::format("{} is below the IPv4 minimum of 68", spec.mtu));
+  if (spec.mtu) {
+    bool v6 = std::any_of(spec.addresses.begin(), spec.addresses.end(), [](const Prefix& p) { return p.address().is_v6(); });
+    validate_mtu(spec.mtu, "--mtu", v6);
+  }
   if (spec.gateway && spec.default_route_dev)
     throw InvalidInput("--gw", "give either a gateway or a device default route, not both");
   if (spec.gateway) {
@@ -186,7 +189,7 @@ std::vector<MacvlanParent> macvlan_parents(NsSocket& host) {
     if (l.kind == "macvlan" && l.parent && !l.link_netnsid) by_parent[l.parent].shims.push_back(l.name);
   for (auto& ns_name : NetNs::list_named()) {
     try {
-      NsSocket ns = NsSocket::open(ns_name);
+      NsSocket ns = NsSocket::named(ns_name);
       if (ns.ns.same_as(host.ns)) continue;
       auto id = nsid_of(ns.rtnl, host.ns);
       if (!id) continue;  // no link of that namespace refers to the host

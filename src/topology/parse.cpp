@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <charconv>
+#include <cstdint>
 #include <fstream>
 #include <map>
 #include <set>
@@ -167,7 +169,9 @@ struct Parser {
   }
 
   uint32_t mtu(const YAML::Node& n, const std::string& path) {
-    return static_cast<uint32_t>(number(n, path, 68, 65535));  // IPv4 minimum .. the kernel's maximum
+    auto v = static_cast<int64_t>(number(n, path, 0, UINT32_MAX));
+    at_line(n, path, [&] { validate_mtu(v, path); });
+    return static_cast<uint32_t>(v);
   }
 
   // ---- pools -----------------------------------------------------------------------------------------------
@@ -635,6 +639,17 @@ struct Parser {
     }
   }
 
+  // An MTU below IPv6's minimum on a link or bridge the file gives IPv6 addresses (known once pools are drawn).
+  void check_mtus() {
+    auto v6 = [](const std::vector<Prefix>& ps) {
+      return std::any_of(ps.begin(), ps.end(), [](const Prefix& p) { return p.address().is_v6(); });
+    };
+    for (auto& b : t.bridges)
+      if (b.mtu && v6(b.addresses)) validate_mtu(b.mtu, where("bridges." + b.name + ".mtu", b.line), true);
+    for (auto& l : t.links)
+      if (l.mtu && (v6(l.a.addresses) || v6(l.b.addresses))) validate_mtu(l.mtu, where(l.field + ".mtu", l.line), true);
+  }
+
   // A namespace whose interfaces get no IPv6 address from the file gets no link-local ones either (as Docker
   // does for IPv4-only containers): otherwise every interface sends DAD, MLD and router solicitations that a
   // bridge floods to all its ports, N^2 packets for N namespaces on one bridge.
@@ -690,6 +705,7 @@ Topology parse_yaml(std::string_view text) {
   p.links(root["links"]);
   p.draw_pools(root);
   p.check_addresses();
+  p.check_mtus();
   p.routes(root["namespaces"]);
   p.check_routes();
   p.resolve_link_local();

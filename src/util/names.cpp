@@ -44,6 +44,27 @@ void validate_netns_name(std::string_view name, std::string_view field) {
   if (auto p = identifier_problem(name, 64, "namespace name"); !p.empty()) throw InvalidInput(std::string(field), p);
 }
 
+void validate_existing_netns_name(std::string_view name, std::string_view field) {
+  std::string p;
+  if (name.empty()) p = "namespace name is empty";
+  else if (name.size() > 255) p = fmt::format("namespace name '{}' is {} bytes; at most 255", name, name.size());
+  else if (name == "." || name == "..") p = fmt::format("'{}' is not a namespace name", name);
+  else if (name.find('/') != std::string_view::npos) p = fmt::format("namespace name '{}' contains '/'", name);
+  else if (name.find('\0') != std::string_view::npos) p = "namespace name contains a NUL byte";
+  if (!p.empty()) throw InvalidInput(std::string(field), p);
+}
+
+std::string mtu_problem(int64_t mtu, bool carries_ipv6) {
+  if (mtu < kMinMtu || mtu > kMaxMtu) return fmt::format("{} is not an MTU between {} and {}", mtu, kMinMtu, kMaxMtu);
+  if (carries_ipv6 && mtu < kMinMtuIpv6)
+    return fmt::format("{} is below {}, the least MTU of a link with IPv6 addresses", mtu, kMinMtuIpv6);
+  return {};
+}
+
+void validate_mtu(int64_t mtu, std::string_view field, bool carries_ipv6) {
+  if (auto p = mtu_problem(mtu, carries_ipv6); !p.empty()) throw InvalidInput(std::string(field), p);
+}
+
 void validate_identifier(std::string_view value, std::string_view field, size_t max_len) {
   if (auto p = identifier_problem(value, max_len, "identifier"); !p.empty()) throw InvalidInput(std::string(field), p);
 }

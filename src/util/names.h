@@ -1,6 +1,8 @@
-// Validation of every name that reaches the kernel or the file system. Each check throws InvalidInput naming
-// the field, so callers validate a whole input before touching anything.
+// Validation of every name (and MTU) that reaches the kernel or the file system. Each check throws InvalidInput
+// naming the field, so callers validate a whole input before touching anything.
 #pragma once
+#include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace ctnet {
@@ -10,9 +12,19 @@ namespace ctnet {
 void validate_ifname(std::string_view name, std::string_view field);
 bool is_valid_ifname(std::string_view name);
 
-// Named network namespaces live as files under /run/netns: a single path component of [A-Za-z0-9._-],
-// at most 64 bytes, not "." or "..".
+// Named network namespaces live as files under /run/netns. ctnet creates them with a single path component of
+// [A-Za-z0-9._-], at most 64 bytes, not "." or "..".
 void validate_netns_name(std::string_view name, std::string_view field);
+// A namespace that exists already may have any name `ip netns add` accepts (ip/ipnetns.c: a basename, so no
+// '/', not "." or ".."; at most NAME_MAX = 255 bytes), e.g. "tenant:blue". Used to open, show and delete.
+void validate_existing_netns_name(std::string_view name, std::string_view field);
+
+// MTUs, wherever one is given (CLI flags, topology keys, CNI configs): 68 (the IPv4 minimum, RFC 791) to 65535
+// (the largest IP packet; the kernel's ETH_MAX_MTU), and at least 1280 on a link that carries IPv6 addresses
+// (RFC 8200: below it the kernel takes IPv6 off the link). 0 is not an MTU: "the default" is an absent option.
+inline constexpr int64_t kMinMtu = 68, kMinMtuIpv6 = 1280, kMaxMtu = 65535;
+std::string mtu_problem(int64_t mtu, bool carries_ipv6 = false);  // "" when valid
+void validate_mtu(int64_t mtu, std::string_view field, bool carries_ipv6 = false);
 
 // Lab, network and container identifiers used in file names of state records and leases: the same alphabet
 // as namespace names (no path traversal possible).

@@ -186,6 +186,7 @@ TEST_F(CniPlugin, BadConfigsGiveTheirCodeAndCreateNothing) {
       {"bad bridge name", with([](json& c) { c["bridge"] = "a/b"; }), 7, "bridge"},
       {"unsupported version", with([](json& c) { c["cniVersion"] = "0.2.0"; }), 1, "cniVersion"},
       {"mtu out of range", with([](json& c) { c["mtu"] = 10; }), 7, "mtu"},
+      {"mtu zero", with([](json& c) { c["mtu"] = 0; }), 7, "mtu"},
   };
   for (const auto& c : cases) {
     auto r = run_raw(c.what == "unknown plugin type" ? "ctnet" : "bridge", env("ADD", "bad", ns), c.conf);

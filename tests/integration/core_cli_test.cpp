@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -91,14 +93,54 @@ TEST_F(CoreCli, ExecRunsInsideTheNamespace) {
   EXPECT_EQ(r.out.find("eth0"), std::string::npos) << "exec did not leave the host namespace";
 }
 
+TEST_F(CoreCli, ExecIsLikeIpNetnsExec) {
+  auto n = make_ns("e");
+  // /etc/netns/NAME/resolv.conf is seen as /etc/resolv.conf inside, as `ip netns exec` shows it; the host's
+  // /etc is untouched. The directory is the test's own (its namespace name is unique) and goes at the end.
+  const std::string dir = "/etc/netns/" + n;
+  bool made_parent = !std::filesystem::exists("/etc/netns");
+  struct Cleanup {
+    std::string dir;
+    bool parent;
+    ~Cleanup() {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+      if (parent) std::filesystem::remove("/etc/netns", ec);  // only if still empty
+    }
+  } cleanup{dir, made_parent};
+  std::filesystem::create_directories(dir);
+  const std::string mine = "nameserver 192.0.2.53 # " + n + "\n";
+  { std::ofstream(dir + "/resolv.conf") << mine; }
+  auto host_resolv = [] {
+    std::ifstream f("/etc/resolv.conf");
+    return std::string((std::istreambuf_iterator<char>(f)), {});
+  };
+  const std::string before = host_resolv();
+  for (auto& arg : {n, NetNs::path_of(n)}) {
+    auto r = ctnet({"ns", "exec", arg, "--", "cat", "/etc/resolv.conf"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, mine) << arg;
+  }
+  EXPECT_EQ(host_resolv(), before) << "the bind mount leaked to the host";
+  EXPECT_EQ(ctnet({"ns", "exec", n, "--", "ls", "/sys/class/net"}).out, "lo\n") << "/sys is not the namespace's";
+
+  // As a shell: not found is 127, the command's own status is passed on; no command at all is a usage error.
+  auto missing = ctnet({"ns", "exec", n, "--", "no-such-command-" + prefix()});
+  EXPECT_EQ(missing.exit_code, 127) << missing.err;
+  EXPECT_NE(missing.err.find("no-such-command-" + prefix()), std::string::npos) << missing.err;
+  EXPECT_EQ(ctnet({"ns", "exec", n, "--", "sh", "-c", "exit 7"}).exit_code, 7);
+  EXPECT_EQ(ctnet({"ns", "exec", n}).exit_code, 2);
+  EXPECT_EQ(ctnet({"ns", "exec", n, "--"}).exit_code, 2);
+}
+
 TEST_F(CoreCli, SeedScenario1VethBetweenTwoNamespaces) {
   auto a = make_ns("a"), b = make_ns("b");
   auto r = ctnet({"connect", a, b, "--addr1", "10.202.0.1/24", "--addr2", "10.202.0.2/24", "--mtu", "1400"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto sa = std::make_unique<NsSocket>(NsSocket::open(a));
   NsSocket sb = NsSocket::open(b);
-  auto la = link::get(sa->rtnl, "veth-" + b.substr(0, 10));
-  auto lb = link::get(sb.rtnl, "veth-" + a.substr(0, 10));
+  auto la = link::get(sa->rtnl, "veth-" + b);
+  auto lb = link::get(sb.rtnl, "veth-" + a);
   EXPECT_EQ(la.kind, "veth");
   EXPECT_TRUE(la.is_up());
   EXPECT_TRUE(lb.is_up());
@@ -120,6 +162,44 @@ TEST_F(CoreCli, SeedScenario1VethBetweenTwoNamespaces) {
     if (!gone) usleep(50000);
   }
   EXPECT_TRUE(gone) << "the peer outlived its namespace";
+}
+
+TEST_F(CoreCli, ConnectGivesBothAddressesOfASlash31) {
+  auto a = make_ns("a"), b = make_ns("b");
+  auto r = ctnet({"connect", a, b, "--subnet", "10.208.0.6/31", "--name1", "p2p", "--name2", "p2p"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  NsSocket sa = NsSocket::open(a), sb = NsSocket::open(b);
+  EXPECT_TRUE(has_address(sa, "p2p", "10.208.0.6/31")) << r.out;
+  EXPECT_TRUE(has_address(sb, "p2p", "10.208.0.7/31")) << r.out;
+  auto p = ctnet({"ping", a, "10.208.0.7", "-c", "2"});
+  EXPECT_EQ(p.exit_code, 0) << p.out << p.err;
+  // A /32 has room for one end only: refused, naming the option, nothing made.
+  auto c = make_ns("c");
+  auto one = ctnet({"connect", a, c, "--subnet", "10.208.0.9/32"});
+  EXPECT_EQ(one.exit_code, 2);
+  EXPECT_NE(one.err.find("--subnet"), std::string::npos) << one.err;
+  NsSocket sc = NsSocket::open(c);
+  EXPECT_EQ(link::list(sc.rtnl).size(), 1u) << "only lo";
+}
+
+TEST_F(CoreCli, ConnectDefaultNamesOfLongNamespacesDoNotCollide) {
+  // Two long names sharing their first 10 bytes: cut at 15 bytes, both links in `hub` would be "veth-" + that.
+  auto hub = make_ns("hub"), one = make_ns("-long-name-one"), two = make_ns("-long-name-two");
+  for (auto& n : {one, two}) {
+    auto r = ctnet({"connect", hub, n, "--subnet", n == one ? "10.209.0.0/30" : "10.209.0.4/30"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  NsSocket h = NsSocket::open(hub);
+  int veths = 0;
+  for (auto& l : link::list(h.rtnl)) {
+    if (l.kind != "veth") continue;
+    ++veths;
+    EXPECT_TRUE(l.name.starts_with("ve")) << l.name;
+  }
+  EXPECT_EQ(veths, 2);
+  // Short names stay readable.
+  NsSocket s1 = NsSocket::open(one);
+  EXPECT_TRUE(link::find(s1.rtnl, "veth-" + hub).has_value());
 }
 
 TEST_F(CoreCli, SeedScenario2BridgeInAThrowawayHost) {
@@ -255,6 +335,70 @@ TEST_F(CoreCli, BadInputGivesAClearErrorAndChangesNothing) {
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one clear line: " << r.err;
     EXPECT_EQ(snapshot({a, b}), before) << cmd;
   }
+}
+
+TEST_F(CoreCli, MtuZeroOrOutOfRangeIsInvalidInputEverywhere) {
+  auto host = make_ns("h"), a = make_ns("a"), b = make_ns("b");
+  const std::string br = prefix() + "mt";
+  ASSERT_EQ(ctnet({"--host-netns", host, "attach", a, "--bridge", br}).exit_code, 0);
+  NsSocket sa = NsSocket::open(a);
+  addr::add(sa.rtnl, link::get(sa.rtnl, "veth-" + br).index, Prefix::parse("fd00:212::5/64", "t"), "test");
+  auto before = snapshot({host, a, b});
+  const std::vector<std::vector<std::string>> cases = {
+      {"connect", a, b, "--mtu", "0"},
+      {"connect", a, b, "--mtu", "70000"},
+      {"connect", a, b, "--addr1", "fd00:213::1/64", "--addr2", "fd00:213::2/64", "--mtu", "1000"},
+      {"--host-netns", host, "attach", b, "--bridge", br, "--mtu", "0"},
+      {"--host-netns", host, "attach", b, "--bridge", br, "--mtu", "67"},
+      {"link", "set", "lo", "--ns", b, "--mtu", "0"},
+      {"link", "set", "lo", "--ns", b, "--mtu", "70000"},           // the kernel's refusal, before
+      {"link", "set", "veth-" + br, "--ns", a, "--mtu", "1000"},     // it carries an IPv6 address
+      {"link", "set", "veth-" + br, "--ns", a, "--mtu", "-1"},
+      {"--host-netns", host, "macvlan", "add", b, "--parent", br, "--mtu", "0"},
+      {"--host-netns", host, "ipvlan", "add", b, "--parent", br, "--mtu", "0"},
+      {"--host-netns", host, "macvlan", "add", b, "--parent", br, "--addr", "fd00:214::2/64", "--mtu", "1200"},
+  };
+  for (auto& args : cases) {
+    auto r = ctnet(args);
+    std::string cmd;
+    for (auto& x : args) cmd += x + " ";
+    EXPECT_EQ(r.exit_code, 2) << cmd << "\n" << r.err;
+    EXPECT_NE(r.err.find("--mtu"), std::string::npos) << cmd << "\n" << r.err;
+    EXPECT_EQ(snapshot({host, a, b}), before) << cmd;
+  }
+  // A valid MTU still works, also below 1280 on a link without IPv6 addresses.
+  EXPECT_EQ(ctnet({"link", "set", "lo", "--ns", b, "--mtu", "1000"}).exit_code, 0);
+}
+
+TEST_F(CoreCli, LinkSetMasterChecksTheBridgeBeforeDetachingAnything) {
+  auto host = make_ns("h"), a = make_ns("a");
+  const std::string br = prefix() + "ms";
+  ASSERT_EQ(ctnet({"--host-netns", host, "attach", a, "--bridge", br}).exit_code, 0);
+  NsSocket h = NsSocket::open(host);
+  std::string port;
+  for (auto& l : link::list(h.rtnl))
+    if (l.kind == "veth") port = l.name;
+  ASSERT_FALSE(port.empty());
+  const int bridge = link::get(h.rtnl, br).index;
+  // Not there, not a bridge, and moved at the same time: all refused before anything changes.
+  ASSERT_EQ(run({"ip", "-n", host, "link", "add", prefix() + "d", "type", "veth", "peer", "name", prefix() + "e"}).exit_code, 0);
+  for (auto& master : {std::string("nosuch"), prefix() + "d"}) {
+    auto r = ctnet({"--host-netns", host, "link", "set", port, "--master", master, "--mtu", "1400"});
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find("--master"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(master), std::string::npos) << r.err;
+    auto l = link::get(h.rtnl, port);
+    EXPECT_EQ(l.master, bridge) << "the port left its bridge";
+    EXPECT_NE(l.mtu, 1400u) << "half the change was applied";
+  }
+  auto moved = ctnet({"--host-netns", host, "link", "set", port, "--master", br, "--netns", a});
+  EXPECT_EQ(moved.exit_code, 2) << moved.err;
+  EXPECT_EQ(link::get(h.rtnl, port).master, bridge);
+  // A real bridge still works: --nomaster, then back.
+  ASSERT_EQ(ctnet({"--host-netns", host, "link", "set", port, "--nomaster"}).exit_code, 0);
+  EXPECT_EQ(link::get(h.rtnl, port).master, 0);
+  ASSERT_EQ(ctnet({"--host-netns", host, "link", "set", port, "--master", br}).exit_code, 0);
+  EXPECT_EQ(link::get(h.rtnl, port).master, bridge);
 }
 
 TEST_F(CoreCli, DeletesAreIdempotent) {

@@ -160,6 +160,16 @@ TEST(TopologyParse, SixteenByteNames) {
   expect_error("name: x\nbridges:\n  - name: sixteen-bytes-br\n", "bridges[0]", 3, "16 bytes");
 }
 
+TEST(TopologyParse, MtuZeroOrOutOfRangeIsInvalid) {
+  expect_error("name: x\nnamespaces: [a, b]\nlinks:\n  - endpoints: [a:e0, b:e0]\n    mtu: 0\n", "links[0].mtu", 5,
+               "0 is not an MTU between 68 and 65535");
+  expect_error("name: x\nbridges:\n  br0: {mtu: 70000}\n", "bridges.br0.mtu", 3, "70000 is not an MTU");
+  // IPv6 addresses need 1280 or more.
+  expect_error("name: x\nnamespaces: [a, b]\nlinks:\n  - endpoints: [\"a:e0=fd00::1/64\", \"b:e0=fd00::2/64\"]\n    mtu: 1000\n",
+               "links[0].mtu", 4, "IPv6");
+  EXPECT_NO_THROW(parse_yaml("name: x\nnamespaces: [a, b]\nlinks:\n  - endpoints: [\"a:e0=10.0.0.1/24\", b:e0]\n    mtu: 1000\n"));
+}
+
 TEST(TopologyParse, MissingParent) {
   expect_error("name: x\nnamespaces: [a, b]\nlinks:\n  - kind: macvlan\n    endpoint: a:mv0\n    parent: b:nothere\n",
                "links[0].parent", 6, "not an interface of namespace 'b'");

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "ns/netns.h"
 #include "ops/scenarios.h"
 #include "ops/undo.h"
 #include "util/error.h"
@@ -149,5 +150,93 @@ TEST(Scenarios, DefaultNamesFitTheKernelLimit) {
   EXPECT_LE(h.size(), 15u);
   EXPECT_TRUE(is_valid_ifname(h));
   EXPECT_NE(h, default_host_ifname("a-very-long-namespace-name", "br1"));
-  EXPECT_EQ(default_ns_ifname("a-very-long-namespace-name").size(), 15u);
+  EXPECT_EQ(default_ns_ifname("ns1"), "veth-ns1");
+  EXPECT_EQ(default_ns_ifname("abcdefghij"), "veth-abcdefghij");  // 15 bytes: kept
+}
+
+TEST(Scenarios, LongDefaultNamesDoNotCollideWhenTheyShareAPrefix) {
+  // Cut at 15 bytes both would be "veth-tenant-blu".
+  std::string a = default_ns_ifname("tenant-blue-frontend"), b = default_ns_ifname("tenant-blue-backend");
+  EXPECT_NE(a, b);
+  for (auto& n : {a, b}) {
+    EXPECT_LE(n.size(), 15u) << n;
+    EXPECT_TRUE(is_valid_ifname(n)) << n;
+  }
+  EXPECT_EQ(a, default_ns_ifname("tenant-blue-frontend"));  // stable: detach finds what attach made
+  // A namespace given by path or pid:N is no part of an interface name either.
+  EXPECT_TRUE(is_valid_ifname(default_ns_ifname("/proc/1/ns/net")));
+  EXPECT_TRUE(is_valid_ifname(default_ns_ifname("pid:1")));
+  EXPECT_TRUE(is_valid_ifname(default_host_ifname("pid:1", "br0")));
+}
+
+TEST(Scenarios, ConnectTakesBothAddressesOfAPointToPointSubnet) {
+  auto pair = [](const char* subnet) {
+    auto [a, b] = connect_addresses(Prefix::parse(subnet, "--subnet"));
+    return a.str() + " " + b.str();
+  };
+  EXPECT_EQ(pair("10.10.0.0/24"), "10.10.0.1/24 10.10.0.2/24");
+  EXPECT_EQ(pair("10.10.0.0/30"), "10.10.0.1/30 10.10.0.2/30");
+  EXPECT_EQ(pair("10.10.0.4/31"), "10.10.0.4/31 10.10.0.5/31");  // RFC 3021
+  EXPECT_EQ(pair("10.10.0.5/31"), "10.10.0.4/31 10.10.0.5/31");  // host bits given: the same subnet
+  EXPECT_EQ(pair("fd00:1::/127"), "fd00:1::/127 fd00:1::1/127");  // RFC 6164
+  EXPECT_EQ(pair("fd00:1::/64"), "fd00:1::1/64 fd00:1::2/64");
+  for (const char* single : {"10.10.0.1/32", "fd00::1/128"}) {
+    try {
+      connect_addresses(Prefix::parse(single, "--subnet"));
+      ADD_FAILURE() << "accepted " << single;
+    } catch (const InvalidInput& e) {
+      EXPECT_EQ(e.field(), "--subnet");
+      EXPECT_NE(std::string(e.what()).find("fewer than two"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(NetnsArg, OneParserForNamePathAndPid) {
+  auto n = NetnsArg::parse("ns1", "NS");
+  EXPECT_EQ(n.name, "ns1");
+  EXPECT_EQ(n.path, "/run/netns/ns1");
+  EXPECT_EQ(n.pid, 0);
+  // Names `ip netns add` accepts but ctnet would not create can still be named.
+  EXPECT_EQ(NetnsArg::parse("tenant:blue", "NS").name, "tenant:blue");
+  EXPECT_EQ(NetnsArg::parse("with space", "NS").name, "with space");
+  EXPECT_EQ(NetnsArg::parse(std::string(255, 'n'), "NS").name.size(), 255u);
+  // A path directly under /run/netns is that name; any other path is just a file.
+  EXPECT_EQ(NetnsArg::parse("/run/netns/tenant:blue", "NS").name, "tenant:blue");
+  EXPECT_EQ(NetnsArg::parse("/var/run/netns/x", "NS").name, "x");
+  auto p = NetnsArg::parse("/proc/1/ns/net", "NS");
+  EXPECT_FALSE(p.named());
+  EXPECT_EQ(p.path, "/proc/1/ns/net");
+  EXPECT_EQ(p.short_name(), "/proc/1/ns/net");
+  auto pid = NetnsArg::parse("pid:1234", "NS");
+  EXPECT_EQ(pid.pid, 1234);
+  EXPECT_FALSE(pid.named());
+  EXPECT_EQ(pid.path, "/proc/1234/ns/net");
+  for (std::string bad : std::vector<std::string>{"", "a/b", "..", ".", "pid:", "pid:x", "pid:0", "pid:-3", "pid:12x", std::string(256, 'n')}) {
+    try {
+      NetnsArg::parse(bad, "--ns");
+      ADD_FAILURE() << "accepted '" << bad << "'";
+    } catch (const InvalidInput& e) {
+      EXPECT_EQ(e.field(), "--ns");
+      EXPECT_NE(std::string(e.what()).find("NAME as under /run/netns, /path/to/nsfile or pid:N"), std::string::npos) << e.what();
+    }
+  }
+  // Creation keeps the strict rules.
+  EXPECT_THROW(validate_netns_name("tenant:blue", "NS"), InvalidInput);
+  EXPECT_NO_THROW(validate_existing_netns_name("tenant:blue", "NS"));
+}
+
+TEST(Mtu, OneRuleForEveryFace) {
+  for (int64_t ok : {68, 1500, 9000, 65535}) EXPECT_EQ(mtu_problem(ok), "") << ok;
+  for (int64_t bad : {int64_t(0), int64_t(-1), int64_t(67), int64_t(65536), int64_t(4294967296)}) {
+    try {
+      validate_mtu(bad, "--mtu");
+      ADD_FAILURE() << "accepted " << bad;
+    } catch (const InvalidInput& e) {
+      EXPECT_EQ(e.field(), "--mtu");
+      EXPECT_NE(std::string(e.what()).find("is not an MTU between 68 and 65535"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(mtu_problem(1279), "");
+  EXPECT_NE(mtu_problem(1279, true).find("IPv6"), std::string::npos);
+  EXPECT_EQ(mtu_problem(1280, true), "");
 }
