@@ -44,9 +44,11 @@ Removal remove_created_link(Txn& txn, const Made& m, std::string_view kind) {
   std::string text;
   int err = s->rtnl.try_ack(req, &text);
   if (err == ENODEV) return Removal::absent;
-  if (err) throw Error(fmt::format("cannot delete {} {} in '{}'", kind, l->name, m.ns.label()), err, text);
+  if (err) throw Error(fmt::format("cannot delete {} {} in '{}'", kind.empty() ? "link" : kind, l->name, m.ns.label()), err, text);
   return Removal::removed;
 }
+
+Removal remove_link(Txn& txn, const Made& m) { return remove_created_link(txn, m, ""); }
 
 std::vector<std::string> compare_link(const link::Link& l, std::string_view kind, uint32_t mtu, int master) {
   std::vector<std::string> d;
@@ -80,6 +82,13 @@ int index_of(NsSocket& s, const std::string& name) {
   if (::ioctl(s.rtnl.fd(), SIOCGIFINDEX, &ifr) != 0)
     throw_errno(fmt::format("link '{}' does not exist in namespace '{}'", name, s.ns.label()));
   return ifr.ifr_ifindex;
+}
+
+std::optional<std::string> name_of(NsSocket& s, int index) {
+  ifreq ifr{};
+  ifr.ifr_ifindex = index;
+  if (::ioctl(s.rtnl.fd(), SIOCGIFNAME, &ifr) != 0) return std::nullopt;
+  return std::string(ifr.ifr_name);
 }
 
 void validate_mtu(uint32_t mtu, std::string_view field) {

@@ -7,6 +7,7 @@
 #include "kinds/address.h"
 #include "kinds/bridge.h"
 #include "kinds/host_device.h"
+#include "kinds/link_kind.h"
 #include "kinds/netns.h"
 #include "kinds/subif.h"
 #include "kinds/sysctl.h"
@@ -26,6 +27,7 @@ std::map<std::string, RemoveFn, std::less<>>& table() {
       {"vxlan", vxlan::remove},         {"host-device", host_device::remove},
       {"vf", vf::remove},               {"address", address::remove},
       {"route", route::remove},         {"sysctl", sysctl::remove},
+      {"link", remove_link},
   };
   return t;
 }
