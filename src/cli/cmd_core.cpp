@@ -18,6 +18,8 @@
 #include "link/link.h"
 #include "ns/netns.h"
 #include "ns/ns_socket.h"
+#include "kinds/txn.h"
+#include "ops/bridge_pool.h"
 #include "ops/doctor.h"
 #include "ops/inventory.h"
 #include "ops/ping.h"
@@ -265,8 +267,19 @@ void add_link_commands(CLI::App& app) {
   del->add_option("--ns", ns, "namespace the link is in: name, /path or pid:N (default: host)");
   del->callback([] {
     validate_ifname(name, "NAME");
-    NsSocket where = open_place(ns);
-    if (!link::remove(where.rtnl, name)) fmt::print(stderr, "ctnet: link '{}' was not there (nothing to do)\n", name);
+    if (!ns.empty()) NetnsArg::parse(ns, "--ns");
+    // The kinds' remove, from what the kernel shows: the same path a rollback takes.
+    kinds::Txn txn;  // makes nothing: it lends the remove its socket
+    NsSocket& where = txn.open(ns);
+    auto l = link::find(where.rtnl, name);
+    const bool driven = l && (l->kind == "veth" || l->kind == "bridge" || l->kind == "vxlan" || l->kind == "macvlan" ||
+                              l->kind == "ipvlan");
+    if (!l || kinds::remove(txn, {.kind = driven ? l->kind : "link", .ns = txn.ref(where), .name = name, .ifindex = l->index}) !=
+                  kinds::Removal::removed) {
+      fmt::print(stderr, "ctnet: link '{}' was not there (nothing to do)\n", name);
+      return;
+    }
+    if (l->kind == "bridge") ops::drop_stale_pools(txn, where);  // its address pool goes with it
   });
 }
 

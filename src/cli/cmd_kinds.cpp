@@ -81,9 +81,7 @@ void add_subif_verbs(CLI::App& app, ops::SubifKind kind) {
       s.mtu = *a->mtu;
     }
     ops::validate(s);
-    auto host = NsSocket::current();
-    auto target = NsSocket::open(a->ns, "NS");
-    auto r = ops::add_subif(host, target, s);
+    auto r = ops::add_subif("", a->ns, s);
     fmt::print("{} {} in {} on {} (mode {}{}, mtu {}{})\n", k, r.name, a->ns, a->parent, a->mode,
                kind == ops::SubifKind::ipvlan ? " " + a->flag : "", r.mtu, r.mac ? ", mac " + r.mac->str() : "");
   });
@@ -93,8 +91,7 @@ void add_subif_verbs(CLI::App& app, ops::SubifKind kind) {
   del->add_option("NS", d->ns, "namespace (name, /path or pid:N)")->required();
   del->add_option("--name", d->name, "name inside the namespace")->capture_default_str();
   del->callback([d, kind, k] {
-    auto target = NsSocket::open(d->ns, "NS");
-    bool removed = ops::remove_subif(target, kind, d->name);
+    bool removed = ops::remove_subif(d->ns, kind, d->name);
     fmt::print("{} {} in {}: {}\n", k, d->name, d->ns, removed ? "removed" : "absent");
   });
 
@@ -115,8 +112,7 @@ void add_subif_verbs(CLI::App& app, ops::SubifKind kind) {
     s.name = sh->name;
     s.address = Prefix::parse(sh->addrs[0], "--addr");
     s.routes = parse_prefixes(*routes, "--route");
-    auto host = NsSocket::current();
-    auto r = ops::add_shim(host, s);
+    auto r = ops::add_shim("", s);
     fmt::print("{} shim {} on {} with {}\n", k, r.name, sh->parent, s.address.str());
   });
 
@@ -128,8 +124,7 @@ void add_subif_verbs(CLI::App& app, ops::SubifKind kind) {
   unshim->callback([su, kind, k] {
     if (su->name.empty() && su->parent.empty()) throw InvalidInput("--name/--parent", "give one of them");
     std::string name = su->name.empty() ? ops::default_shim_name(su->parent) : su->name;
-    auto host = NsSocket::current();
-    bool removed = ops::remove_subif(host, kind, name);
+    bool removed = ops::remove_subif("", kind, name);
     fmt::print("{} shim {}: {}\n", k, name, removed ? "removed" : "absent");
   });
 }

@@ -105,22 +105,33 @@ class Store {
   // create: make the directories (ADD); otherwise a missing directory means "nothing stored".
   Store(const HostLocalConfig& c, bool create) {
     path_ = c.data_dir + "/" + c.network;
-    dir_ = Fd(::open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!dir_ && errno == ENOENT && create) {
-      mkdir_p(c.data_dir);
-      if (::mkdir(path_.c_str(), 0755) != 0 && errno != EEXIST) throw_io("cannot create " + path_);
-      dir_ = Fd(::open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    }
-    if (!dir_) {
-      if (!create && errno == ENOENT) return;
-      throw_io("cannot open " + path_);
-    }
-    lock_ = Fd(::openat(dir_.get(), "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-    if (!lock_) throw_io("cannot open " + path_ + "/lock");
-    while (::flock(lock_.get(), LOCK_EX) != 0)
-      if (errno != EINTR) throw_io("cannot lock " + path_ + "/lock");
+    // A pool with remove_empty disappears with its last lease: whoever opened it just before, or waited for its
+    // lock meanwhile, finds the lock file unlinked (or cannot create one) and starts again.
+    for (int attempt = 0; attempt < 100; ++attempt)
+      if (open_locked(c, create)) return;
+    throw IoError("cannot lock " + path_ + "/lock: the directory keeps being removed");
   }
   bool exists() const { return static_cast<bool>(dir_); }
+
+  // Removes the whole directory (index, cursor files, lock) when no lease is left in it; the last release leaves
+  // no trace.
+  void remove_if_empty() {
+    std::vector<std::string> files;
+    if (!list(dir_.get(), &files)) return;
+    for (const auto& n : files)
+      if (IpAddress::try_parse(n)) return;
+    if (Fd idx{::openat(dir_.get(), kIndexDir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)}) {
+      std::vector<std::string> buckets;
+      list(idx.get(), &buckets);
+      for (const auto& b : buckets) ::unlinkat(idx.get(), b.c_str(), 0);
+      ::unlinkat(dir_.get(), kIndexDir, AT_REMOVEDIR);
+    }
+    for (const auto& n : files)
+      if (n != kIndexDir && n != "lock") ::unlinkat(dir_.get(), n.c_str(), 0);
+    ::unlinkat(dir_.get(), "lock", 0);  // last: a waiter sees it unlinked and starts again
+    ::rmdir(path_.c_str());
+    ::rmdir(path_.substr(0, path_.rfind('/')).c_str());  // the data dir too, once it holds no other network
+  }
 
   // Creates the lease file; false if the address is taken.
   bool reserve(const IpAddress& ip, const std::string& id, const std::string& ifname) {
@@ -160,7 +171,7 @@ class Store {
   std::optional<std::string> read(const std::string& name) {
     Fd f(::openat(dir_.get(), name.c_str(), O_RDONLY | O_CLOEXEC));
     if (!f) return std::nullopt;
-    char buf[512];
+    char buf[4096];  // a lease's holder; ctnet's own pools write a little more than "ID\r\nIFNAME"
     ssize_t n = ::read(f.get(), buf, sizeof buf);
     if (n < 0) return std::nullopt;
     return std::string(buf, static_cast<size_t>(n));
@@ -296,6 +307,42 @@ class Store {
   }
 
  private:
+  bool open_locked(const HostLocalConfig& c, bool create) {
+    lock_.reset();
+    dir_ = Fd(::open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dir_ && errno == ENOENT && create) {
+      mkdir_p(c.data_dir);
+      if (::mkdir(path_.c_str(), 0755) != 0 && errno != EEXIST) throw_io("cannot create " + path_);
+      dir_ = Fd(::open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    }
+    if (!dir_) {
+      if (!create && errno == ENOENT) return true;
+      throw_io("cannot open " + path_);
+    }
+    lock_ = Fd(::openat(dir_.get(), "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (!lock_) {
+      if (errno == ENOENT) return false;  // the directory was removed after we opened it
+      throw_io("cannot open " + path_ + "/lock");
+    }
+    while (::flock(lock_.get(), LOCK_EX) != 0)
+      if (errno != EINTR) throw_io("cannot lock " + path_ + "/lock");
+    struct stat st{};
+    if (::fstat(lock_.get(), &st) == 0 && st.st_nlink == 0) return false;  // removed while we waited
+    return true;
+  }
+  // The names in a directory (without . and ..); false if it cannot be read.
+  static bool list(int dirfd, std::vector<std::string>* out) {
+    int fd = ::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR* d = fd >= 0 ? ::fdopendir(fd) : nullptr;
+    if (!d) {
+      if (fd >= 0) ::close(fd);
+      return false;
+    }
+    while (dirent* e = ::readdir(d))
+      if (std::strcmp(e->d_name, ".") && std::strcmp(e->d_name, "..")) out->emplace_back(e->d_name);
+    ::closedir(d);
+    return true;
+  }
   static void mkdir_p(const std::string& path) {
     std::string cur;
     size_t i = 0;
@@ -417,7 +464,7 @@ std::vector<Lease> allocate(const HostLocalConfig& c, const std::string& id, con
         got_range = *range_of(set, *got);
       } else {
         Cursor cur{set, 0, set[0].start};
-        if (auto last = st.read(last_file)) {
+        if (auto last = c.lowest_free ? std::nullopt : st.read(last_file)) {
           if (auto ip = IpAddress::try_parse(Store::trim(*last)))
             if (auto r = range_of(set, *ip)) {
               cur.r = *r;
@@ -439,12 +486,13 @@ std::vector<Lease> allocate(const HostLocalConfig& c, const std::string& id, con
           throw Exhausted("no IP addresses available in range set " + std::to_string(s) + " of network " + c.network);
       }
       made.push_back(got->str());
-      st.write_file(last_file, got->str());
+      if (!c.lowest_free) st.write_file(last_file, got->str());
       out.push_back({Prefix(*got, set[got_range].subnet.length()), set[got_range].gateway});
     }
     st.write_index(id, ifname, made);
   } catch (...) {
     for (const auto& m : made) st.unlink(m);
+    if (c.remove_empty) st.remove_if_empty();
     throw;
   }
   return out;
@@ -461,16 +509,17 @@ std::vector<IpAddress> release(const HostLocalConfig& c, const std::string& id, 
         out.push_back(*IpAddress::try_parse(ip));
       }
     st.remove_index(id, ifname);
-    return out;
+  } else {
+    // Not indexed: leases written by the reference plugin (or none at all). Scan once, as the reference does.
+    st.for_each_lease([&](const std::string& name, const std::string& content) {
+      auto [cid, cif] = Store::split_owner(content);
+      if (cid == id && (cif.empty() || cif == ifname)) {
+        st.unlink(name);
+        out.push_back(*IpAddress::try_parse(name));
+      }
+    });
   }
-  // Not indexed: leases written by the reference plugin (or none at all). Scan once, as the reference does.
-  st.for_each_lease([&](const std::string& name, const std::string& content) {
-    auto [cid, cif] = Store::split_owner(content);
-    if (cid == id && (cif.empty() || cif == ifname)) {
-      st.unlink(name);
-      out.push_back(*IpAddress::try_parse(name));
-    }
-  });
+  if (c.remove_empty) st.remove_if_empty();
   return out;
 }
 
@@ -486,6 +535,16 @@ std::vector<IpAddress> leases_of(const HostLocalConfig& c, const std::string& id
   st.for_each_lease([&](const std::string& name, const std::string& content) {
     auto [cid, cif] = Store::split_owner(content);
     if (cid == id && (cif.empty() || cif == ifname)) out.push_back(*IpAddress::try_parse(name));
+  });
+  return out;
+}
+
+std::vector<std::pair<IpAddress, Attachment>> leases(const HostLocalConfig& c) {
+  std::vector<std::pair<IpAddress, Attachment>> out;
+  Store st(c, false);
+  if (!st.exists()) return out;
+  st.for_each_lease([&](const std::string& name, const std::string& content) {
+    out.emplace_back(*IpAddress::try_parse(name), Store::split_owner(content));
   });
   return out;
 }

@@ -39,6 +39,10 @@ struct HostLocalConfig {
   std::vector<RangeSet> range_sets;
   std::vector<RouteConfig> routes;
   std::string resolv_conf;
+  // ctnet's own pools (`ctnet attach`): hand out the lowest free address (a released one again at once) instead
+  // of the one after last_reserved_ip, and remove the network's directory with its last lease.
+  bool lowest_free = false;
+  bool remove_empty = false;
 };
 
 // Parses the "ipam" object (reference keys, including the legacy single-range form subnet/rangeStart/...).
@@ -64,6 +68,8 @@ std::vector<Lease> allocate(const HostLocalConfig& c, const std::string& id, con
 std::vector<IpAddress> release(const HostLocalConfig& c, const std::string& id, const std::string& ifname);
 // The addresses the attachment holds (for CHECK), without changing anything.
 std::vector<IpAddress> leases_of(const HostLocalConfig& c, const std::string& id, const std::string& ifname);
+// Every lease of the network (address, holder), without changing anything.
+std::vector<std::pair<IpAddress, Attachment>> leases(const HostLocalConfig& c);
 // Releases every lease whose attachment is not in `valid`; returns the attachments released.
 std::vector<Attachment> gc(const HostLocalConfig& c, const std::set<Attachment>& valid);
 

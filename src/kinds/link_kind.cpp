@@ -85,6 +85,8 @@ Removal remove_created_link(Txn& txn, const Made& m, std::string_view kind) {
   return Removal::removed;
 }
 
+Removal remove_link(Txn& txn, const Made& m) { return remove_created_link(txn, m, ""); }
+
 std::vector<std::string> compare_link(const link::Link& l, std::string_view kind, uint32_t mtu, int master) {
   std::vector<std::string> d;
   if (!kind.empty() && l.kind != kind)
@@ -149,6 +151,13 @@ std::optional<link::Link> default_route_link(NsSocket& s) {
 uint32_t mtu_of_default_route(NsSocket& s) {
   auto l = default_route_link(s);
   return l && l->mtu ? l->mtu : 1500;
+}
+
+std::optional<std::string> name_of(NsSocket& s, int index) {
+  ifreq ifr{};
+  ifr.ifr_ifindex = index;
+  if (::ioctl(s.rtnl.fd(), SIOCGIFNAME, &ifr) != 0) return std::nullopt;
+  return std::string(ifr.ifr_name);
 }
 
 }  // namespace ctnet::kinds

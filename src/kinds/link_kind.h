@@ -15,8 +15,11 @@ namespace ctnet::kinds {
 // it was created under), and of `kind` when given. `*replaced` is set when another link now has the name.
 std::optional<link::Link> recorded_link(NsSocket& s, const Made& m, std::string_view kind, bool* replaced);
 
-// Deletes a link this program created (veth, bridge, vxlan, macvlan, ipvlan), from its record.
+// Deletes a link this program created (veth, bridge, vxlan, macvlan, ipvlan), from its record; `kind` "" takes
+// a link of any kind.
 Removal remove_created_link(Txn& txn, const Made& m, std::string_view kind);
+// Kind "link": a link of any kind, by identity (the CLI's `link del` of a kind no driver owns: dummy, vlan ...).
+Removal remove_link(Txn& txn, const Made& m);
 
 // What differs between a link and its spec: kind (when given), admin state, MTU (when set), master (when >= 0).
 std::vector<std::string> compare_link(const link::Link& l, std::string_view kind, uint32_t mtu, int master);
@@ -29,6 +32,8 @@ void bring_up(NsSocket& s, int index, std::string_view what, bool link_local = t
 
 // The ifindex of a link by name through SIOCGIFINDEX (cheaper than RTM_GETLINK: the kernel fills no attributes).
 int index_of(NsSocket& s, const std::string& name);
+// The name of a link by ifindex through SIOCGIFNAME; nullopt when no link has that index.
+std::optional<std::string> name_of(NsSocket& s, int index);
 
 // The MAC address and the MTU of a link by name through SIOCGIFHWADDR / SIOCGIFMTU (no netlink request).
 MacAddress mac_of(NsSocket& s, const std::string& name);

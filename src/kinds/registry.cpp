@@ -7,6 +7,7 @@
 #include "kinds/address.h"
 #include "kinds/bridge.h"
 #include "kinds/host_device.h"
+#include "kinds/link_kind.h"
 #include "kinds/netns.h"
 #include "kinds/subif.h"
 #include "kinds/sysctl.h"
@@ -28,6 +29,7 @@ std::map<std::string, RemoveFn, std::less<>>& table() {
       {"vf-netdev", vf::remove_netdev}, {"address", address::remove},
       {"route", route::remove},         {"sysctl", sysctl::remove},
       {"vf-attachment", vf::remove_attachment},
+      {"link", remove_link},
   };
   return t;
 }

@@ -1,14 +1,14 @@
-// The seed's two scenarios as engine operations, each one validated first and applied with an undo log:
+// The seed's two scenarios as engine operations, each one validated first and applied in one transaction
+// (kinds/txn.h: a failure removes what the run made, and the error says what could not be removed):
 //   connect: two namespaces joined by one veth pair (scenario 1);
 //   attach/detach: a namespace joined to a bridge in the host namespace (scenario 2, one namespace at a time).
 // "Host" is the namespace the calling thread is in (the CLI can run in a throwaway host namespace).
-// A namespace is given as NAME, /path/to/nsfile or pid:N (NetnsArg); default names and address leases use its
-// /run/netns name when it has one.
+// A namespace is given as NAME, /path/to/nsfile or pid:N (NetnsArg); default names use its /run/netns name when it
+// has one; address leases hold it by identity (its netns cookie).
 #pragma once
 #include <optional>
 #include <string>
 #include <utility>
-#include <vector>
 
 #include "util/ip.h"
 
@@ -32,8 +32,10 @@ ConnectResult connect_namespaces(const std::string& ns1, const std::string& ns2,
 struct AttachOptions {
   std::string bridge;
   std::optional<Prefix> addr;               // explicit address (its subnet is the bridge's)
-  std::optional<Prefix> subnet;             // or: the next free address of this subnet
-  bool gateway = false;                     // the bridge gets the subnet's first address; default route via it
+  std::optional<Prefix> subnet;             // or: the lowest free address of this subnet
+  // Either is leased in the bridge's pool (ops/bridge_pool.h).
+  bool gateway = false;                     // the bridge gets the subnet's first address (leased as the gateway's;
+                                            // refused when a namespace holds it); default route via it
   std::optional<uint32_t> mtu;              // default: the bridge's MTU
   std::string ifname;                       // in the namespace; default "veth-<bridge>" (or "ve<hash>")
   std::string host_ifname;                  // default "<ns>-<bridge>" if it fits in 15 bytes, else "vh<hash>"
@@ -47,8 +49,9 @@ struct AttachResult {
 };
 AttachResult attach_namespace(const std::string& ns, const AttachOptions& o);
 
-// Removes the namespace's link to the bridge (both veth ends) and its address lease. Idempotent: returns false
-// when there was nothing to remove. Works when the namespace is already gone (the lease is still released).
+// Removes the namespace's link to the bridge (both veth ends) and its address lease, through the kinds' remove.
+// Idempotent: returns false when there was nothing to remove. Works when the namespace is already gone (the
+// lease is found by the namespace's path and released).
 bool detach_namespace(const std::string& ns, const std::string& bridge, const std::string& ifname = {});
 
 // The two ends' addresses taken from `connect --subnet` (exposed for tests).
@@ -57,22 +60,5 @@ std::pair<Prefix, Prefix> connect_addresses(const Prefix& subnet);
 // Names chosen for the defaults above (exposed for tests).
 std::string default_ns_ifname(const std::string& towards);
 std::string default_host_ifname(const std::string& ns, const std::string& bridge);
-
-// Address leases of `ctnet attach --subnet`: one file per address under the lease directory of a bridge
-// (O_CREAT|O_EXCL makes taking an address atomic without a lock).
-class BridgeLeases {
- public:
-  explicit BridgeLeases(const std::string& bridge);
-  // Takes a specific address for `owner`; false if someone else holds it.
-  bool take(const IpAddress& a, const std::string& owner);
-  // The first free host address of the subnet, skipping `reserved` (addresses of the bridge itself).
-  std::optional<Prefix> take_next(const Prefix& subnet, const std::string& owner, const std::vector<IpAddress>& reserved);
-  void release(const IpAddress& a);
-  std::optional<IpAddress> find_owner(const std::string& owner) const;
-  const std::string& dir() const { return dir_; }
-
- private:
-  std::string dir_;
-};
 
 }  // namespace ctnet

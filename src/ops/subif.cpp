@@ -2,35 +2,28 @@
 
 #include <fmt/format.h>
 #include <linux/if_link.h>
+#include <linux/net_namespace.h>
 #include <linux/rtnetlink.h>
 
-#include <cerrno>
-#include <linux/net_namespace.h>
-
 #include <algorithm>
+#include <cerrno>
 #include <map>
 #include <set>
 
 #include "addr/address.h"
 #include "addr/route.h"
+#include "kinds/address.h"
+#include "kinds/txn.h"
 #include "link/link.h"
-#include "ops/undo.h"
+#include "ops/rollback.h"
 #include "util/error.h"
 #include "util/names.h"
 
 namespace ctnet::ops {
 
-std::string_view to_string(SubifKind k) { return k == SubifKind::macvlan ? "macvlan" : "ipvlan"; }
-
 void validate(const SubifSpec& spec) {
-  validate_ifname(spec.parent, "--parent");
-  validate_ifname(spec.name, "--name");
-  if (spec.kind == SubifKind::ipvlan && spec.mac)
-    throw InvalidInput("--mac", "an ipvlan child shares its parent's MAC address; only macvlan takes one");
-  if (spec.kind == SubifKind::macvlan && spec.macvlan_mode == link::MacvlanMode::source)
-    throw InvalidInput("--mode", "macvlan mode 'source' needs a list of source MACs, which ctnet does not manage");
-  if (spec.mac && (spec.mac->bytes[0] & 1))
-    throw InvalidInput("--mac", fmt::format("{} is a multicast address", spec.mac->str()));
+  kinds::subif::validate({.kind = spec.kind, .parent = spec.parent, .name = spec.name, .macvlan_mode = spec.macvlan_mode,
+                          .mac = spec.mac, .mtu = spec.mtu}, "--");
   if (spec.mtu) {
     bool v6 = std::any_of(spec.addresses.begin(), spec.addresses.end(), [](const Prefix& p) { return p.address().is_v6(); });
     validate_mtu(spec.mtu, "--mtu", v6);
@@ -49,120 +42,86 @@ void validate(const SubifSpec& spec) {
     if (!seen.insert(a).second) throw InvalidInput("--addr", fmt::format("{} is given twice", a.str()));
 }
 
-bool kernel_knows_kind(SubifKind kind) { return link::kernel_has_link_kind(to_string(kind)); }
-
-void require_driver(SubifKind kind) {
-  auto k = to_string(kind);
-  if (!kernel_knows_kind(kind))
-    throw Error(fmt::format("this kernel has no {0} driver: load the {0} module", k), EOPNOTSUPP);
-}
-
 namespace {
-void add_default_route(nl::Socket& s, int index, int family, const std::optional<IpAddress>& gw) {
-  addr::Route r;
-  r.dst = addr::default_route(family);
-  r.oif = index;
-  r.gateway = gw;
-  addr::add(s, r);
+kinds::route::Spec default_route(const std::string& ns, int index, int family, const std::optional<IpAddress>& gw) {
+  return {.ns = ns, .route = {.dst = addr::default_route(family), .gateway = gw, .oif = index}};
 }
 
-SubifResult describe(nl::Socket& s, int index) {
-  auto l = link::find(s, index);
+// What the kernel made (the MAC of a macvlan it chose itself).
+SubifResult describe(kinds::Txn& txn, const std::string& ns, int index) {
+  auto l = link::find(txn.open(ns).rtnl, index);
   if (!l) throw Error(fmt::format("link {} vanished while it was being set up", index), ENODEV);
   return {l->name, l->index, l->mtu, l->mac};
 }
 }  // namespace
 
-SubifResult add_subif(NsSocket& host, NsSocket& target, const SubifSpec& spec) {
+SubifResult add_subif(const std::string& host, const std::string& target, const SubifSpec& spec) {
   validate(spec);
-  require_driver(spec.kind);
-  const auto kind = to_string(spec.kind);
-  link::Link parent = link::get(host.rtnl, spec.parent, host.ns.label());
-  if (spec.mtu > parent.mtu)
-    throw InvalidInput("--mtu", fmt::format("{} is larger than the MTU {} of parent '{}'", spec.mtu, parent.mtu, spec.parent));
-  if (link::find(target.rtnl, spec.name))
-    throw Error(fmt::format("a link named '{}' already exists in namespace '{}'", spec.name, target.ns.label()), EEXIST);
-
-  UndoLog undo;
-  link::SubInterfaceSpec sub;
-  sub.name = link::temporary_name(spec.kind == SubifKind::macvlan ? "mvtm" : "ivtm");
-  sub.parent = parent.index;
-  sub.netns_fd = target.ns.fd();
-  sub.mtu = spec.mtu ? spec.mtu : parent.mtu;
-  sub.mac = spec.mac;
-  if (spec.kind == SubifKind::macvlan)
-    link::create_macvlan(host.rtnl, sub, spec.macvlan_mode);
-  else
-    link::create_ipvlan(host.rtnl, sub, spec.ipvlan_mode, spec.ipvlan_flag);
-  const int index = link::get(target.rtnl, sub.name, target.ns.label()).index;
-  undo.add(fmt::format("{} {} in {}", kind, spec.name, target.ns.label()), [&target, index] {
-    if (auto l = link::find(target.rtnl, index)) link::remove(target.rtnl, l->name);
-  });
-
-  link::change(target.rtnl, index, {.name = spec.name},
-               fmt::format("cannot rename {} {} to '{}' in namespace '{}'", kind, sub.name, spec.name, target.ns.label()));
-  for (auto& a : spec.addresses) addr::add(target.rtnl, index, a, spec.name);
-  link::change(target.rtnl, index, {.up = true}, fmt::format("cannot bring {} up", spec.name));
-  if (spec.gateway) add_default_route(target.rtnl, index, spec.gateway->family(), spec.gateway);
-  if (spec.default_route_dev) {
-    std::set<int> families;
-    for (auto& a : spec.addresses) families.insert(a.family());
-    if (families.empty()) families.insert(AF_INET);
-    for (int f : families) add_default_route(target.rtnl, index, f, std::nullopt);
+  NetnsArg::parse(target, "NS");
+  kinds::subif::require_driver(spec.kind);
+  kinds::Txn txn;
+  SubifResult r;
+  try {
+    auto made = kinds::subif::apply(txn, {.kind = spec.kind, .parent_ns = host, .parent = spec.parent, .ns = target,
+                                          .name = spec.name, .macvlan_mode = spec.macvlan_mode, .ipvlan_mode = spec.ipvlan_mode,
+                                          .ipvlan_flag = spec.ipvlan_flag, .mac = spec.mac, .mtu = spec.mtu}, "--");
+    for (auto& a : spec.addresses)
+      kinds::address::apply(txn, {.ns = target, .ifname = spec.name, .ifindex = made.index, .prefix = a});
+    if (spec.gateway) kinds::route::apply(txn, default_route(target, made.index, spec.gateway->family(), spec.gateway));
+    if (spec.default_route_dev) {
+      std::set<int> families;
+      for (auto& a : spec.addresses) families.insert(a.family());
+      if (families.empty()) families.insert(AF_INET);
+      for (int f : families) kinds::route::apply(txn, default_route(target, made.index, f, std::nullopt));
+    }
+    r = describe(txn, target, made.index);
+  } catch (...) {
+    rollback_and_rethrow(txn);
   }
-  SubifResult r = describe(target.rtnl, index);
-  undo.commit();
+  txn.commit();
   return r;
 }
 
-bool remove_subif(NsSocket& target, SubifKind kind, const std::string& name) {
+bool remove_subif(const std::string& ns, SubifKind kind, const std::string& name) {
   validate_ifname(name, "--name");
-  auto l = link::find(target.rtnl, name);
+  if (!ns.empty()) NetnsArg::parse(ns, "NS");
+  kinds::Txn txn;  // makes nothing: it lends the remove its socket
+  NsSocket& s = txn.open(ns);
+  auto l = link::find(s.rtnl, name);
   if (!l) return false;
   if (l->kind != to_string(kind))
-    throw Error(fmt::format("link '{}' in namespace '{}' is a {}, not of kind {}: not removing it", name, target.ns.label(),
+    throw Error(fmt::format("link '{}' in namespace '{}' is a {}, not of kind {}: not removing it", name, s.ns.label(),
                             l->kind.empty() ? "device" : l->kind, to_string(kind)),
                 EINVAL);
-  return link::remove(target.rtnl, name);
+  const kinds::Made m{.kind = std::string(to_string(kind)), .ns = txn.ref(s), .name = name, .ifindex = l->index};
+  return kinds::remove(txn, m) == kinds::Removal::removed;
 }
 
 std::string default_shim_name(const std::string& parent) { return ("shim-" + parent).substr(0, 15); }
 
-SubifResult add_shim(NsSocket& host, const ShimSpec& spec) {
+SubifResult add_shim(const std::string& host, const ShimSpec& spec) {
   validate_ifname(spec.parent, "--parent");
   const std::string name = spec.name.empty() ? default_shim_name(spec.parent) : spec.name;
   validate_ifname(name, "--name");
   for (auto& r : spec.routes)
     if (r.family() != spec.address.family())
       throw InvalidInput("--route", fmt::format("{} is not of the family of {}", r.str(), spec.address.str()));
-  require_driver(spec.kind);
-  link::Link parent = link::get(host.rtnl, spec.parent, host.ns.label());
-  if (link::find(host.rtnl, name))
-    throw Error(fmt::format("a link named '{}' already exists in namespace '{}'", name, host.ns.label()), EEXIST);
-
-  UndoLog undo;
-  link::SubInterfaceSpec sub;
-  sub.name = name;  // the shim stays where it is born: no temporary name needed
-  sub.parent = parent.index;
-  sub.mtu = parent.mtu;
-  if (spec.kind == SubifKind::macvlan)
-    link::create_macvlan(host.rtnl, sub, link::MacvlanMode::bridge);
-  else
-    link::create_ipvlan(host.rtnl, sub, link::IpvlanMode::l2, link::IpvlanFlag::bridge);
-  const int index = link::get(host.rtnl, name).index;
-  undo.add(fmt::format("{} shim {}", to_string(spec.kind), name), [&host, index] {
-    if (auto l = link::find(host.rtnl, index)) link::remove(host.rtnl, l->name);
-  });
-  addr::add(host.rtnl, index, spec.address, name);
-  link::change(host.rtnl, index, {.up = true}, fmt::format("cannot bring {} up", name));
-  for (auto& p : spec.routes) {
-    addr::Route r;
-    r.dst = p.network();
-    r.oif = index;
-    addr::add(host.rtnl, r);
+  kinds::subif::require_driver(spec.kind);
+  kinds::Txn txn;
+  SubifResult res;
+  try {
+    // Born in the host next to its parent; the temporary name and the rename cost nothing here and keep one way
+    // of making a sub-interface.
+    auto made = kinds::subif::apply(txn, {.kind = spec.kind, .parent_ns = host, .parent = spec.parent, .ns = host,
+                                          .name = name}, "--");
+    kinds::address::apply(txn, {.ns = host, .ifname = name, .ifindex = made.index, .prefix = spec.address});
+    for (auto& p : spec.routes)
+      kinds::route::apply(txn, {.ns = host, .route = {.dst = p.network(), .oif = made.index}});
+    res = describe(txn, host, made.index);
+  } catch (...) {
+    rollback_and_rethrow(txn);
   }
-  SubifResult res = describe(host.rtnl, index);
-  undo.commit();
+  txn.commit();
   return res;
 }
 

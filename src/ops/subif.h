@@ -2,25 +2,26 @@
 // with mode M and address A", its removal, and the host-side macvlan "shim" that lets the host reach its own
 // macvlan children (a parent never delivers frames between itself and its macvlans: drivers/net/macvlan.c only
 // switches between children, so the host needs a child of its own).
-// The child is born in the target namespace under a temporary name and renamed there (link/macvlan.h), so a
-// host link with the wanted name never makes the operation fail. Everything created is in an UndoLog.
+// The work is the kinds' (kinds/subif.h, kinds/address.h), in one transaction: the child is born in the target
+// namespace under a temporary name and renamed there, and a failure at any step removes what was made.
 #pragma once
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "kinds/subif.h"
 #include "link/macvlan.h"
 #include "ns/ns_socket.h"
 #include "util/ip.h"
 
 namespace ctnet::ops {
 
-enum class SubifKind { macvlan, ipvlan };
-std::string_view to_string(SubifKind k);
+using SubifKind = kinds::subif::Kind;
+using kinds::subif::to_string;
 
 struct SubifSpec {
   SubifKind kind = SubifKind::macvlan;
-  std::string parent;                 // parent link, in the namespace of the `host` socket
+  std::string parent;                 // parent link, in the `host` namespace
   std::string name = "eth0";          // the name inside the target namespace
   link::MacvlanMode macvlan_mode = link::MacvlanMode::bridge;
   link::IpvlanMode ipvlan_mode = link::IpvlanMode::l2;
@@ -43,17 +44,16 @@ struct SubifResult {
 void validate(const SubifSpec& spec);
 
 // True when the running kernel can create links of this kind (module loaded, loadable or built in).
-bool kernel_knows_kind(SubifKind kind);
-// Throws Error("this kernel has no ipvlan driver: load the ipvlan module") when the driver is missing.
-void require_driver(SubifKind kind);
+inline bool kernel_knows_kind(SubifKind kind) { return kinds::subif::kernel_has_driver(kind); }
 
-// Creates the child on `spec.parent` (looked up through `host`) inside `target`, addresses it, brings it up.
-// On any failure nothing is left behind.
-SubifResult add_subif(NsSocket& host, NsSocket& target, const SubifSpec& spec);
+// Namespaces are given as NAME, /path or pid:N; "" is the host (the namespace ctnet runs in).
+// Creates the child on `spec.parent` (in `host`) inside `target`, brings it up, addresses it, adds its default
+// route. On any failure nothing is left behind (or the error says what could not be removed).
+SubifResult add_subif(const std::string& host, const std::string& target, const SubifSpec& spec);
 
-// Removes the child named `name` in `target` if it is a macvlan/ipvlan of that kind; false when absent.
-// Throws when `name` exists but is another kind of link (never deletes what it did not make).
-bool remove_subif(NsSocket& target, SubifKind kind, const std::string& name);
+// Removes the child named `name` in `ns` through the kind's remove, if it is a macvlan/ipvlan of that kind;
+// false when absent. Throws when `name` exists but is another kind of link (never deletes what it did not make).
+bool remove_subif(const std::string& ns, SubifKind kind, const std::string& name);
 
 // The host shim: a bridge-mode macvlan (or l2 bridge ipvlan) named `name` on `parent` in the `host` namespace
 // with `address`, plus routes through it (typically the containers' range).
@@ -65,7 +65,7 @@ struct ShimSpec {
   std::vector<Prefix> routes;
 };
 std::string default_shim_name(const std::string& parent);
-SubifResult add_shim(NsSocket& host, const ShimSpec& spec);
+SubifResult add_shim(const std::string& host, const ShimSpec& spec);
 
 }  // namespace ctnet::ops
 

@@ -50,13 +50,6 @@ namespace {
 // (issue 8). The test prints exactly which step of each leaks what; a listed row that turns clean fails the
 // test until it is removed from here. As found when the list was made (k = the failed step):
 const std::set<std::string> kKnownFailures = {
-    // write 1: the lease file of the address stays behind, empty (BridgeLeases::take does not remove it).
-    "cli/attach --create --subnet --gateway (bridge, veth, port, address, route, lease)",
-    "cli/attach to an existing bridge --subnet",
-    // request 5 (reading the new link back): the child stays in NS under its temporary name mvtm*, down.
-    "cli/macvlan add",
-    // request 5: shim-tfp0 stays in the host namespace, down.
-    "cli/macvlan shim",
     // All five labs, the same two steps: write 1 (the first record) leaves NAME.json.tmp and NAME.lock;
     // the last write (the final record) fails after everything was built: exit 1, yet the whole lab stays up
     // (namespaces, links; the host device stays moved) with an incomplete record, journal, .tmp and lock.

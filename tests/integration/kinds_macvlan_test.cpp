@@ -15,6 +15,7 @@
 #include "link/veth.h"
 #include "ns/netns.h"
 #include "ns/ns_socket.h"
+#include "ns/sysctl.h"
 #include "ops/ping.h"
 #include "ops/subif.h"
 #include "util/error.h"
@@ -87,8 +88,8 @@ class Kinds : public ::testing::Test {
 };
 
 TEST_F(Kinds, MacvlanChildrenInTwoNamespacesReachEachOther) {
-  auto ra = ops::add_subif(*host, *a, macvlan("10.99.0.1/24"));
-  ops::add_subif(*host, *b, macvlan("10.99.0.2/24"));
+  auto ra = ops::add_subif(host_name, a_name, macvlan("10.99.0.1/24"));
+  ops::add_subif(host_name, b_name, macvlan("10.99.0.2/24"));
   auto l = link::get(a->rtnl, "eth0");
   EXPECT_EQ(l.kind, "macvlan");
   EXPECT_TRUE(l.is_up());
@@ -107,7 +108,7 @@ TEST_F(Kinds, ModeMacAndMtuAreWhatWasAsked) {
   s.macvlan_mode = link::MacvlanMode::private_;
   s.mac = MacAddress::parse("02:00:00:99:01:01", "mac");
   s.mtu = 1400;
-  auto r = ops::add_subif(*host, *a, s);
+  auto r = ops::add_subif(host_name, a_name, s);
   auto l = link::get(a->rtnl, "mv1");
   EXPECT_EQ(l.mtu, 1400u);
   ASSERT_TRUE(l.mac);
@@ -120,14 +121,14 @@ TEST_F(Kinds, PrivateChildrenCannotTalk) {
   s1.macvlan_mode = link::MacvlanMode::private_;
   auto s2 = macvlan("10.99.2.2/24");
   s2.macvlan_mode = link::MacvlanMode::private_;
-  ops::add_subif(*host, *a, s1);
-  ops::add_subif(*host, *b, s2);
+  ops::add_subif(host_name, a_name, s1);
+  ops::add_subif(host_name, b_name, s2);
   EXPECT_FALSE(ping(a->ns, IpAddress::parse("10.99.2.2", "t"), {.count = 1, .timeout = std::chrono::milliseconds(500)}).ok());
 }
 
 TEST_F(Kinds, ANameTakenInTheParentNamespaceDoesNotMatter) {
   // The child is born under a temporary name and renamed inside the target namespace.
-  ops::add_subif(*host, *a, macvlan("10.99.3.1/24", "tkrnp1"));
+  ops::add_subif(host_name, a_name, macvlan("10.99.3.1/24", "tkrnp1"));
   EXPECT_EQ(link::get(a->rtnl, "tkrnp1").kind, "macvlan");
   EXPECT_EQ(link::get(host->rtnl, "tkrnp1").kind, "veth");
 }
@@ -137,7 +138,7 @@ TEST_F(Kinds, MtuAboveTheParentIsRefusedAndNothingIsCreated) {
   auto s = macvlan("10.99.4.1/24");
   s.mtu = 9000;
   try {
-    ops::add_subif(*host, *a, s);
+    ops::add_subif(host_name, a_name, s);
     FAIL() << "an MTU above the parent's was accepted";
   } catch (const InvalidInput& e) {
     EXPECT_EQ(e.field(), "--mtu");
@@ -147,43 +148,54 @@ TEST_F(Kinds, MtuAboveTheParentIsRefusedAndNothingIsCreated) {
 }
 
 TEST_F(Kinds, AKernelRefusalAfterCreationRollsBack) {
-  // A macvlan may not carry its parent's MAC: the kernel creates it but refuses to open it (EADDRINUSE from
-  // macvlan_open), after the rename and the address: the undo log must remove the child.
+  // IPv6 off in the target: the child is created, renamed and up before the kernel refuses its address; the
+  // transaction must remove the child.
   auto before_a = names(*a), before_h = names(*host);
+  write_sysctl("net.ipv6.conf.all.disable_ipv6", "1", &a->ns);
+  write_sysctl("net.ipv6.conf.default.disable_ipv6", "1", &a->ns);
+  try {
+    ops::add_subif(host_name, a_name, macvlan("fd00:99:5::1/64"));
+    FAIL() << "an IPv6 address was added in a namespace without IPv6";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("fd00:99:5::1/64"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(names(*a), before_a);
+  EXPECT_EQ(names(*host), before_h);
+  // A MAC equal to the parent's (the kernel would create the child and then refuse to open it, EADDRINUSE from
+  // macvlan_open) is refused before anything is made, naming the option.
   auto s = macvlan("10.99.5.1/24");
   s.mac = link::get(host->rtnl, "tkrnp0").mac;
   try {
-    ops::add_subif(*host, *a, s);
-    FAIL() << "a macvlan with its parent's MAC was brought up";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.errnum(), EADDRINUSE) << e.what();
+    ops::add_subif(host_name, a_name, s);
+    FAIL() << "a macvlan with its parent's MAC was accepted";
+  } catch (const InvalidInput& e) {
+    EXPECT_EQ(e.field(), "--mac") << e.what();
   }
-  EXPECT_EQ(names(*a), before_a);
   EXPECT_EQ(names(*host), before_h);
 }
 
 TEST_F(Kinds, InvalidInputIsRefusedBeforeTheKernel) {
   auto s = macvlan("10.99.6.1/24", "bad/name");
-  EXPECT_THROW(ops::add_subif(*host, *a, s), InvalidInput);
+  EXPECT_THROW(ops::add_subif(host_name, a_name, s), InvalidInput);
   auto m = macvlan("10.99.6.1/24");
   m.kind = ops::SubifKind::ipvlan;
   m.mac = MacAddress::parse("02:00:00:00:00:01", "mac");
-  EXPECT_THROW(ops::add_subif(*host, *a, m), InvalidInput);
+  EXPECT_THROW(ops::add_subif(host_name, a_name, m), InvalidInput);
   auto g = macvlan("10.99.6.1/24");
   g.gateway = IpAddress::parse("10.98.0.1", "gw");
-  EXPECT_THROW(ops::add_subif(*host, *a, g), InvalidInput);
+  EXPECT_THROW(ops::add_subif(host_name, a_name, g), InvalidInput);
   auto np = macvlan("10.99.6.1/24");
   np.parent = "tkrnnosuch";
-  EXPECT_THROW(ops::add_subif(*host, *a, np), Error);
+  EXPECT_THROW(ops::add_subif(host_name, a_name, np), Error);
   EXPECT_EQ(names(*a).size(), 1u);  // lo
 }
 
 TEST_F(Kinds, RemoveIsIdempotentAndOnlyRemovesItsKind) {
-  ops::add_subif(*host, *a, macvlan("10.99.7.1/24"));
-  EXPECT_TRUE(ops::remove_subif(*a, ops::SubifKind::macvlan, "eth0"));
+  ops::add_subif(host_name, a_name, macvlan("10.99.7.1/24"));
+  EXPECT_TRUE(ops::remove_subif(a_name, ops::SubifKind::macvlan, "eth0"));
   EXPECT_FALSE(link::find(a->rtnl, "eth0"));
-  EXPECT_FALSE(ops::remove_subif(*a, ops::SubifKind::macvlan, "eth0"));
-  EXPECT_THROW(ops::remove_subif(*host, ops::SubifKind::macvlan, "tkrnp0"), Error);
+  EXPECT_FALSE(ops::remove_subif(a_name, ops::SubifKind::macvlan, "eth0"));
+  EXPECT_THROW(ops::remove_subif(host_name, ops::SubifKind::macvlan, "tkrnp0"), Error);
   EXPECT_TRUE(link::find(host->rtnl, "tkrnp0"));
 }
 
@@ -192,15 +204,17 @@ TEST_F(Kinds, IpvlanNeedsItsDriver) {
   s.kind = ops::SubifKind::ipvlan;
   auto before_a = names(*a), before_h = names(*host);
   if (ops::kernel_knows_kind(ops::SubifKind::ipvlan)) {
-    ops::add_subif(*host, *a, s);
+    ops::add_subif(host_name, a_name, s);
     EXPECT_EQ(link::get(a->rtnl, "eth0").kind, "ipvlan");
     return;
   }
   try {
-    ops::add_subif(*host, *a, s);
+    ops::add_subif(host_name, a_name, s);
     FAIL() << "ipvlan created on a kernel said to lack it";
   } catch (const Error& e) {
-    EXPECT_STREQ(e.context().c_str(), "this kernel has no ipvlan driver: load the ipvlan module");
+    // The one message of the ipvlan driver check (kinds/subif.cpp), whichever face asks.
+    EXPECT_TRUE(e.context().starts_with("this kernel has no ipvlan driver")) << e.context();
+    EXPECT_NE(e.context().find("load the ipvlan module"), std::string::npos) << e.context();
   }
   EXPECT_EQ(names(*a), before_a);
   EXPECT_EQ(names(*host), before_h);
@@ -209,23 +223,23 @@ TEST_F(Kinds, IpvlanNeedsItsDriver) {
 TEST_F(Kinds, ShimLetsTheHostReachItsMacvlanChildren) {
   int p0 = link::get(host->rtnl, "tkrnp0").index;
   addr::add(host->rtnl, p0, Prefix::parse("10.99.9.253/24", "a"), "tkrnp0");
-  ops::add_subif(*host, *a, macvlan("10.99.9.1/24"));
+  ops::add_subif(host_name, a_name, macvlan("10.99.9.1/24"));
   const auto child = IpAddress::parse("10.99.9.1", "t");
   EXPECT_FALSE(ping(host->ns, child, {.count = 1, .timeout = std::chrono::milliseconds(500)}).ok());
   ops::ShimSpec sh;
   sh.parent = "tkrnp0";
   sh.address = Prefix::parse("10.99.9.254/32", "a");
   sh.routes = {Prefix::parse("10.99.9.0/28", "r")};
-  auto r = ops::add_shim(*host, sh);
+  auto r = ops::add_shim(host_name, sh);
   EXPECT_EQ(r.name, "shim-tkrnp0");
   EXPECT_EQ(link::get(host->rtnl, "shim-tkrnp0").kind, "macvlan");
   EXPECT_TRUE(reaches(host->ns, "10.99.9.1"));
-  EXPECT_TRUE(ops::remove_subif(*host, ops::SubifKind::macvlan, "shim-tkrnp0"));
+  EXPECT_TRUE(ops::remove_subif(host_name, ops::SubifKind::macvlan, "shim-tkrnp0"));
 }
 
 TEST_F(Kinds, DoctorHelperSeesChildrenWithoutAShim) {
-  ops::add_subif(*host, *a, macvlan("10.99.11.1/24"));
-  ops::add_subif(*host, *b, macvlan("10.99.11.2/24", "mv"));
+  ops::add_subif(host_name, a_name, macvlan("10.99.11.1/24"));
+  ops::add_subif(host_name, b_name, macvlan("10.99.11.2/24", "mv"));
   auto ps = ops::macvlan_parents(*host);
   ASSERT_EQ(ps.size(), 1u);
   EXPECT_EQ(ps[0].parent, "tkrnp0");
@@ -234,7 +248,7 @@ TEST_F(Kinds, DoctorHelperSeesChildrenWithoutAShim) {
   ops::ShimSpec sh;
   sh.parent = "tkrnp0";
   sh.address = Prefix::parse("10.99.11.254/32", "a");
-  ops::add_shim(*host, sh);
+  ops::add_shim(host_name, sh);
   ps = ops::macvlan_parents(*host);
   ASSERT_EQ(ps.size(), 1u);
   EXPECT_TRUE(ps[0].host_reaches_children());
