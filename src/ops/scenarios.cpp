@@ -179,7 +179,7 @@ bool detach_namespace(const std::string& ns_arg, const std::string& bridge, cons
   int bridge_index = 0;
   try {
     bridge_index = kinds::index_of(host, bridge);
-  } catch (const Error&) {
+  } catch (const Error&) {  // no such bridge (any more): no pool to look in
   }
   if (bridge_index) {
     ops::BridgePool pool = ops::bridge_pool(txn, host, bridge_index, bridge);

@@ -95,6 +95,29 @@ TEST_F(AttachPool, ParallelAttachesNeverShareAnAddress) {
   EXPECT_EQ(leases().size(), spaces.size() + 2) << "one lease per namespace, and the gateway's";
 }
 
+TEST_F(AttachPool, ParallelAttachesAndDetachesKeepThePoolWhole) {
+  // The pool's directory goes with its last lease and comes back with the next: runs that race with that
+  // (waiting for its lock, or opening it just before) start again instead of writing into a removed directory.
+  auto host = make_ns("h");
+  const std::string br = prefix() + "s";
+  std::vector<std::string> spaces;
+  for (int i = 0; i < 4; ++i) spaces.push_back(make_ns("s" + std::to_string(i)));
+  std::vector<std::string> failures(spaces.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < spaces.size(); ++i)
+    threads.emplace_back([&, i] {
+      for (int k = 0; k < 10; ++k) {
+        auto a = ctnet(attach(host, spaces[i], br, {"--subnet", "10.217.0.0/24"}));
+        auto d = ctnet({"--host-netns", host, "detach", spaces[i], "--bridge", br});
+        if (a.exit_code || d.exit_code) failures[i] += a.err + d.err;
+      }
+    });
+  for (auto& t : threads) t.join();
+  for (auto& f : failures) EXPECT_EQ(f, "");
+  EXPECT_TRUE(leases().empty());
+  EXPECT_EQ(pools(), 0u);
+}
+
 TEST_F(AttachPool, DetachReleasesTheLease) {
   auto host = make_ns("h"), a = make_ns("a"), b = make_ns("b"), c = make_ns("c");
   const std::string br = prefix() + "d";
