@@ -1,6 +1,10 @@
 #include "kinds/subif.h"
 
 #include <fmt/format.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+
+#include <cstring>
 
 #include "kinds/link_kind.h"
 #include "util/error.h"
@@ -35,6 +39,12 @@ Result apply(Txn& txn, const Spec& spec, const std::string& p) {
   NsSocket& target = txn.open(spec.ns);
   const auto kind = to_string(spec.kind);
   link::Link parent = link::get(host.rtnl, spec.parent, host.ns.label());
+  // Said before anything is made (the kernel would only refuse the rename, after the child exists).
+  if (ifreq ifr{}; spec.name.size() < sizeof ifr.ifr_name) {
+    std::memcpy(ifr.ifr_name, spec.name.data(), spec.name.size());
+    if (::ioctl(target.rtnl.fd(), SIOCGIFINDEX, &ifr) == 0)
+      throw Error(fmt::format("a link named '{}' already exists in namespace '{}'", spec.name, target.ns.label()), EEXIST);
+  }
   if (spec.mtu > parent.mtu)
     throw InvalidInput(p + "mtu", fmt::format("{} is larger than the MTU {} of parent '{}'", spec.mtu, parent.mtu, spec.parent));
   if (spec.mac && parent.mac && *spec.mac == *parent.mac)
