@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "cli/commands.h"
+#include "kinds/txn.h"
 #include "cni/plugin.h"
 #include "ns/netns.h"
 #include "util/error.h"
@@ -73,6 +74,7 @@ int main(int argc, char** argv) {
   try {
     std::optional<NsGuard> in_host;
     if (!host_netns.empty()) in_host.emplace(NetNs::open_named(host_netns));
+    kinds::set_host_netns(host_netns);  // records name it, so a later run without the option finds their host
     app.parse(static_cast<int>(args.size()), args.data());
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;  // --help is a success; any usage error is exit code 2

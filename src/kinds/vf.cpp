@@ -1,5 +1,8 @@
 #include "kinds/vf.h"
 
+#include <fmt/format.h>
+
+#include "kinds/link_kind.h"
 #include "link/link.h"
 
 namespace ctnet::kinds::vf {
@@ -14,10 +17,19 @@ sriov::Allocation apply(Txn& txn, const sriov::AttachSpec& spec, const sriov::Pa
   return a;
 }
 
-Inspection inspect(Txn& txn, const std::string& ns, const std::string& name) {
+Inspection inspect(Txn& txn, const std::string& ns, const std::string& name, uint32_t mtu) {
   auto l = link::find(txn.open(ns).rtnl, name);
   if (!l) return Inspection::missing();
-  return Inspection::of(l->index, l->is_up() ? std::vector<std::string>{} : std::vector<std::string>{"is down"});
+  return Inspection::of(l->index, compare_link(*l, "", mtu, -1));
+}
+
+void configure(Txn& txn, const std::string& ns, const std::string& name, uint32_t mtu) {
+  NsSocket& s = txn.open(ns);
+  link::Link l = link::get(s.rtnl, name, s.ns.label());
+  link::Change c;
+  if (!l.is_up()) c.up = true;
+  if (mtu && l.mtu != mtu) c.mtu = mtu;
+  if (c.up || c.mtu) link::change(s.rtnl, l.index, c, fmt::format("cannot configure VF {} in '{}'", name, s.ns.label()));
 }
 
 Removal remove(Txn& txn, const Made& m) {

@@ -8,7 +8,9 @@
 namespace ctnet::kinds::vf {
 
 sriov::Allocation apply(Txn& txn, const sriov::AttachSpec& s, const sriov::Paths& paths = {});
-Inspection inspect(Txn& txn, const std::string& ns, const std::string& name);
+Inspection inspect(Txn& txn, const std::string& ns, const std::string& name, uint32_t mtu = 0);
+// Brings the VF's netdev in `ns` up and to `mtu` (0: as it is): after apply, and the repair of what inspect reports.
+void configure(Txn& txn, const std::string& ns, const std::string& name, uint32_t mtu = 0);
 Removal remove(Txn& txn, const Made& m);
 
 }  // namespace ctnet::kinds::vf
