@@ -91,6 +91,7 @@ Txn::~Txn() {
 NsSocket& Txn::keep(NsSocket s, const std::string& spec) {
   socks_.push_back(std::make_unique<NsSocket>(std::move(s)));
   by_spec_[spec] = socks_.back().get();
+  spec_of_[socks_.back().get()] = spec;
   return *socks_.back();
 }
 
@@ -122,7 +123,7 @@ NsSocket* Txn::reopen(const NsRef& r, bool* replaced) {
     throw;
   }
   if (!r.dev && !r.ino && !r.cookie) return s;  // an intent recorded before its namespace existed
-  if (!identity(*s, r.spec).same(r)) {
+  if (!ref(*s).same(r)) {
     if (replaced) *replaced = true;
     return nullptr;
   }
@@ -130,9 +131,10 @@ NsSocket* Txn::reopen(const NsRef& r, bool* replaced) {
 }
 
 NsRef Txn::ref(NsSocket& s) {
-  for (auto& [spec, p] : by_spec_)
-    if (p == &s) return identity(s, spec.empty() ? host_netns() : spec);
-  return identity(s, s.ns.label());
+  if (auto it = refs_.find(&s); it != refs_.end()) return it->second;
+  auto sp = spec_of_.find(&s);
+  if (sp == spec_of_.end()) return identity(s, s.ns.label());  // not one of ours
+  return refs_[&s] = identity(s, sp->second.empty() ? host_netns() : sp->second);
 }
 
 void Txn::forget(const NsRef& r) {
@@ -141,6 +143,8 @@ void Txn::forget(const NsRef& r) {
   if (it == by_spec_.end()) return;
   NsSocket* p = it->second;
   by_spec_.erase(it);
+  spec_of_.erase(p);
+  refs_.erase(p);
   std::erase_if(socks_, [p](const auto& s) { return s.get() == p; });
 }
 

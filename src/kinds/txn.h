@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -108,6 +109,8 @@ class Txn {
   NsSocket& keep(NsSocket s, const std::string& spec);
   std::vector<std::unique_ptr<NsSocket>> socks_;
   std::map<std::string, NsSocket*> by_spec_;
+  std::unordered_map<const NsSocket*, std::string> spec_of_;  // the reverse of by_spec_
+  std::unordered_map<const NsSocket*, NsRef> refs_;           // identities, asked once per socket
   std::vector<Made> made_;
   std::vector<std::string> errors_;
   Journal* journal_ = nullptr;

@@ -16,6 +16,7 @@
 
 #include "addr/address.h"
 #include "link/link.h"
+#include "link/bridge.h"
 #include "link/macvlan.h"
 #include "link/veth.h"
 #include "ns/netns.h"
@@ -515,8 +516,9 @@ TEST_F(TopologyLab, TwoCopiesWithPrefixesSideBySide) {
 }
 
 TEST_F(TopologyLab, ADamagedRecordIsListedAndForcedDown) {
+  const std::string other = prefix_ + "s-";
   ASSERT_EQ(ctnet("up --prefix " + prefix_ + " " + example("veth-pair")).status, 0);
-  ASSERT_EQ(ctnet("up --prefix " + prefix_ + " " + example("seed-bridge")).status, 0);
+  ASSERT_EQ(ctnet("up --prefix " + other + " " + example("seed-bridge")).status, 0);
   // Torn right after its first object (namespace ns1): the rest of the file is lost.
   fs::path rec = state_ / "labs" / (prefix_ + "veth-pair.json");
   std::string text;
@@ -533,7 +535,7 @@ TEST_F(TopologyLab, ADamagedRecordIsListedAndForcedDown) {
   CliRun labs = ctnet("labs");
   EXPECT_EQ(labs.status, 0) << labs.out;
   EXPECT_NE(labs.out.find("damaged"), std::string::npos) << labs.out;
-  EXPECT_NE(labs.out.find(prefix_ + "seed"), std::string::npos) << labs.out;  // the others are still listed
+  EXPECT_NE(labs.out.find(other + "seed"), std::string::npos) << labs.out;  // the others are still listed
   CliRun down = ctnet("down " + prefix_ + "veth-pair");
   EXPECT_EQ(down.status, 1) << down.out;
   EXPECT_NE(down.out.find("--force"), std::string::npos) << down.out;
@@ -542,8 +544,8 @@ TEST_F(TopologyLab, ADamagedRecordIsListedAndForcedDown) {
   EXPECT_EQ(forced.status, 0) << forced.out;
   EXPECT_FALSE(has_ns(prefix_ + "ns1"));  // what the record still named
   EXPECT_FALSE(fs::exists(rec));
-  EXPECT_EQ(ctnet("status " + prefix_ + "seed").status, 0);
-  ASSERT_EQ(ctnet("down " + prefix_ + "seed").status, 0);
+  EXPECT_EQ(ctnet("status " + other + "seed").status, 0);
+  ASSERT_EQ(ctnet("down " + other + "seed").status, 0);
   NetNs::remove_named(prefix_ + "ns2");  // the part the damaged record had lost
   expect_nothing_left();
 }
