@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 
@@ -78,6 +79,25 @@ NsRef identity(NsSocket& s, const std::string& spec) {
   return r;
 }
 }  // namespace
+
+NsRef identify(const NetNs& ns, const std::string& spec) {
+  NsRef r;
+  r.spec = spec;
+  struct stat st{};
+  if (fstat(ns.fd(), &st) == 0) {
+    r.dev = st.st_dev;
+    r.ino = st.st_ino;
+  }
+  NsGuard in(ns);
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd >= 0) {
+    uint64_t cookie = 0;
+    socklen_t len = sizeof cookie;
+    if (getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len) == 0) r.cookie = cookie;
+    ::close(fd);
+  }
+  return r;
+}
 
 void set_host_netns(const std::string& spec) { host_spec() = spec; }
 const std::string& host_netns() { return host_spec(); }

@@ -33,6 +33,9 @@ struct NsRef {
 };
 nlohmann::json to_json(const NsRef& r);
 NsRef ns_ref_from_json(const nlohmann::json& j);
+// The identity of a namespace without keeping a socket in it (the cookie comes from a throwaway AF_UNIX socket,
+// freed at once; a closed netlink socket would hold the namespace for another RCU grace period).
+NsRef identify(const NetNs& ns, const std::string& spec);
 
 // One object a transaction made (or was about to make: `done` false until the kernel said yes).
 struct Made {
