@@ -87,7 +87,7 @@ std::vector<Made> stale_entries(const Record& rec, const std::vector<Item>& item
   std::vector<Made> out;
   auto objs = rec.objects();
   for (auto it = objs.rbegin(); it != objs.rend(); ++it)
-    if (!claimed.count(object_key(*it))) out.push_back(std::move(*it));
+    if (!claimed.count(object_key(**it))) out.push_back(**it);
   return out;
 }
 
@@ -320,10 +320,10 @@ DownResult down(const std::string& lab, const DownOptions& opts) {
   txn.commit();  // it only removes
   if (!opts.force) host_of(&*rec, txn);
 
-  const std::vector<Made> objs = rec->objects();
+  const std::vector<const Made*> objs = rec->objects();
   std::set<std::string> lab_ns;
-  for (auto& m : objs)
-    if (m.kind == "netns") lab_ns.insert(m.name);
+  for (auto* m : objs)
+    if (m->kind == "netns") lab_ns.insert(m->name);
   auto remove = [&](const Made& m) {
     try {
       switch (kinds::remove(txn, m)) {
@@ -335,45 +335,46 @@ DownResult down(const std::string& lab, const DownOptions& opts) {
       res.errors.push_back(fmt::format("{}: {}", m.str(), e.what()));
     }
   };
-  // Links inside the lab's namespaces go with their namespace. Host-side veth ends whose peer lives in one do
-  // too: deleting them one by one would wait for an RCU grace period each (~20 ms), while the kernel tears
-  // the namespaces down in one batch (net/core/net_namespace.c: cleanup_net), so we wait for that instead.
-  // Devices that came from the host (host-device, vf) go back before their namespace is removed.
-  std::vector<const Made*> waiting;
-  for (auto it = objs.rbegin(); it != objs.rend(); ++it) {
-    const Made& m = *it;
-    if (m.kind == "netns") continue;
-    if (m.kind != "host-device" && m.kind != "vf") {
-      if (lab_ns.count(m.ns.spec)) continue;
-      if (m.kind == "veth" && m.saved.contains("peer_ns") && lab_ns.count(kinds::ns_ref_from_json(m.saved["peer_ns"]).spec)) {
-        waiting.push_back(&m);
-        continue;
-      }
-    }
-    remove(m);
-  }
+  // In three passes, each newest first. (1) Devices that came from the host (host-device, vf) go back before
+  // their namespace goes. (2) The namespaces: the kernel tears them down in one batch (net/core/net_namespace.c:
+  // cleanup_net) with every link inside and the host-side ends of veths whose peer lived there; we wait for
+  // those ends instead of deleting them one by one (an RCU grace period each). (3) The rest, such as host
+  // bridges, which by now have no ports left to detach one by one (a synchronize_net each).
+  auto moved_in = [](const Made& m) { return m.kind == "host-device" || m.kind == "vf"; };
+  auto peer_in_lab = [&](const Made& m) {
+    return m.kind == "veth" && m.saved.contains("peer_ns") && lab_ns.count(kinds::ns_ref_from_json(m.saved["peer_ns"]).spec);
+  };
   for (auto it = objs.rbegin(); it != objs.rend(); ++it)
-    if (it->kind == "netns") remove(*it);
+    if (moved_in(**it)) remove(**it);
+  for (auto it = objs.rbegin(); it != objs.rend(); ++it)
+    if ((*it)->kind == "netns") remove(**it);
 
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  for (const Made* m : waiting) {
+  for (auto it = objs.rbegin(); it != objs.rend(); ++it) {
+    const Made& m = **it;
+    if (moved_in(m) || m.kind == "netns" || lab_ns.count(m.ns.spec)) continue;  // done, or gone with its namespace
+    if (!peer_in_lab(m)) continue;
     try {
       bool replaced = false;
-      NsSocket* s = txn.reopen(m->ns, &replaced);
+      NsSocket* s = txn.reopen(m.ns, &replaced);
       if (!s) {
-        if (replaced) res.replaced.push_back(m->str());
+        if (replaced) res.replaced.push_back(m.str());
         continue;
       }
       bool gone = true;
-      while (gone && kinds::recorded_link(*s, *m, "veth", &replaced)) {
+      while (gone && kinds::recorded_link(*s, m, "veth", &replaced)) {
         gone = std::chrono::steady_clock::now() < deadline;
         if (gone) std::this_thread::sleep_for(std::chrono::milliseconds(2));
       }
       if (gone) ++res.removed;
-      else remove(*m);  // something still holds its peer's namespace open (a process inside it)
+      else remove(m);  // something still holds its peer's namespace open (a process inside it)
     } catch (const std::exception& e) {
-      res.errors.push_back(fmt::format("{}: {}", m->str(), e.what()));
+      res.errors.push_back(fmt::format("{}: {}", m.str(), e.what()));
     }
+  }
+  for (auto it = objs.rbegin(); it != objs.rend(); ++it) {
+    const Made& m = **it;
+    if (!moved_in(m) && m.kind != "netns" && !lab_ns.count(m.ns.spec) && !peer_in_lab(m)) remove(m);
   }
   if (res.errors.empty() || opts.force) rec->erase();
   return res;
@@ -388,7 +389,7 @@ std::vector<LabInfo> labs() {
       if (!rec) continue;  // removed meanwhile
       info.state = rec->complete() ? "up" : "incomplete";
       info.host = rec->host().label();
-      for (auto& m : rec->objects()) info.namespaces += m.kind == "netns";
+      for (auto* m : rec->objects()) info.namespaces += m->kind == "netns";
       info.objects = rec->size();
     } catch (const std::exception& e) {
       info.state = "damaged";

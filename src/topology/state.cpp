@@ -125,29 +125,53 @@ std::optional<Record> Record::read(const std::string& lab, std::vector<std::stri
       damaged(fmt::format("entry {}: {}", o.dump(), e.what()));
     }
   };
-  json j = json::parse(text, nullptr, false);
-  bool whole = !j.is_discarded() && j.is_object();
-  if (whole) {
-    try {
-      r.spec_ = j.value("spec", json::object()).dump();
-      r.complete_ = j.value("complete", false);
-      if (j.contains("host")) r.host_ = kinds::ns_ref_from_json(j["host"]);
-      for (auto& o : j.value("objects", json::array())) entry(o);
-    } catch (const json::exception& e) {
-      damaged(e.what());
+  if (text.starts_with("{\"version\": 2")) {
+    // Written one object per line (save): read line by line, so the spec stays text until someone asks for it
+    // and a damaged file still yields every whole line.
+    std::string_view rest = text;
+    bool first = true, closed = false;
+    while (!rest.empty()) {
+      const size_t nl = rest.find('\n');
+      std::string_view line = rest.substr(0, nl);
+      rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+      if (line.ends_with(',')) line.remove_suffix(1);
+      if (first) {
+        first = false;
+        json h = json::parse(std::string(line) + "}", nullptr, false);
+        if (!h.is_object()) {
+          damaged("its first line is not the header");
+          continue;
+        }
+        r.complete_ = h.value("complete", false);
+        if (h.contains("host")) r.host_ = kinds::ns_ref_from_json(h["host"]);
+      } else if (line == "\"objects\": [" || line == "]") {
+      } else if (line.starts_with("\"spec\": ")) {
+        line.remove_prefix(8);
+        if (json::accept(line)) r.spec_ = line;
+        else damaged("the topology is cut short");
+      } else if (line == "}") {
+        closed = true;
+      } else {
+        json o = json::parse(line, nullptr, false);
+        if (o.is_object()) entry(o);
+        else damaged(fmt::format("a line is not a whole entry: {}", line));
+      }
     }
+    if (!closed) damaged("it ends early");
   } else {
-    damaged("not valid JSON");
-    // One object per line (see save): keep every line that is still a whole entry.
-    std::istringstream lines(text);
-    std::string line;
-    bool first = true;
-    while (std::getline(lines, line)) {
-      if (line.ends_with(',')) line.pop_back();
-      json o = json::parse(first ? line + "}" : line, nullptr, false);
-      if (first && o.is_object() && o.contains("host")) r.host_ = kinds::ns_ref_from_json(o["host"]);
-      else if (o.is_object() && (o.contains("kind") || o.contains("type"))) entry(o);
-      first = false;
+    // Version 1 (one pretty-printed document) or something else.
+    json j = json::parse(text, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+      damaged("not valid JSON");
+    } else {
+      try {
+        r.spec_ = j.value("spec", json::object()).dump();
+        r.complete_ = j.value("complete", false);
+        if (j.contains("host")) r.host_ = kinds::ns_ref_from_json(j["host"]);
+        for (auto& o : j.value("objects", json::array())) entry(o);
+      } catch (const json::exception& e) {
+        damaged(e.what());
+      }
     }
   }
   std::ifstream jf(path_for(lab, ".journal"));
@@ -187,11 +211,11 @@ std::vector<std::string> Record::list() {
   return out;
 }
 
-std::vector<Made> Record::objects() const {
-  std::vector<Made> out;
+std::vector<const Made*> Record::objects() const {
+  std::vector<const Made*> out;
   out.reserve(live_);
   for (auto& e : entries_)
-    if (e) out.push_back(*e);
+    if (e) out.push_back(&*e);
   return out;
 }
 

@@ -50,15 +50,14 @@ class Record {
 
   const std::string& lab() const { return lab_; }
   nlohmann::json spec() const { return nlohmann::json::parse(spec_); }
-  bool has_spec() const { return spec_ != "null" && spec_ != "{}"; }
   void set_spec(const nlohmann::json& spec) { spec_ = spec.dump(); }
   // The namespace that played "host" (spec "" = the one ctnet ran in, or the --host-netns name), by identity.
   const kinds::NsRef& host() const { return host_; }
   void set_host(const kinds::NsRef& h) { host_ = h; }
   bool complete() const { return complete_; }
 
-  // The live entries, oldest first.
-  std::vector<kinds::Made> objects() const;
+  // The live entries, oldest first (valid until the record changes).
+  std::vector<const kinds::Made*> objects() const;
   size_t size() const { return live_; }
 
   // Checkpoint: rewrites NAME.json atomically with everything known and empties the journal.

@@ -64,11 +64,11 @@ TEST_F(RecordTest, JournalReplaysIntentsCompletionsAndIdentities) {
   ASSERT_TRUE(r);
   auto objs = r->objects();
   ASSERT_EQ(objs.size(), 2u);
-  EXPECT_TRUE(objs[0].done);
-  EXPECT_EQ(objs[0].ns.ino, 4026532999u);
-  EXPECT_EQ(objs[0].ns.cookie, 77u);
-  EXPECT_FALSE(objs[1].done);
-  EXPECT_EQ(objs[1].saved["peer"], "e0");
+  EXPECT_TRUE(objs[0]->done);
+  EXPECT_EQ(objs[0]->ns.ino, 4026532999u);
+  EXPECT_EQ(objs[0]->ns.cookie, 77u);
+  EXPECT_FALSE(objs[1]->done);
+  EXPECT_EQ(objs[1]->saved["peer"], "e0");
   EXPECT_FALSE(r->complete());
 }
 
@@ -107,8 +107,8 @@ TEST_F(RecordTest, OneEntryPerKeyDropAndCheckpoint) {
   ASSERT_TRUE(back);
   auto objs = back->objects();
   ASSERT_EQ(objs.size(), 3u);
-  EXPECT_EQ(objs[0].name, "ttop-c");
-  EXPECT_EQ(objs[1].kind, "address");
+  EXPECT_EQ(objs[0]->name, "ttop-c");
+  EXPECT_EQ(objs[1]->kind, "address");
   EXPECT_TRUE(back->complete());
   back->erase();
   EXPECT_FALSE(Record::exists("lab3"));
@@ -161,7 +161,7 @@ TEST_F(RecordTest, ADamagedRecordKeepsItsWholeLines) {
   EXPECT_FALSE(problems.empty());
   auto objs = r->objects();
   ASSERT_EQ(objs.size(), 2u);
-  EXPECT_EQ(objs[1].name, "ttop-d2");
+  EXPECT_EQ(objs[1]->name, "ttop-d2");
   EXPECT_EQ(r->host().spec, "ttop-h");
 }
 
@@ -175,11 +175,11 @@ TEST_F(RecordTest, VersionOneRecordsLoadWithoutIdentities) {
   ASSERT_TRUE(r);
   auto objs = r->objects();
   ASSERT_EQ(objs.size(), 3u);
-  EXPECT_EQ(objs[0].kind, "netns");
-  EXPECT_EQ(objs[1].ns.spec, "");  // "host": the namespace ctnet runs in
-  EXPECT_EQ(objs[1].saved["peer_ns"]["spec"], "ttop-o1");
-  EXPECT_EQ(objs[2].saved["device"], "hd0");
-  EXPECT_TRUE(objs[2].saved.contains("host"));
+  EXPECT_EQ(objs[0]->kind, "netns");
+  EXPECT_EQ(objs[1]->ns.spec, "");  // "host": the namespace ctnet runs in
+  EXPECT_EQ(objs[1]->saved["peer_ns"]["spec"], "ttop-o1");
+  EXPECT_EQ(objs[2]->saved["device"], "hd0");
+  EXPECT_TRUE(objs[2]->saved.contains("host"));
   EXPECT_EQ(r->spec()["name"], "old");
 }
 
