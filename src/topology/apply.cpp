@@ -72,8 +72,8 @@ std::string host_of(const Record* rec, kinds::Txn& look) {
     if (h.spec.empty())
       throw Error(fmt::format("lab '{}' was built in another network namespace than the one ctnet runs in now; "
                               "run ctnet there (or `ctnet down --force {}`)", rec->lab(), rec->lab()));
-    throw Error(fmt::format("namespace '{}', the host of lab '{}', {}", h.spec, rec->lab(),
-                            replaced ? "is another namespace now" : "is gone"));
+    throw Error(fmt::format("namespace '{}', the host of lab '{}', {} (`ctnet down --force {}` removes what is left)",
+                            h.spec, rec->lab(), replaced ? "is another namespace now" : "is gone", rec->lab()));
   }
   return h.spec;
 }
