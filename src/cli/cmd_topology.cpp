@@ -73,20 +73,33 @@ int run_check_verb(const Topology& t, const Output& out, const CheckOptions& co 
 struct UpArgs {
   std::string file;
   std::string prefix;
-  bool dry_run = false, check = false;
+  bool dry_run = false, check = false, prune = false;
 };
+
+std::string joined(const std::vector<std::string>& v) {
+  std::string s;
+  for (auto& x : v) s += (s.empty() ? "" : "; ") + x;
+  return s;
+}
+
+void print_plan(const Topology& t, const Plan& p) {
+  fmt::print("plan for lab '{}'{}:\n", t.name, p.up ? " (it is up: only what is missing or differs)" : "");
+  size_t n[3] = {};
+  for (auto& a : p.actions) {
+    ++n[static_cast<int>(a.op)];
+    if (a.op == Op::create) fmt::print("  + {}{}\n", a.object, p.up ? " (missing: create)" : "");
+    if (a.op == Op::repair) fmt::print("  ~ {}: {} (repair)\n", a.object, joined(a.found.differences));
+  }
+  for (auto& s : p.stale) fmt::print("  - {} (in the record, not in the file: --prune removes it)\n", s);
+  fmt::print("{} to create, {} to repair, {} as specified, {} no longer in the file; nothing was changed (--dry-run)\n",
+             n[0], n[1], n[2], p.stale.size());
+}
 
 void run_up(const UpArgs& a) {
   Topology t = a.file.empty() ? default_topology() : load_file(a.file);
   add_prefix(t, a.prefix);
   validate_against_kernel(t);
-  if (a.dry_run) {
-    auto p = plan(t);
-    fmt::print("plan for lab '{}'{}:\n", t.name, Record::exists(t.name) ? " (it is up: `up` will only add what is missing)" : "");
-    for (auto& f : p) fmt::print("  + {}\n", f.object);
-    fmt::print("{} steps; nothing was changed (--dry-run)\n", p.size());
-    return;
-  }
+  if (a.dry_run) return print_plan(t, plan(t));
   raise_fd_limit();
   const bool tty = isatty(STDERR_FILENO);
   const size_t objects = t.namespaces.size() + t.bridges.size() + t.links.size();
@@ -95,6 +108,7 @@ void run_up(const UpArgs& a) {
   const bool kill_at_intent = kill_phase && std::string_view(kill_phase) == "intent";
   auto last = std::chrono::steady_clock::now();
   UpOptions opts;
+  opts.prune = a.prune;
   opts.on_event = [&](const Event& e) {
     // Test hook: die like `kill -9` at a chosen point (after N objects, or right after recording the intent
     // of object N+1 and before making it), to prove `down` works from any half-built state.
@@ -112,20 +126,26 @@ void run_up(const UpArgs& a) {
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   if (tty && objects >= 50) fmt::print(stderr, "\r\033[K");
   if (!r.converged) {
-    if (r.findings.size() <= 40)
+    if (r.created <= 40)
       for (auto& f : r.findings) fmt::print("  + {}\n", f.object);
     fmt::print("lab '{}' is up: {} namespaces, {} bridges, {} links ({:.1f} ms)\n", t.name, t.namespaces.size(),
                t.bridges.size(), t.links.size(), ms);
   } else {
     for (auto& f : r.findings) {
       if (f.state == "created") fmt::print("  + {} (was missing, created)\n", f.object);
-      if (f.state == "differs") fmt::print("  ! {}: {} (left as it is)\n", f.object, f.detail);
+      if (f.state == "repaired") fmt::print("  ~ {}: {} (repaired)\n", f.object, f.detail);
+      if (f.state == "failed" || f.state == "skipped") fmt::print("  ! {}: {} (not {})\n", f.object, f.detail, f.state == "failed" ? "done" : "made");
+      if (f.state == "stale") fmt::print("  - {} (in the record, not in the file: `up --prune` removes it)\n", f.object);
+      if (f.state == "removed") fmt::print("  - {} (removed: no longer in the file{})\n", f.object, f.detail.empty() ? "" : "; " + f.detail);
     }
-    fmt::print("lab '{}' was up: {} as specified, {} created, {} differ{} ({:.1f} ms)\n", t.name, r.present, r.created,
-               r.differs, r.differs ? " (see above; `ctnet down` and `up` rebuild them)" : "", ms);
+    fmt::print("lab '{}' was up: {} as specified, {} created, {} repaired, {} failed{} ({:.1f} ms)\n", t.name, r.present,
+               r.created, r.repaired, r.failed,
+               r.stale ? fmt::format(", {} no longer in the file{}", r.stale, r.removed ? fmt::format(" ({} removed)", r.removed) : "") : "",
+               ms);
   }
   fmt::print("remove it with: ctnet down {}\n", t.name);
   std::fflush(stdout);
+  if (r.failed) throw Error(fmt::format("lab '{}': {} object{} could not be made or repaired (see above)", t.name, r.failed, r.failed == 1 ? "" : "s"));
   if (a.check) run_check_verb(t, Output{});
 }
 
@@ -135,32 +155,40 @@ void add_topology_commands(CLI::App& app) {
   if (wanted("up")) {
     auto a = std::make_shared<UpArgs>();
     auto* cmd = app.add_subcommand("up", "build a lab from FILE (no FILE: the seed's bridge scenario, lab 'seed'); "
-                                         "on a lab that is up, add what is missing and report what differs\n"
+                                         "on a lab that is up, make what is missing and repair what differs\n"
                                          "  example: ctnet up examples/routed.yaml --check");
     cmd->add_option("FILE", a->file, "topology file (YAML)");
-    cmd->add_flag("--dry-run", a->dry_run, "validate and print the plan; change nothing");
+    cmd->add_flag("--dry-run", a->dry_run, "validate and print the actions (create, repair); change nothing");
     cmd->add_flag("--check", a->check, "run `check` right after building");
-    cmd->add_option("--prefix", a->prefix, "prepend to the lab's name and to every namespace name (several copies of one file)");
+    cmd->add_flag("--prune", a->prune, "also remove what the lab's record names and the file no longer has");
+    cmd->add_option("--prefix", a->prefix, "prepend to the lab's name, every namespace and every host-side link and bridge "
+                                           "(several copies of one file side by side)");
     cmd->callback([a] { run_up(*a); });
   }
   if (wanted("down")) {
     auto name = std::make_shared<std::string>();
+    auto force = std::make_shared<bool>(false);
     auto* cmd = app.add_subcommand("down", "remove exactly what the lab's record lists (the file is not needed)\n"
                                            "  example: ctnet down routed");
     cmd->add_option("NAME", *name, "lab name")->required();
-    cmd->callback([name] {
+    cmd->add_flag("--force", *force, "a damaged record: remove what it still names, and the record itself");
+    cmd->callback([name, force] {
       validate_identifier(*name, "NAME", 64);
-      DownResult r = down(*name);
+      DownResult r = down(*name, {.force = *force});
       if (!r.had_record) {
         fmt::print("lab '{}' is not up (no record in {}); nothing to remove\n", *name, state_dir());
         return;
       }
+      for (auto& d : r.damage) fmt::print("  ! the record had lost: {}\n", d);
+      for (auto& x : r.replaced) fmt::print("  ! {}: replaced, left alone (it is no longer the one the lab made)\n", x);
       if (!r.errors.empty()) {
         std::string all;
         for (auto& e : r.errors) all += "\n  " + e;
-        throw Error(fmt::format("lab '{}': could not remove everything (the record is kept; run down again):{}", *name, all));
+        if (*force) throw Error(fmt::format("lab '{}': could not remove everything (the record was removed, --force):{}", *name, all));
+        throw Error(fmt::format("lab '{}': could not remove everything (the record is kept; run down again, or down --force):{}", *name, all));
       }
-      fmt::print("lab '{}' is down: removed {} objects\n", *name, r.removed);
+      fmt::print("lab '{}' is down: removed {} objects{}\n", *name, r.removed,
+                 r.replaced.empty() ? "" : fmt::format(", left {} that were replaced", r.replaced.size()));
     });
   }
   if (wanted("status")) {
@@ -174,8 +202,8 @@ void add_topology_commands(CLI::App& app) {
       std::string lab = name->empty() ? only_lab("status") : *name;
       Topology t = load_lab(lab);
       auto fs = status(t);
-      size_t bad = 0;
-      for (auto& f : fs) bad += f.state != "present";
+      size_t bad = 0, stale = 0;
+      for (auto& f : fs) bad += f.state != "present", stale += f.state == "stale";
       if (out->json()) {
         nlohmann::json j = {{"lab", t.name}, {"up", Record::exists(t.name)}, {"ok", bad == 0}, {"objects", to_json(fs)}};
         fmt::print("{}\n", j.dump(2));
@@ -183,9 +211,10 @@ void add_topology_commands(CLI::App& app) {
         fmt::print("lab {}{}\n", t.name, Record::exists(t.name) ? "" : " (no record: not built by ctnet up)");
         for (auto& f : fs)
           fmt::print("  {:<8} {}{}\n", f.state, f.object, f.detail.empty() ? "" : " (" + f.detail + ")");
-        fmt::print("{} of {} as specified\n", fs.size() - bad, fs.size());
+        fmt::print("{} of {} as specified{}\n", fs.size() - bad, fs.size() - stale,
+                   stale ? fmt::format("; {} in the record but no longer in the file (`ctnet up --prune FILE` removes them)", stale) : "");
       }
-      if (bad) throw Error(fmt::format("lab '{}': {} objects are missing or differ", t.name, bad));
+      if (bad) throw Error(fmt::format("lab '{}': {} objects are missing, differ or are no longer in the file", t.name, bad));
     });
   }
   if (wanted("check")) {
@@ -237,20 +266,25 @@ void add_topology_commands(CLI::App& app) {
     auto* cmd = app.add_subcommand("labs", "the labs that are up (their state records)\n  example: ctnet labs -o json");
     add_output_option(cmd, *out);
     cmd->callback([out] {
-      nlohmann::json all = nlohmann::json::array();
-      for (auto& name : Record::list()) {
-        auto rec = Record::load(name);
-        if (!rec) continue;
-        size_t ns = 0;
-        for (auto& o : rec->objects()) ns += o.type == "netns";
-        all.push_back({{"name", name}, {"complete", rec->complete()}, {"objects", rec->objects().size()}, {"namespaces", ns}});
+      auto all = labs();
+      if (out->json()) {
+        nlohmann::json j = nlohmann::json::array();
+        for (auto& l : all) {
+          nlohmann::json o = {{"name", l.name}, {"state", l.state}, {"complete", l.state == "up"}, {"objects", l.objects},
+                              {"namespaces", l.namespaces}, {"host", l.host}};
+          if (!l.problem.empty()) o["problem"] = l.problem;
+          j.push_back(o);
+        }
+        return fmt::print("{}\n", j.dump(2));
       }
-      if (out->json()) return fmt::print("{}\n", all.dump(2));
       if (all.empty()) return fmt::print("no lab is up\n");
       fmt::print("{:<24} {:>10} {:>8}  {}\n", "LAB", "NAMESPACES", "OBJECTS", "STATE");
-      for (auto& l : all)
-        fmt::print("{:<24} {:>10} {:>8}  {}\n", l["name"].get<std::string>(), l["namespaces"].get<size_t>(),
-                   l["objects"].get<size_t>(), l["complete"].get<bool>() ? "up" : "incomplete (an up was interrupted)");
+      for (auto& l : all) {
+        std::string state = l.state == "incomplete" ? "incomplete (an up was interrupted)"
+                            : l.state == "damaged"  ? "damaged: " + l.problem
+                                                    : l.state;
+        fmt::print("{:<24} {:>10} {:>8}  {}\n", l.name, l.namespaces, l.objects, state);
+      }
     });
   }
 }

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <optional>
 
 #include "kinds/link_kind.h"
 #include "ns/sysctl.h"
@@ -72,14 +73,21 @@ void repair(Txn& txn, const Spec& spec) {
 }
 
 Removal remove(Txn& txn, const Made& m) {
-  if (!NetNs::exists(m.name)) return Removal::absent;
-  if (is_stale(m.name)) {
-    NetNs::remove_named(m.name);
-    return Removal::absent;
+  {
+    // Checked without a netlink socket in it: `down` removes namespaces in a row so that the kernel tears them
+    // down in one batch, and a closed netlink socket would hold each one for another RCU grace period.
+    std::optional<NetNs> ns;
+    try {
+      ns.emplace(NetNs::open_path(NetNs::path_of(m.name)));
+    } catch (const Error& e) {
+      if (e.errnum() == ENOENT) return Removal::absent;
+      if (e.errnum() != EINVAL) throw;
+      NetNs::remove_named(m.name);  // a stale file, no namespace behind it
+      return Removal::absent;
+    }
+    const bool recorded = m.ns.dev || m.ns.ino || m.ns.cookie;  // else only the intent was recorded
+    if (recorded && !identify(*ns, m.name).same(m.ns)) return Removal::replaced;
   }
-  bool replaced = false;
-  NsSocket* s = txn.reopen(m.ns, &replaced);
-  if (!s) return replaced ? Removal::replaced : Removal::absent;
   txn.forget(m.ns);  // our socket would keep the namespace alive after its name is gone
   return NetNs::remove_named(m.name) ? Removal::removed : Removal::absent;
 }

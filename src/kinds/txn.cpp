@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 
@@ -79,6 +80,25 @@ NsRef identity(NsSocket& s, const std::string& spec) {
 }
 }  // namespace
 
+NsRef identify(const NetNs& ns, const std::string& spec) {
+  NsRef r;
+  r.spec = spec;
+  struct stat st{};
+  if (fstat(ns.fd(), &st) == 0) {
+    r.dev = st.st_dev;
+    r.ino = st.st_ino;
+  }
+  NsGuard in(ns);
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd >= 0) {
+    uint64_t cookie = 0;
+    socklen_t len = sizeof cookie;
+    if (getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len) == 0) r.cookie = cookie;
+    ::close(fd);
+  }
+  return r;
+}
+
 void set_host_netns(const std::string& spec) { host_spec() = spec; }
 const std::string& host_netns() { return host_spec(); }
 
@@ -91,6 +111,7 @@ Txn::~Txn() {
 NsSocket& Txn::keep(NsSocket s, const std::string& spec) {
   socks_.push_back(std::make_unique<NsSocket>(std::move(s)));
   by_spec_[spec] = socks_.back().get();
+  spec_of_[socks_.back().get()] = spec;
   return *socks_.back();
 }
 
@@ -122,7 +143,7 @@ NsSocket* Txn::reopen(const NsRef& r, bool* replaced) {
     throw;
   }
   if (!r.dev && !r.ino && !r.cookie) return s;  // an intent recorded before its namespace existed
-  if (!identity(*s, r.spec).same(r)) {
+  if (!ref(*s).same(r)) {
     if (replaced) *replaced = true;
     return nullptr;
   }
@@ -130,9 +151,10 @@ NsSocket* Txn::reopen(const NsRef& r, bool* replaced) {
 }
 
 NsRef Txn::ref(NsSocket& s) {
-  for (auto& [spec, p] : by_spec_)
-    if (p == &s) return identity(s, spec.empty() ? host_netns() : spec);
-  return identity(s, s.ns.label());
+  if (auto it = refs_.find(&s); it != refs_.end()) return it->second;
+  auto sp = spec_of_.find(&s);
+  if (sp == spec_of_.end()) return identity(s, s.ns.label());  // not one of ours
+  return refs_[&s] = identity(s, sp->second.empty() ? host_netns() : sp->second);
 }
 
 void Txn::forget(const NsRef& r) {
@@ -141,6 +163,8 @@ void Txn::forget(const NsRef& r) {
   if (it == by_spec_.end()) return;
   NsSocket* p = it->second;
   by_spec_.erase(it);
+  spec_of_.erase(p);
+  refs_.erase(p);
   std::erase_if(socks_, [p](const auto& s) { return s.get() == p; });
 }
 

@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -32,6 +33,9 @@ struct NsRef {
 };
 nlohmann::json to_json(const NsRef& r);
 NsRef ns_ref_from_json(const nlohmann::json& j);
+// The identity of a namespace without keeping a socket in it (the cookie comes from a throwaway AF_UNIX socket,
+// freed at once; a closed netlink socket would hold the namespace for another RCU grace period).
+NsRef identify(const NetNs& ns, const std::string& spec);
 
 // One object a transaction made (or was about to make: `done` false until the kernel said yes).
 struct Made {
@@ -108,6 +112,8 @@ class Txn {
   NsSocket& keep(NsSocket s, const std::string& spec);
   std::vector<std::unique_ptr<NsSocket>> socks_;
   std::map<std::string, NsSocket*> by_spec_;
+  std::unordered_map<const NsSocket*, std::string> spec_of_;  // the reverse of by_spec_
+  std::unordered_map<const NsSocket*, NsRef> refs_;           // identities, asked once per socket
   std::vector<Made> made_;
   std::vector<std::string> errors_;
   Journal* journal_ = nullptr;

@@ -65,7 +65,10 @@ Inspection inspect(Txn& txn, const Spec& spec) {
       d.push_back(where(*s, *name) + " is missing");
       continue;
     }
-    for (auto& x : compare_link(**l, "veth", spec.mtu, want_master(*s, *master))) d.push_back(where(*s, *name) + " " + x);
+    const int m = want_master(*s, *master);
+    auto diffs = compare_link(**l, "veth", spec.mtu, m == -2 ? -1 : m);
+    if (m == -2) diffs.push_back(fmt::format("is not a port of its bridge ({} is missing)", *master));
+    for (auto& x : diffs) d.push_back(where(*s, *name) + " " + x);
   }
   return Inspection::of(la ? la->index : 0, std::move(d));
 }

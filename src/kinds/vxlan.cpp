@@ -37,11 +37,14 @@ Inspection inspect(Txn& txn, const Spec& spec) {
   auto l = link::find(s.rtnl, spec.name);
   if (!l) return Inspection::missing();
   int master = 0;
+  std::optional<link::Link> br;
   if (!spec.master.empty()) {
-    auto br = link::find(s.rtnl, spec.master);
-    master = br ? br->index : -2;
+    br = link::find(s.rtnl, spec.master);
+    master = br ? br->index : -1;
   }
-  return Inspection::of(l->index, compare_link(*l, "vxlan", spec.mtu, master));
+  auto d = compare_link(*l, "vxlan", spec.mtu, master);
+  if (!spec.master.empty() && !br) d.push_back(fmt::format("is not a port of its bridge ({} is missing)", spec.master));
+  return Inspection::of(l->index, std::move(d));
 }
 
 void repair(Txn& txn, const Spec& spec) {

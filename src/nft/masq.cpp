@@ -2,13 +2,19 @@
 
 #include <dlfcn.h>
 #include <fmt/format.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "util/error.h"
 #include "util/fault.h"
+#include "util/fd.h"
 
 namespace ctnet::nft {
 namespace {
@@ -90,19 +96,73 @@ std::string network_prefix(const std::string& network) {
 
 const char* table_family(int family) { return family == AF_INET ? "ip" : "ip6"; }
 
-void ensure_table(int family) {
-  const char* fam = table_family(family);
+// Held while a plugin creates a shared table or deletes one it finds unused, so that no other plugin of this
+// network namespace adds its chain in between. An abstract AF_UNIX name is per network namespace and goes
+// with the process that bound it, also on kill -9: no lock file is left behind (unix(7), "Abstract sockets").
+class TablesLock {
+ public:
+  TablesLock() : fd_(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) {
+    if (!fd_) throw_errno("cannot create the nftables lock socket");
+    static constexpr char kName[] = "ctnet-nft-tables";
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::memcpy(a.sun_path + 1, kName, sizeof kName - 1);  // sun_path[0] = 0: abstract
+    const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + sizeof kName);
+    for (int tries = 0; ::bind(fd_.get(), reinterpret_cast<sockaddr*>(&a), len) != 0; ++tries) {
+      if (errno != EADDRINUSE || tries > 20000) throw_errno("cannot take the nftables lock");
+      ::usleep(500);  // another plugin holds it for one or two nft runs
+    }
+  }
+
+ private:
+  Fd fd_;
+};
+
+// A table of ours, and the base chain every other chain of it hangs off.
+struct Table {
+  std::string name;  // "ip ctnet_masq"
+  const char* base;  // "postrouting"
+};
+Table masq_table(int family) { return {fmt::format("{} ctnet_masq", table_family(family)), "postrouting"}; }
+constexpr const char* kSpoof = "bridge ctnet_macspoof";
+const Table kSpoofTable{kSpoof, "prerouting"};
+
+// Deletes `t` when it holds no chain but its base chain (the caller holds TablesLock): a host without
+// attachments has none of our tables, as before the first ADD.
+void delete_if_unused(const Table& t) {
+  auto r = try_run("list table " + t.name, true);
+  if (!r.ok) return;  // not there
+  auto j = nlohmann::json::parse(r.out, nullptr, false);
+  if (j.is_discarded()) return;
+  for (const auto& item : j.value("nftables", nlohmann::json::array()))
+    if (item.contains("chain") && item["chain"].value("name", "") != t.base) return;
+  r = try_run("delete table " + t.name, false);
+  if (!r.ok && r.err.find("No such file") == std::string::npos)
+    throw Error(fmt::format("cannot remove the unused nftables table {}: {}", t.name, r.err));
+}
+
+// Runs `setup` (one nft transaction) once the table exists (`create` makes it). When setup fails, a table
+// created for it goes again. The caller holds TablesLock.
+void with_table(const Table& t, const std::string& create, const std::string& setup, const std::string& what) {
+  // One transaction: either it creates the whole table or it fails because another ADD already did.
+  auto r = try_run(create, false);
+  const bool created = r.ok;
+  if (!r.ok && r.err.find("File exists") == std::string::npos)
+    throw Error(fmt::format("cannot create nftables table {}: {}", t.name, r.err));
+  r = try_run(setup, false);
+  if (r.ok) return;
+  if (created) delete_if_unused(t);
+  throw Error(fmt::format("{}: {}", what, r.err));
+}
+
+std::string masq_table_commands(int family) {
   const char* type = family == AF_INET ? "ipv4_addr" : "ipv6_addr";
   const char* match = family == AF_INET ? "ip" : "ip6";
-  // One transaction: either it creates the whole table or it fails because another ADD already did.
-  auto r = try_run(fmt::format("create table {0} ctnet_masq\n"
-                               "add chain {0} ctnet_masq postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}\n"
-                               "add map {0} ctnet_masq src {{ type {1} : verdict; }}\n"
-                               "add rule {0} ctnet_masq postrouting {2} saddr vmap @src\n",
-                               fam, type, match),
-                   false);
-  if (!r.ok && r.err.find("File exists") == std::string::npos)
-    throw Error(fmt::format("cannot create nftables table {} ctnet_masq: {}", fam, r.err));
+  return fmt::format("create table {0} ctnet_masq\n"
+                     "add chain {0} ctnet_masq postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}\n"
+                     "add map {0} ctnet_masq src {{ type {1} : verdict; }}\n"
+                     "add rule {0} ctnet_masq postrouting {2} saddr vmap @src\n",
+                     table_family(family), type, match);
 }
 
 // Every map element that jumps to `chain`, by family: the keys to delete.
@@ -163,30 +223,40 @@ void add_masq(const MasqKey& key, const std::vector<Prefix>& addresses) {
     const char* fam = table_family(family);
     const char* match = family == AF_INET ? "ip" : "ip6";
     const char* multicast = family == AF_INET ? "224.0.0.0/4" : "ff00::/8";
-    bool any = false;
     for (const auto& a : addresses) {
       if (a.family() != family) continue;
-      if (!any) {
-        ensure_table(family);
+      if (cmds.empty())
         // Comments are limited to 128 bytes; network names are shorter in practice, GC matches the same text.
         cmds += fmt::format("add chain {} ctnet_masq {} {{ comment \"{}\"; }}\nflush chain {} ctnet_masq {}\n", fam,
                             chain, key.network.substr(0, 127), fam, chain);
-        any = true;
-      }
       cmds += fmt::format("add rule {} ctnet_masq {} {} daddr {} accept\n", fam, chain, match, a.network().str());
       cmds += fmt::format("add rule {} ctnet_masq {} {} daddr != {} masquerade\n", fam, chain, match, multicast);
       cmds += fmt::format("add element {} ctnet_masq src {{ {} : jump {} }}\n", fam, a.address().str(), chain);
     }
-    if (!any) continue;
-    auto r = try_run(cmds, false);
-    if (!r.ok) throw Error(fmt::format("cannot add masquerade rules for {}: {}", key.container_id, r.err));
+    if (cmds.empty()) continue;
+    TablesLock lock;
+    try {
+      with_table(masq_table(family), masq_table_commands(family), cmds,
+                 fmt::format("cannot add masquerade rules for {}", key.container_id));
+    } catch (...) {
+      // Each nft run is one kernel transaction; the IPv4 rules of a dual-stack attachment went in before.
+      if (family == AF_INET6 && table_exists(AF_INET)) {
+        remove_chain(AF_INET, chain);
+        delete_if_unused(masq_table(AF_INET));
+      }
+      throw;
+    }
   }
 }
 
 void remove_masq(const MasqKey& key) {
   const std::string chain = chain_name(key);
-  for (int family : {AF_INET, AF_INET6})
-    if (table_exists(family)) remove_chain(family, chain);
+  for (int family : {AF_INET, AF_INET6}) {
+    if (!table_exists(family)) continue;
+    TablesLock lock;
+    remove_chain(family, chain);
+    delete_if_unused(masq_table(family));
+  }
 }
 
 void gc_masq(const std::string& network, const std::set<std::pair<std::string, std::string>>& valid) {
@@ -204,13 +274,14 @@ void gc_masq(const std::string& network, const std::set<std::pair<std::string, s
       const auto& c = item["chain"];
       std::string name = c.value("name", "");
       if (name.rfind(prefix, 0) != 0 || keep.count(name)) continue;
+      TablesLock lock;
       remove_chain(family, name);
+      delete_if_unused(masq_table(family));
     }
   }
 }
 
 namespace {
-const char* kSpoof = "bridge ctnet_macspoof";
 
 std::vector<std::string> ports_jumping_to(const std::string& chain) {
   std::vector<std::string> keys;
@@ -239,24 +310,25 @@ void remove_spoof_chain(const std::string& chain) {
 }  // namespace
 
 void add_macspoof(const MasqKey& key, const std::string& host_ifname, const std::string& mac) {
-  auto r = try_run(fmt::format("create table {0}\n"
-                               "add chain {0} prerouting {{ type filter hook prerouting priority -300; policy accept; }}\n"
-                               "add map {0} ports {{ type ifname : verdict; }}\n"
-                               "add rule {0} prerouting iifname vmap @ports\n",
-                               kSpoof),
-                   false);
-  if (!r.ok && r.err.find("File exists") == std::string::npos)
-    throw Error(fmt::format("cannot create nftables table {}: {}", kSpoof, r.err));
   const std::string chain = chain_name(key);
-  r = try_run(fmt::format("add chain {0} {1}\nflush chain {0} {1}\nadd rule {0} {1} ether saddr != {2} drop\n"
-                          "add element {0} ports {{ \"{3}\" : jump {1} }}\n",
-                          kSpoof, chain, mac, host_ifname),
-              false);
-  if (!r.ok) throw Error(fmt::format("cannot add the MAC spoof check for {}: {}", key.container_id, r.err));
+  TablesLock lock;
+  with_table(kSpoofTable,
+             fmt::format("create table {0}\n"
+                         "add chain {0} prerouting {{ type filter hook prerouting priority -300; policy accept; }}\n"
+                         "add map {0} ports {{ type ifname : verdict; }}\n"
+                         "add rule {0} prerouting iifname vmap @ports\n",
+                         kSpoof),
+             fmt::format("add chain {0} {1}\nflush chain {0} {1}\nadd rule {0} {1} ether saddr != {2} drop\n"
+                         "add element {0} ports {{ \"{3}\" : jump {1} }}\n",
+                         kSpoof, chain, mac, host_ifname),
+             fmt::format("cannot add the MAC spoof check for {}", key.container_id));
 }
 
 void remove_macspoof(const MasqKey& key) {
-  if (try_run(fmt::format("list table {}", kSpoof), false).ok) remove_spoof_chain(chain_name(key));
+  if (!try_run(fmt::format("list table {}", kSpoof), false).ok) return;
+  TablesLock lock;
+  remove_spoof_chain(chain_name(key));
+  delete_if_unused(kSpoofTable);
 }
 
 void gc_macspoof(const std::string& network, const std::set<std::pair<std::string, std::string>>& valid) {
@@ -270,7 +342,10 @@ void gc_macspoof(const std::string& network, const std::set<std::pair<std::strin
   for (const auto& item : j.value("nftables", nlohmann::json::array())) {
     if (!item.contains("chain")) continue;
     std::string name = item["chain"].value("name", "");
-    if (name.rfind(prefix, 0) == 0 && !keep.count(name)) remove_spoof_chain(name);
+    if (name.rfind(prefix, 0) != 0 || keep.count(name)) continue;
+    TablesLock lock;
+    remove_spoof_chain(name);
+    delete_if_unused(kSpoofTable);
   }
 }
 

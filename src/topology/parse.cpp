@@ -722,19 +722,52 @@ Topology load_file(const std::string& path) {
 
 Topology default_topology() { return parse_yaml(kDefaultLabYaml); }
 
+std::string prefixed_name(const std::string& prefix, const std::string& name) {
+  if (prefix.empty()) return name;
+  if (std::string cand = prefix + name; is_valid_ifname(cand)) return cand;
+  auto fnv = [](std::string_view s) {
+    uint32_t h = 2166136261u;
+    for (char c : s) h = (h ^ static_cast<uint8_t>(c)) * 16777619u;
+    return h;
+  };
+  // Too long for 15 bytes: a short tag of the prefix keeps the name readable; a name too long for that too is
+  // hashed together with the prefix (as derived port names are).
+  if (name.size() <= 7) return fmt::format("p{:06x}-{}", fnv(prefix) & 0xffffff, name);
+  return fmt::format("ctp{:08x}", fnv(prefix + "/" + name));
+}
+
 void add_prefix(Topology& t, const std::string& prefix) {
   if (prefix.empty()) return;
-  auto fix = [&](std::string& ns) {
-    if (ns != kHostNs) ns = prefix + ns;
-  };
   t.name = prefix + t.name;
   validate_identifier(t.name, "--prefix: lab name", 64);
+  // What the lab makes in the host namespace, where a second copy of the lab makes the same names. Existing
+  // host devices it only uses (a parent, an underlay, a host-device, a PF) keep theirs.
+  std::set<std::string> host_made;
+  for (auto& b : t.bridges)
+    if (b.ns == kHostNs) host_made.insert(b.name);
+  for (auto& l : t.links) {
+    if (l.a.ns == kHostNs && l.kind != Kind::host_device && l.kind != Kind::vf) host_made.insert(l.a.name);
+    if (l.kind == Kind::veth && l.b.ns == kHostNs) host_made.insert(l.b.name);
+  }
+  auto host_name = [&](const std::string& ns, std::string& name) {
+    if (ns == kHostNs && host_made.count(name)) name = prefixed_name(prefix, name);
+  };
+  auto lab_ns = [&](std::string& ns) {
+    if (ns != kHostNs) ns = prefix + ns;
+  };
   for (auto& n : t.namespaces) {
-    fix(n.name);
+    lab_ns(n.name);
     validate_netns_name(n.name, "--prefix: namespace " + n.name);
   }
-  for (auto& b : t.bridges) fix(b.ns);
-  for (auto& l : t.links) fix(l.a.ns), fix(l.b.ns), fix(l.parent.ns);
+  for (auto& b : t.bridges) host_name(b.ns, b.name), lab_ns(b.ns);
+  for (auto& l : t.links) {
+    if (l.kind == Kind::vxlan) host_name(l.a.ns, l.underlay);
+    for (Endpoint* e : {&l.a, &l.b, &l.parent}) {
+      host_name(e->ns, e->name);
+      host_name(e->ns, e->bridge);
+      lab_ns(e->ns);
+    }
+  }
 }
 
 void validate_against_kernel(const Topology& t) {

@@ -16,9 +16,12 @@ Topology parse_yaml(std::string_view text);
 Topology load_file(const std::string& path);
 Topology default_topology();
 
-// Prefixes the lab name and every lab namespace name (`up --prefix`): several copies of one file side by side,
-// as containerlab's clab-<lab>- names. Interface names are left alone (they live inside the namespaces).
+// Prefixes the lab name, every lab namespace name and every link and bridge the lab makes in the host namespace
+// (`up --prefix`): several copies of one file side by side, as containerlab's clab-<lab>- names. Interfaces
+// inside lab namespaces keep their names (their namespace is the copy's own).
 void add_prefix(Topology& t, const std::string& prefix);
+// PREFIX+NAME, or (when that exceeds 15 bytes) a stable short form: p<hash of PREFIX>-NAME, or ctp<hash>.
+std::string prefixed_name(const std::string& prefix, const std::string& name);
 
 // What only the running system can answer: link kinds the kernel lacks, parents and host devices that must
 // already exist in the host namespace. Read-only.

@@ -46,23 +46,10 @@ namespace fs = std::filesystem;
 namespace {
 
 // ---- rows that leak today ------------------------------------------------------------------------------
-// The one list of known failures: the integrator empties it as the faces are ported onto the kinds layer
-// (issue 8). The test prints exactly which step of each leaks what; a listed row that turns clean fails the
-// test until it is removed from here. As found when the list was made (k = the failed step):
+// The one list of known failures. Issue 8 emptied it (the faces on the kinds layer, the topology record
+// written inside the transaction, shared nftables tables removed when their last chain goes); a new row that
+// leaks may be listed here only with its reason, and a listed row that turns clean fails the test.
 const std::set<std::string> kKnownFailures = {
-    // All five labs, the same two steps: write 1 (the first record) leaves NAME.json.tmp and NAME.lock;
-    // the last write (the final record) fails after everything was built: exit 1, yet the whole lab stays up
-    // (namespaces, links; the host device stays moved) with an incomplete record, journal, .tmp and lock.
-    "topology/namespaces-veth-routes-sysctls",
-    "topology/bridges",
-    "topology/macvlan",
-    "topology/vxlan",
-    "topology/host-device",
-    // requests 13-16: table bridge ctnet_macspoof stays; request 16: table ip ctnet_masq stays (both empty of
-    // this container's rules: the tables are shared by every container of the host and kept).
-    "cni/bridge (isGateway, ipMasq, hairpinMode, macspoofchk)",
-    // requests 11-12: table ip ctnet_masq stays (shared, kept).
-    "cni/ptp (ipMasq)",
 };
 
 // ---- running a program inside a namespace ----------------------------------------------------------------

@@ -12,14 +12,17 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <sys/mount.h>
 
 #include "addr/address.h"
 #include "link/link.h"
+#include "link/bridge.h"
 #include "link/macvlan.h"
 #include "link/veth.h"
 #include "ns/netns.h"
 #include "ns/ns_socket.h"
 #include "topology/parse.h"
+#include "util/error.h"
 
 using namespace ctnet;
 namespace fs = std::filesystem;
@@ -106,6 +109,11 @@ class TopologyLab : public ::testing::Test {
     return link::find(s.rtnl, name);
   }
 
+  // The name a host-side object of the file gets under `--prefix prefix_`.
+  std::string host_name(const std::string& name) { return topo::prefixed_name(prefix_, name); }
+
+  bool has_ns(const std::string& name) { return NetNs::exists(name); }
+
   // No record, journal or lock of any lab is left (the labs directory itself may stay).
   bool state_empty() { return !fs::exists(state_ / "labs") || fs::is_empty(state_ / "labs"); }
 
@@ -152,10 +160,10 @@ TEST_F(TopologyLab, EachExampleGoesUpPassesCheckAndLeavesNothing) {
 TEST_F(TopologyLab, BridgeLabPortsAreEnslavedAndAddressesOnlyInNamespaces) {
   ASSERT_EQ(ctnet("up --prefix " + prefix_ + " " + example("seed-bridge")).status, 0);
   auto hs = NsSocket::open(host_);
-  auto br = link::get(hs.rtnl, "br0");
+  auto br = link::get(hs.rtnl, host_name("br0"));
   EXPECT_EQ(br.kind, "bridge");
   for (auto port : {"veth1", "veth2"}) {
-    auto p = link::get(hs.rtnl, port);
+    auto p = link::get(hs.rtnl, host_name(port));
     EXPECT_EQ(p.master, br.index) << port;
     EXPECT_TRUE(p.is_up()) << port;
     EXPECT_TRUE(addr::list(hs.rtnl, p.index).empty()) << port << " carries no address, not even a link-local";
@@ -221,16 +229,18 @@ TEST_F(TopologyLab, LinkCollisionHalfWayRollsBackAndKeepsWhatWasNotOurs) {
   // veth2 (the second bridge port of seed-bridge) already exists in the host namespace.
   {
     auto hs = NsSocket::open(host_);
-    link::create_veth(hs.rtnl, {.name = "veth2", .peer_name = "veth2-other"});
+    link::create_veth(hs.rtnl, {.name = host_name("veth2"), .peer_name = "veth2-other"});
   }
   CliRun up = ctnet("up --prefix " + prefix_ + " " + example("seed-bridge"));
   EXPECT_EQ(up.status, 1) << up.out;
-  EXPECT_NE(up.out.find("veth2"), std::string::npos) << up.out;
+  EXPECT_NE(up.out.find(host_name("veth2")), std::string::npos) << up.out;
   EXPECT_NE(up.out.find("File exists"), std::string::npos) << up.out;  // the kernel's reason
   EXPECT_TRUE(lab_namespaces().empty());
   auto left = host_links();
   std::sort(left.begin(), left.end());
-  EXPECT_EQ(left, (std::vector<std::string>{"veth2", "veth2-other"}));
+  std::vector<std::string> want{host_name("veth2"), "veth2-other"};
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(left, want);
   EXPECT_TRUE(state_empty());
 }
 
@@ -289,7 +299,7 @@ TEST_F(TopologyLab, ConvergingUpRecreatesALinkDeletedByHand) {
   CliRun again = ctnet("up --check --prefix " + prefix_ + " " + example("routed"));
   EXPECT_EQ(again.status, 0) << again.out;
   EXPECT_NE(again.out.find("was missing, created"), std::string::npos) << again.out;
-  EXPECT_NE(again.out.find("3 created"), std::string::npos) << again.out;  // the veth and a1's two routes
+  EXPECT_NE(again.out.find("5 created"), std::string::npos) << again.out;  // the veth, its two addresses, a1's two routes
   auto br_after = find_link(prefix_ + "fabric", "br-a");
   ASSERT_TRUE(br_after);
   EXPECT_EQ(br_after->index, br_before->index);  // what was right was not touched
@@ -300,17 +310,24 @@ TEST_F(TopologyLab, ConvergingUpRecreatesALinkDeletedByHand) {
   expect_nothing_left();
 }
 
-TEST_F(TopologyLab, ConvergingUpReportsWhatDiffersWithoutTouchingIt) {
+TEST_F(TopologyLab, ConvergingUpBringsUpALinkThatIsDown) {
   ASSERT_EQ(ctnet("up --prefix " + prefix_ + " " + example("veth-pair")).status, 0);
   {
     auto s = NsSocket::open(prefix_ + "ns1");
     auto l = link::get(s.rtnl, "veth-ns1");
     link::change(s.rtnl, l.index, {.up = false}, "test");
   }
+  CliRun st = ctnet("status " + prefix_ + "veth-pair");
+  EXPECT_EQ(st.status, 1) << st.out;
+  EXPECT_NE(st.out.find("differs"), std::string::npos) << st.out;
+  EXPECT_NE(st.out.find("veth-ns1 is down"), std::string::npos) << st.out;
   CliRun again = ctnet("up --prefix " + prefix_ + " " + example("veth-pair"));
   EXPECT_EQ(again.status, 0) << again.out;
-  EXPECT_NE(again.out.find("veth-ns1 is down"), std::string::npos) << again.out;
-  EXPECT_FALSE(find_link(prefix_ + "ns1", "veth-ns1")->is_up());
+  EXPECT_NE(again.out.find("veth-ns1 is down (repaired)"), std::string::npos) << again.out;
+  EXPECT_NE(again.out.find("1 repaired"), std::string::npos) << again.out;
+  EXPECT_TRUE(find_link(prefix_ + "ns1", "veth-ns1")->is_up());
+  EXPECT_EQ(ctnet("status " + prefix_ + "veth-pair").status, 0);
+  EXPECT_EQ(ctnet("check --count 1 " + prefix_ + "veth-pair").status, 0);
   ASSERT_EQ(ctnet("down " + prefix_ + "veth-pair").status, 0);
   expect_nothing_left();
 }
@@ -369,4 +386,226 @@ TEST_F(TopologyLab, CheckFailsWhenAnExpectedPathIsBroken) {
   ASSERT_EQ(ctnet("down " + prefix_ + "veth-pair").status, 0);
   expect_nothing_left();
 }
+}  // namespace
+
+// ---- topology as a diff: repairs, identities, prefix, damaged records, prune, dry-run -------------------------
+namespace {
+
+TEST_F(TopologyLab, BridgeDeletedByHandIsRecreatedWithItsPorts) {
+  ASSERT_EQ(ctnet("up --prefix " + prefix_ + " " + example("seed-bridge")).status, 0);
+  {
+    auto hs = NsSocket::open(host_);
+    ASSERT_TRUE(link::remove(hs.rtnl, host_name("br0")));
+  }
+  CliRun st = ctnet("status " + prefix_ + "seed");
+  EXPECT_EQ(st.status, 1) << st.out;
+  EXPECT_NE(st.out.find("missing  bridge host/" + host_name("br0")), std::string::npos) << st.out;
+  EXPECT_NE(st.out.find("is not a port of its bridge"), std::string::npos) << st.out;
+
+  CliRun again = ctnet("up --prefix " + prefix_ + " " + example("seed-bridge"));
+  EXPECT_EQ(again.status, 0) << again.out;
+  EXPECT_NE(again.out.find("1 created, 2 repaired"), std::string::npos) << again.out;
+  auto hs = NsSocket::open(host_);
+  auto br = link::get(hs.rtnl, host_name("br0"));
+  for (auto port : {"veth1", "veth2"}) EXPECT_EQ(link::get(hs.rtnl, host_name(port)).master, br.index) << port;
+  EXPECT_EQ(ctnet("status " + prefix_ + "seed").status, 0);
+  CliRun check = ctnet("check --count 1 " + prefix_ + "seed");
+  EXPECT_EQ(check.status, 0) << check.out;
+  ASSERT_EQ(ctnet("down " + prefix_ + "seed").status, 0);
+  expect_nothing_left();
+}
+
+TEST_F(TopologyLab, StaleNamespaceFileIsRecovered) {
+  ASSERT_EQ(ctnet("up --prefix " + prefix_ + " " + example("veth-pair")).status, 0);
+  // Unmounted, the file stays behind (a crashed `ip netns add`, a /run that is not a tmpfs across a reboot),
+  // and the namespace it named is gone with its veth.
+  const std::string path = NetNs::path_of(prefix_ + "ns1");
+  ASSERT_EQ(umount2(path.c_str(), MNT_DETACH), 0);
+  ASSERT_TRUE(fs::exists(path));
+  // The kernel destroys the namespace asynchronously (cleanup_net); its veth's other end goes with it.
+  for (int i = 0; i < 500 && find_link(prefix_ + "ns2", "veth-ns2"); ++i) usleep(10000);
+  ASSERT_FALSE(find_link(prefix_ + "ns2", "veth-ns2"));
+  CliRun st = ctnet("status " + prefix_ + "veth-pair");
+  EXPECT_EQ(st.status, 1) << st.out;
+  EXPECT_NE(st.out.find("stale file"), std::string::npos) << st.out;
+  CliRun again = ctnet("up --prefix " + prefix_ + " " + example("veth-pair"));
+  EXPECT_EQ(again.status, 0) << again.out;
+  EXPECT_NE(again.out.find("namespace " + prefix_ + "ns1"), std::string::npos) << again.out;
+  EXPECT_TRUE(find_link(prefix_ + "ns1", "veth-ns1"));
+  CliRun after = ctnet("status " + prefix_ + "veth-pair");
+  EXPECT_EQ(after.status, 0) << after.out;
+  EXPECT_EQ(ctnet("check --count 1 " + prefix_ + "veth-pair").status, 0);
+  ASSERT_EQ(ctnet("down " + prefix_ + "veth-pair").status, 0);
+  expect_nothing_left();
+}
+
+TEST_F(TopologyLab, OneFailedRepairDoesNotUndoTheOthers) {
+  std::string f = write("two.yaml", "name: two\nnamespaces: [a, b, c]\nlinks:\n"
+                                    "  - endpoints: [\"a:e0=10.9.0.1/24\", \"b:e0=10.9.0.2/24\"]\n"
+                                    "  - endpoints: [\"a:e1=10.9.1.1/24\", \"c:e0=10.9.1.2/24\"]\n");
+  ASSERT_EQ(ctnet("up --prefix " + prefix_ + " " + f).status, 0);
+  {
+    // The first link is deleted (up makes it again); the second one's end in `a` is now a bridge of
+    // someone else's: that cannot be repaired, and its address must not go onto that bridge.
+    auto s = NsSocket::open(prefix_ + "a");
+    ASSERT_TRUE(link::remove(s.rtnl, "e0"));
+    ASSERT_TRUE(link::remove(s.rtnl, "e1"));
+    link::create_bridge(s.rtnl, {.name = "e1"});
+  }
+  CliRun again = ctnet("up --prefix " + prefix_ + " " + f);
+  EXPECT_EQ(again.status, 1) << again.out;
+  EXPECT_NE(again.out.find("is a bridge link, not veth"), std::string::npos) << again.out;
+  EXPECT_NE(again.out.find("(not made)"), std::string::npos) << again.out;  // its address, skipped
+  auto e0 = find_link(prefix_ + "a", "e0");
+  ASSERT_TRUE(e0);  // the repair that worked stands
+  EXPECT_EQ(e0->kind, "veth");
+  auto s = NsSocket::open(prefix_ + "a");
+  EXPECT_TRUE(addr::list(s.rtnl, link::get(s.rtnl, "e1").index).empty());
+  ASSERT_EQ(ctnet("down " + prefix_ + "two").status, 0);
+  expect_nothing_left();
+}
+
+// A lab built with --host-netns X records X as its host (by identity): `down` without the option removes the
+// lab's bridge in X, not the same-named bridge of the namespace it runs in.
+TEST_F(TopologyLab, HostNetnsIsRecordedAndDownFindsIt) {
+  const std::string x = prefix_ + "hx";
+  NetNs::create_named(x);
+  CliRun up = ctnet("--host-netns " + x + " up --prefix " + prefix_ + " " + example("seed-bridge"));
+  ASSERT_EQ(up.status, 0) << up.out;
+  const std::string br = host_name("br0");
+  ASSERT_TRUE(find_link(x, br));
+  EXPECT_FALSE(find_link(host_, br));
+  {
+    auto hs = NsSocket::open(host_);
+    link::create_bridge(hs.rtnl, {.name = br});  // someone else's, in the namespace ctnet runs in
+  }
+  CliRun st = ctnet("status " + prefix_ + "seed");  // without the option: the record says where the host was
+  EXPECT_EQ(st.status, 0) << st.out;
+  CliRun labs = ctnet("labs -o json");
+  EXPECT_NE(labs.out.find("\"host\": \"" + x + "\""), std::string::npos) << labs.out;
+  CliRun down = ctnet("down " + prefix_ + "seed");
+  EXPECT_EQ(down.status, 0) << down.out;
+  EXPECT_FALSE(find_link(x, br));
+  EXPECT_FALSE(find_link(x, host_name("veth1")));
+  ASSERT_TRUE(find_link(host_, br));
+  EXPECT_EQ(find_link(host_, br)->kind, "bridge");
+  EXPECT_TRUE(state_empty());
+  NetNs::remove_named(x);
+}
+
+TEST_F(TopologyLab, ANamespaceReplacedBySomeoneElseIsLeftAlone) {
+  ASSERT_EQ(ctnet("up --prefix " + prefix_ + " " + example("veth-pair")).status, 0);
+  NetNs::remove_named(prefix_ + "ns1");
+  NetNs::create_named(prefix_ + "ns1");  // same name, another namespace
+  CliRun down = ctnet("down " + prefix_ + "veth-pair");
+  EXPECT_EQ(down.status, 0) << down.out;
+  EXPECT_NE(down.out.find("namespace " + prefix_ + "ns1: replaced, left alone"), std::string::npos) << down.out;
+  EXPECT_TRUE(has_ns(prefix_ + "ns1"));
+  EXPECT_FALSE(has_ns(prefix_ + "ns2"));
+  EXPECT_TRUE(state_empty());
+}
+
+TEST_F(TopologyLab, TwoCopiesWithPrefixesSideBySide) {
+  const std::string a = prefix_ + "a-", b = prefix_ + "b-";
+  for (auto& p : {a, b}) {
+    CliRun up = ctnet("up --check --prefix " + p + " " + example("seed-bridge"));
+    ASSERT_EQ(up.status, 0) << up.out;
+  }
+  auto hs = NsSocket::open(host_);
+  EXPECT_NE(link::get(hs.rtnl, topo::prefixed_name(a, "br0")).index, link::get(hs.rtnl, topo::prefixed_name(b, "br0")).index);
+  for (auto& p : {a, b}) EXPECT_EQ(ctnet("check --count 1 " + p + "seed").status, 0) << p;
+  for (auto& p : {a, b}) EXPECT_EQ(ctnet("down " + p + "seed").status, 0) << p;
+  expect_nothing_left();
+}
+
+TEST_F(TopologyLab, ADamagedRecordIsListedAndForcedDown) {
+  const std::string other = prefix_ + "s-";
+  ASSERT_EQ(ctnet("up --prefix " + prefix_ + " " + example("veth-pair")).status, 0);
+  ASSERT_EQ(ctnet("up --prefix " + other + " " + example("seed-bridge")).status, 0);
+  // Torn right after its first object (namespace ns1): the rest of the file is lost.
+  fs::path rec = state_ / "labs" / (prefix_ + "veth-pair.json");
+  std::string text;
+  {
+    std::ifstream in(rec);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    text = ss.str();
+  }
+  auto first = text.find("\"kind\":\"netns\"");
+  ASSERT_NE(first, std::string::npos) << text;
+  std::ofstream(rec, std::ios::trunc) << text.substr(0, text.find('\n', first) + 1) << "{\"kind\":\"ve";
+
+  CliRun labs = ctnet("labs");
+  EXPECT_EQ(labs.status, 0) << labs.out;
+  EXPECT_NE(labs.out.find("damaged"), std::string::npos) << labs.out;
+  EXPECT_NE(labs.out.find(other + "seed"), std::string::npos) << labs.out;  // the others are still listed
+  CliRun down = ctnet("down " + prefix_ + "veth-pair");
+  EXPECT_EQ(down.status, 1) << down.out;
+  EXPECT_NE(down.out.find("--force"), std::string::npos) << down.out;
+  EXPECT_TRUE(has_ns(prefix_ + "ns1"));
+  CliRun forced = ctnet("down --force " + prefix_ + "veth-pair");
+  EXPECT_EQ(forced.status, 0) << forced.out;
+  EXPECT_FALSE(has_ns(prefix_ + "ns1"));  // what the record still named
+  EXPECT_FALSE(fs::exists(rec));
+  EXPECT_EQ(ctnet("status " + other + "seed").status, 0);
+  ASSERT_EQ(ctnet("down " + other + "seed").status, 0);
+  NetNs::remove_named(prefix_ + "ns2");  // the part the damaged record had lost
+  expect_nothing_left();
+}
+
+TEST_F(TopologyLab, ObjectsNoLongerInTheFileAreNamedAndPruned) {
+  std::string v1 = write("p1.yaml", "name: pr\nnamespaces: [a, b, c]\nlinks:\n"
+                                    "  - endpoints: [\"a:e0=10.9.0.1/24\", \"b:e0=10.9.0.2/24\"]\n"
+                                    "  - endpoints: [\"a:e1=10.9.1.1/24\", \"c:e0=10.9.1.2/24\"]\n");
+  std::string v2 = write("p2.yaml", "name: pr\nnamespaces: [a, b]\nlinks:\n"
+                                    "  - endpoints: [\"a:e0=10.9.0.1/24\", \"b:e0=10.9.0.2/24\"]\n");
+  ASSERT_EQ(ctnet("up --prefix " + prefix_ + " " + v1).status, 0);
+  CliRun dry = ctnet("up --dry-run --prefix " + prefix_ + " " + v2);
+  EXPECT_EQ(dry.status, 0) << dry.out;
+  EXPECT_NE(dry.out.find("- namespace " + prefix_ + "c (in the record, not in the file"), std::string::npos) << dry.out;
+  CliRun again = ctnet("up --prefix " + prefix_ + " " + v2);
+  EXPECT_EQ(again.status, 0) << again.out;
+  EXPECT_NE(again.out.find("namespace " + prefix_ + "c (in the record, not in the file"), std::string::npos) << again.out;
+  EXPECT_NE(again.out.find("veth e1 in " + prefix_ + "a"), std::string::npos) << again.out;
+  EXPECT_TRUE(has_ns(prefix_ + "c"));  // named, not removed
+  CliRun st = ctnet("status " + prefix_ + "pr");
+  EXPECT_EQ(st.status, 1) << st.out;
+  EXPECT_NE(st.out.find("stale"), std::string::npos) << st.out;
+  CliRun prune = ctnet("up --prune --prefix " + prefix_ + " " + v2);
+  EXPECT_EQ(prune.status, 0) << prune.out;
+  EXPECT_NE(prune.out.find("removed: no longer in the file"), std::string::npos) << prune.out;
+  EXPECT_FALSE(has_ns(prefix_ + "c"));
+  EXPECT_FALSE(find_link(prefix_ + "a", "e1"));
+  EXPECT_TRUE(find_link(prefix_ + "a", "e0"));
+  EXPECT_EQ(ctnet("status " + prefix_ + "pr").status, 0);
+  ASSERT_EQ(ctnet("down " + prefix_ + "pr").status, 0);
+  expect_nothing_left();
+}
+
+TEST_F(TopologyLab, DryRunPrintsTheActionsAndChangesNothing) {
+  CliRun fresh = ctnet("up --dry-run --prefix " + prefix_ + " " + example("seed-bridge"));
+  EXPECT_EQ(fresh.status, 0) << fresh.out;
+  EXPECT_NE(fresh.out.find("+ namespace " + prefix_ + "ns1"), std::string::npos) << fresh.out;
+  EXPECT_NE(fresh.out.find("+ bridge host/" + host_name("br0")), std::string::npos) << fresh.out;
+  EXPECT_NE(fresh.out.find("7 to create"), std::string::npos) << fresh.out;
+  expect_nothing_left();
+
+  ASSERT_EQ(ctnet("up --prefix " + prefix_ + " " + example("seed-bridge")).status, 0);
+  {
+    auto s = NsSocket::open(prefix_ + "ns2");
+    link::change(s.rtnl, link::get(s.rtnl, "veth2-ns2").index, {.up = false}, "test");
+    auto n1 = NsSocket::open(prefix_ + "ns1");
+    ASSERT_TRUE(link::remove(n1.rtnl, "veth1-ns1"));
+  }
+  CliRun dry = ctnet("up --dry-run --prefix " + prefix_ + " " + example("seed-bridge"));
+  EXPECT_EQ(dry.status, 0) << dry.out;
+  EXPECT_NE(dry.out.find("(missing: create)"), std::string::npos) << dry.out;
+  EXPECT_NE(dry.out.find("veth2-ns2 is down (repair)"), std::string::npos) << dry.out;
+  EXPECT_NE(dry.out.find("2 to create, 1 to repair, 4 as specified"), std::string::npos) << dry.out;
+  EXPECT_FALSE(find_link(prefix_ + "ns1", "veth1-ns1"));
+  EXPECT_FALSE(find_link(prefix_ + "ns2", "veth2-ns2")->is_up());
+  ASSERT_EQ(ctnet("down " + prefix_ + "seed").status, 0);
+  expect_nothing_left();
+}
+
 }  // namespace

@@ -10,6 +10,7 @@
 #include "topology/model.h"
 #include "topology/parse.h"
 #include "util/error.h"
+#include "util/names.h"
 
 using namespace ctnet;
 using namespace ctnet::topo;
@@ -241,6 +242,37 @@ TEST(TopologyParse, PrefixRenamesNamespacesEverywhere) {
   EXPECT_EQ(t.bridges[0].ns, "p1-fabric");
   EXPECT_EQ(t.links[0].a.ns, "p1-router");
   EXPECT_EQ(t.links[0].b.ns, "p1-fabric");
+  EXPECT_EQ(t.bridges[0].name, "br-a");  // in a lab namespace: the copy's own
+  EXPECT_EQ(t.links[0].b.bridge, "br-a");
+}
+
+TEST(TopologyParse, PrefixRenamesWhatTheLabMakesInTheHost) {
+  Topology t = default_topology();
+  add_prefix(t, "p1-");
+  EXPECT_EQ(t.bridges[0].name, "p1-br0");
+  EXPECT_EQ(t.links[0].b.name, "p1-veth1");
+  EXPECT_EQ(t.links[0].b.bridge, "p1-br0");
+  EXPECT_EQ(t.links[0].a.name, "veth1-ns1");  // inside its (prefixed) namespace
+
+  // Too long for 15 bytes: a stable short form, different per prefix, still valid.
+  Topology a = default_topology(), b = default_topology();
+  add_prefix(a, "a-rather-long-prefix-");
+  add_prefix(b, "another-long-prefix-");
+  EXPECT_TRUE(is_valid_ifname(a.bridges[0].name)) << a.bridges[0].name;
+  EXPECT_NE(a.bridges[0].name.find("-br0"), std::string::npos) << a.bridges[0].name;
+  EXPECT_NE(a.bridges[0].name, b.bridges[0].name);
+  EXPECT_EQ(a.links[0].b.bridge, a.bridges[0].name);
+  EXPECT_EQ(prefixed_name("a-rather-long-prefix-", "br0"), a.bridges[0].name);
+  EXPECT_TRUE(is_valid_ifname(prefixed_name("a-rather-long-prefix-", "fifteen-bytes-x")));
+
+  // A parent that is an existing host device keeps its name; one the lab makes is renamed with it.
+  Topology m = parse_yaml("name: m\nnamespaces: [a]\nlinks:\n  - endpoints: [a:p0, host:up0]\n"
+                          "  - kind: macvlan\n    endpoint: a:mv0\n    parent: eth0\n"
+                          "  - kind: macvlan\n    endpoint: a:mv1\n    parent: up0\n");
+  add_prefix(m, "p1-");
+  EXPECT_EQ(m.links[0].b.name, "p1-up0");
+  EXPECT_EQ(m.links[1].parent.name, "eth0");
+  EXPECT_EQ(m.links[2].parent.name, "p1-up0");
 }
 
 TEST(TopologyCheck, ExpectedPairsFollowSegmentsAndRoutes) {

@@ -2,7 +2,6 @@
 
 #include "ns/netns.h"
 #include "ops/scenarios.h"
-#include "ops/undo.h"
 #include "util/error.h"
 #include "util/ip.h"
 #include "util/names.h"
@@ -101,40 +100,6 @@ TEST(Ip, MacParsingAndDerivation) {
   EXPECT_EQ(d, MacAddress::derived("bridge:br0"));  // stable
   EXPECT_NE(d, MacAddress::derived("bridge:br1"));
   EXPECT_EQ(d.bytes[0] & 0x03, 0x02);  // locally administered, unicast
-}
-
-TEST(Undo, RollsBackInReverseOrderAndKeepsGoingPastFailures) {
-  std::vector<int> order;
-  std::vector<std::string> errors;
-  {
-    UndoLog log;
-    log.add("first", [&] { order.push_back(1); });
-    log.add("second", [&] {
-      order.push_back(2);
-      throw Error("boom");
-    });
-    log.add("third", [&] { order.push_back(3); });
-    log.rollback();
-    errors = log.rollback_errors();
-  }
-  EXPECT_EQ(order, (std::vector<int>{3, 2, 1}));
-  ASSERT_EQ(errors.size(), 1u);
-  EXPECT_NE(errors[0].find("second"), std::string::npos);
-}
-
-TEST(Undo, CommitKeepsEverything) {
-  int undone = 0;
-  {
-    UndoLog log;
-    log.add("x", [&] { ++undone; });
-    log.commit();
-  }
-  EXPECT_EQ(undone, 0);
-  {
-    UndoLog log;
-    log.add("x", [&] { ++undone; });
-  }  // destroyed without commit: rolled back
-  EXPECT_EQ(undone, 1);
 }
 
 TEST(Error, MessageCarriesKernelTextAndErrnoName) {
