@@ -65,16 +65,8 @@ Inspection inspect(Txn& txn, const Spec& spec) {
 
 void repair(Txn& txn, const Spec& spec) {
   NsSocket& s = txn.open(spec.ns);
-  auto l = link::find(s.rtnl, spec.name);
-  if (!l) {
-    apply(txn, spec);
-    return;
-  }
-  if (l->kind != "bridge") throw Error(fmt::format("cannot repair bridge {}: it is a {} link", spec.name, l->kind), EEXIST);
-  link::Change c;
-  if (!l->is_up()) c.up = true;
-  if (spec.mtu && l->mtu != spec.mtu) c.mtu = spec.mtu;
-  if (c.up || c.mtu) link::change(s.rtnl, l->index, c, "cannot repair bridge " + spec.name);
+  if (auto l = link_to_repair(s, spec.name, "bridge")) repair_link(s, *l, spec.mtu, -1);
+  else apply(txn, spec);
 }
 
 Removal remove(Txn& txn, const Made& m) {

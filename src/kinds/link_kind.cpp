@@ -97,6 +97,24 @@ std::vector<std::string> compare_link(const link::Link& l, std::string_view kind
   return d;
 }
 
+std::optional<link::Link> link_to_repair(NsSocket& s, const std::string& name, std::string_view kind) {
+  auto l = link::find(s.rtnl, name);
+  if (l && l->kind != kind)
+    throw Error(fmt::format("cannot repair {} {} in '{}': it is a {} link", kind, name, s.ns.label(),
+                            l->kind.empty() ? "device" : l->kind),
+                EEXIST);
+  return l;
+}
+
+void repair_link(NsSocket& s, const link::Link& l, uint32_t mtu, int master) {
+  link::Change c;
+  if (!l.is_up()) c.up = true;
+  if (mtu && l.mtu != mtu) c.mtu = mtu;
+  if (master >= 0 && l.master != master) c.master = master;
+  if (c.up || c.mtu || c.master)
+    link::change(s.rtnl, l.index, c, fmt::format("cannot repair {} {} in '{}'", l.kind, l.name, s.ns.label()));
+}
+
 void bring_up(NsSocket& s, int index, std::string_view what, bool link_local, std::optional<int> master) {
   if (!link_local) {
     nl::Message m = link::change_request(index, {});

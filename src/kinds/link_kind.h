@@ -24,6 +24,12 @@ Removal remove_link(Txn& txn, const Made& m);
 // What differs between a link and its spec: kind (when given), admin state, MTU (when set), master (when >= 0).
 std::vector<std::string> compare_link(const link::Link& l, std::string_view kind, uint32_t mtu, int master);
 
+// What the repairs of the link kinds share. The link `name` as a repair finds it: nullopt when it is missing
+// (the driver makes it anew); throws EEXIST when a link of another kind holds the name.
+std::optional<link::Link> link_to_repair(NsSocket& s, const std::string& name, std::string_view kind);
+// Brings `l` up, to `mtu` (0: as it is) and under `master` (-1: as it is), in one request if anything differs.
+void repair_link(NsSocket& s, const link::Link& l, uint32_t mtu, int master);
+
 // Brings a link up. `link_local` false: first tells IPv6 to generate no address on it, in a request of its own:
 // the kernel handles IFLA_AF_SPEC after the flags in one RTM_NEWLINK (net/core/rtnetlink.c: do_setlink), so
 // combined, the link-local address would already exist; at creation the device has no inet6 state yet and the

@@ -74,14 +74,9 @@ Inspection inspect(Txn& txn, const Spec& spec) {
 
 void repair(Txn& txn, const Spec& spec) {
   NsSocket& s = txn.open(spec.ns);
-  auto l = link::find(s.rtnl, spec.name);
-  if (!l) {
-    apply(txn, spec);
-    return;
-  }
-  if (l->kind != to_string(spec.kind))
-    throw Error(fmt::format("cannot repair {} {}: it is a {} link", to_string(spec.kind), spec.name, l->kind), EEXIST);
-  if (spec.up && !l->is_up()) bring_up(s, l->index, spec.name, spec.link_local);
+  auto l = link_to_repair(s, spec.name, to_string(spec.kind));
+  if (!l) apply(txn, spec);
+  else if (spec.up && !l->is_up()) bring_up(s, l->index, spec.name, spec.link_local);
 }
 
 Removal remove_macvlan(Txn& txn, const Made& m) { return remove_created_link(txn, m, "macvlan"); }

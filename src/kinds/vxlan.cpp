@@ -49,17 +49,8 @@ Inspection inspect(Txn& txn, const Spec& spec) {
 
 void repair(Txn& txn, const Spec& spec) {
   NsSocket& s = txn.open(spec.ns);
-  auto l = link::find(s.rtnl, spec.name);
-  if (!l) {
-    apply(txn, spec);
-    return;
-  }
-  if (l->kind != "vxlan") throw Error(fmt::format("cannot repair vxlan {}: it is a {} link", spec.name, l->kind), EEXIST);
-  link::Change c;
-  if (!l->is_up()) c.up = true;
-  if (spec.mtu && l->mtu != spec.mtu) c.mtu = spec.mtu;
-  if (!spec.master.empty() && l->master != index_of(s, spec.master)) c.master = index_of(s, spec.master);
-  if (c.up || c.mtu || c.master) link::change(s.rtnl, l->index, c, "cannot repair vxlan " + spec.name);
+  if (auto l = link_to_repair(s, spec.name, "vxlan")) repair_link(s, *l, spec.mtu, spec.master.empty() ? -1 : index_of(s, spec.master));
+  else apply(txn, spec);
 }
 
 Removal remove(Txn& txn, const Made& m) { return remove_created_link(txn, m, "vxlan"); }

@@ -40,7 +40,10 @@
 #include <string>
 #include <vector>
 
+#include "support/run.h"
+
 using nlohmann::json;
+namespace test = ctnet::test;
 namespace fs = std::filesystem;
 
 namespace {
@@ -115,36 +118,10 @@ Proc run(const Cmd& c, const std::string& netns = "") {
   close(err[1]);
   if (!c.stdin_text.empty()) (void)!write(in[1], c.stdin_text.data(), c.stdin_text.size());
   close(in[1]);
-  Proc p;
-  const auto t0 = std::chrono::steady_clock::now();
-  pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
-  for (int open_fds = 2; open_fds > 0;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(t0 + kTimeout - std::chrono::steady_clock::now());
-    int ready = poll(fds, 2, p.hung ? -1 : static_cast<int>(std::max<long>(0, left.count())));
-    if (ready == 0 && !p.hung) {
-      p.hung = true;
-      kill(pid, SIGKILL);  // the child we forked, by its pid; its pipes close as it dies
-      continue;
-    }
-    if (ready < 0) break;
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP))) continue;
-      char buf[8192];
-      ssize_t n = read(fds[i].fd, buf, sizeof buf);
-      if (n <= 0) {
-        close(fds[i].fd);
-        fds[i].fd = -1;
-        --open_fds;
-      } else {
-        (i == 0 ? p.out : p.err).append(buf, static_cast<size_t>(n));
-      }
-    }
-  }
-  int st = 0;
-  waitpid(pid, &st, 0);
-  p.ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
-  p.exited = WIFEXITED(st) && !p.hung;
-  p.status = p.exited ? WEXITSTATUS(st) : WTERMSIG(st);
+  test::Captured got = test::collect(pid, out[0], err[0], kTimeout);
+  Proc p{.hung = got.hung, .ms = got.ms, .out = std::move(got.out), .err = std::move(got.err)};
+  p.exited = WIFEXITED(got.wait_status) && !p.hung;
+  p.status = p.exited ? WEXITSTATUS(got.wait_status) : WTERMSIG(got.wait_status);
   return p;
 }
 

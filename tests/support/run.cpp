@@ -7,12 +7,48 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <csignal>
 #include <cstring>
 #include <stdexcept>
 
 extern char** environ;
 
 namespace ctnet::test {
+
+Captured collect(pid_t pid, int out_fd, int err_fd, std::chrono::milliseconds timeout) {
+  Captured c;
+  const auto t0 = std::chrono::steady_clock::now();
+  pollfd fds[2] = {{out_fd, POLLIN, 0}, {err_fd, POLLIN, 0}};
+  for (int open_fds = 2; open_fds > 0;) {
+    int wait_ms = -1;
+    if (timeout.count() && !c.hung)
+      wait_ms = static_cast<int>(std::max<long>(0, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                       t0 + timeout - std::chrono::steady_clock::now()).count()));
+    int ready = poll(fds, 2, wait_ms);
+    if (ready == 0) {
+      c.hung = true;
+      kill(pid, SIGKILL);  // the child the caller started, by its pid; its pipes close as it dies
+      continue;
+    }
+    if (ready < 0) break;
+    for (auto& f : fds) {
+      if (f.fd < 0 || !(f.revents & (POLLIN | POLLHUP))) continue;
+      char buf[8192];
+      ssize_t n = read(f.fd, buf, sizeof buf);
+      if (n <= 0) {
+        close(f.fd);
+        f.fd = -1;
+        --open_fds;
+      } else {
+        (&f == &fds[0] ? c.out : c.err).append(buf, static_cast<size_t>(n));
+      }
+    }
+  }
+  waitpid(pid, &c.wait_status, 0);
+  c.ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  return c;
+}
 
 RunResult run(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
               const std::string& stdin_data) {
@@ -55,27 +91,9 @@ RunResult run(const std::vector<std::string>& argv, const std::map<std::string, 
   if (!stdin_data.empty()) (void)!write(in[1], stdin_data.data(), stdin_data.size());
   close(in[1]);
 
-  RunResult r;
-  pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
-  int open_fds = 2;
-  while (open_fds > 0) {
-    if (poll(fds, 2, -1) < 0) break;
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP))) continue;
-      char buf[4096];
-      ssize_t n = read(fds[i].fd, buf, sizeof buf);
-      if (n <= 0) {
-        close(fds[i].fd);
-        fds[i].fd = -1;
-        --open_fds;
-      } else {
-        (i == 0 ? r.out : r.err).append(buf, static_cast<size_t>(n));
-      }
-    }
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  Captured c = collect(pid, out[0], err[0]);
+  RunResult r{.exit_code = WIFEXITED(c.wait_status) ? WEXITSTATUS(c.wait_status) : 128 + WTERMSIG(c.wait_status),
+              .out = std::move(c.out), .err = std::move(c.err)};
   // Sanitizer build: a finding in any program a test runs fails the test, even where its exit code is not checked.
   if (r.err.find("SUMMARY: AddressSanitizer") != std::string::npos ||
       r.err.find("SUMMARY: UndefinedBehaviorSanitizer") != std::string::npos)
