@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <chrono>
 #include <random>
+#include <thread>
 
 #include "kinds/address.h"
 #include "kinds/host_device.h"
@@ -40,8 +42,13 @@ std::string new_id() {
 }
 
 // A setting changed through the PF, with the value it replaces (read just before).
+// `netdev_mac`: the VF netdev's own MAC when it is attached. With no administrative MAC set, igb reports the MAC
+// the VF driver uses; putting that back would make it an administrative one, and the PF would then refuse every
+// later MAC change from the VF ("VF N attempted to override administratively set MAC address"), the next
+// attach's too: "none" (all zeros) is restored instead.
 Made setting_record(NsRef host, const std::string& pf, int pf_index, const std::string& driver, uint32_t vf,
-                    const sriov::VfConfig& cur, const sriov::VfSettings& part) {
+                    sriov::VfConfig cur, const sriov::VfSettings& part, std::optional<MacAddress> netdev_mac = {}) {
+  if (netdev_mac && cur.mac == *netdev_mac) cur.mac = MacAddress{};
   return {.kind = "vf-setting", .ns = std::move(host), .name = pf, .ifindex = pf_index,
           .saved = {{"vf", vf}, {"driver", driver}, {"restore", sriov::to_json(sriov::restore_settings(cur, part))}}};
 }
@@ -120,7 +127,7 @@ std::vector<Made> records_of(Txn& txn, const sriov::Allocation& a, const sriov::
   const NsRef host = txn.ref(txn.host());
   r.push_back({.kind = "vf", .ns = {.spec = a.netns}, .name = a.name, .saved = own, .done = true});
   for (auto& part : sriov::split(a.applied)) {
-    Made m = setting_record(host, a.pf, 0, a.driver, a.vf, a.saved, part);
+    Made m = setting_record(host, a.pf, 0, a.driver, a.vf, a.saved, part, a.host_mac);
     m.saved["allocation"] = own;
     if (part.mac && a.host_mac) m.saved["netdev_mac"] = a.host_mac->str();
     m.done = true;
@@ -129,6 +136,28 @@ std::vector<Made> records_of(Txn& txn, const sriov::Allocation& a, const sriov::
   r.push_back({.kind = "vf-netdev", .ns = {.spec = a.netns}, .name = a.name,
                .saved = {{"allocation", own}, {"host", to_json(host)}, {"host_name", a.host_name}}, .done = true});
   return r;
+}
+
+// The VF driver may keep its old MAC until the PF resets it: set the one asked for on the netdev too (as
+// sriov-cni does), unless it is there already. igb refuses a VF's own MAC request while the PF holds an
+// administrative MAC ("VF N attempted to override administratively set MAC address", igb_main.c), so igbvf
+// answers EADDRNOTAVAIL; closing the netdev resets the VF (igbvf_down -> igbvf_reset), and the reset hands it
+// the PF's MAC: one up/down, then wait for it.
+void set_netdev_mac(NsSocket& s, int index, const std::string& name, const MacAddress& mac) {
+  if (mac_of(s, name) == mac) return;
+  const std::string what = fmt::format("cannot set the MAC of {} in namespace '{}'", name, s.ns.label());
+  try {
+    link::change(s.rtnl, index, {.mac = mac}, what);
+  } catch (const Error& e) {
+    if (e.errnum() != EADDRNOTAVAIL) throw;
+    link::change(s.rtnl, index, {.up = true}, what);
+    link::change(s.rtnl, index, {.up = false}, what);
+    for (int i = 0; i < 200; ++i) {
+      if (mac_of(s, name) == mac) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    throw;
+  }
 }
 
 }  // namespace
@@ -196,7 +225,7 @@ sriov::Allocation apply(Txn& txn, const sriov::AttachSpec& spec, const sriov::Pa
   // ---- configured through the PF, one setting at a time, each with the value it replaces ----
   for (const auto& part : sriov::split(spec.settings)) {
     const sriov::VfConfig cur = sriov::read(host.rtnl, pf_index, a.vf);
-    Made m = setting_record(host_ref, pf.name, pf_index, pf.driver, a.vf, cur, part);
+    Made m = setting_record(host_ref, pf.name, pf_index, pf.driver, a.vf, cur, part, a.host_mac);
     m.saved["allocation"] = own;
     // attach sets the MAC on the netdev too (below); its release puts the netdev's own MAC back as well
     if (part.mac && a.host_mac) m.saved["netdev_mac"] = a.host_mac->str();
@@ -218,10 +247,9 @@ sriov::Allocation apply(Txn& txn, const sriov::AttachSpec& spec, const sriov::Pa
   const int index = index_of(target, spec.name);
   txn.done(i, index);
 
-  // The VF driver may keep its old MAC until reset: set the one asked for on the netdev too (as sriov-cni does).
-  link::Change c{.mtu = spec.mtu ? std::optional(spec.mtu) : std::nullopt, .mac = spec.settings.mac};
-  if (c.mtu || c.mac)
-    link::change(target.rtnl, index, c, fmt::format("cannot configure {} in namespace '{}'", spec.name, spec.netns));
+  if (spec.settings.mac) set_netdev_mac(target, index, spec.name, *spec.settings.mac);
+  if (spec.mtu)
+    link::change(target.rtnl, index, {.mtu = spec.mtu}, fmt::format("cannot set the MTU of {} in namespace '{}'", spec.name, spec.netns));
   for (const Prefix& p : spec.addresses) address::apply(txn, {.ns = spec.netns, .ifname = spec.name, .ifindex = index, .prefix = p});
   bring_up(target, index, spec.name);
   if (spec.gateway) {
