@@ -1,6 +1,8 @@
 // A namespace together with an rtnetlink socket that lives in it: the unit every operation works on.
 // The socket is opened once (one namespace switch) and reused for every request in that namespace.
 #pragma once
+#include <cstdint>
+#include <optional>
 #include <string>
 
 #include "netlink/socket.h"
@@ -23,5 +25,9 @@ struct NsSocket {
   // The namespace ctnet itself runs in (the host, for the CLI).
   static NsSocket current() { return {NetNs::current(), nl::Socket()}; }
 };
+
+// The id under which namespace `other` is known inside the namespace of `s` (the IFLA_LINK_NETNSID of links
+// whose other end lives there), or nullopt when none is assigned (RTM_GETNSID; net/core/net_namespace.c).
+std::optional<int32_t> nsid_of(nl::Socket& s, const NetNs& other);
 
 }  // namespace ctnet

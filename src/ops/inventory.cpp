@@ -9,23 +9,6 @@
 
 namespace ctnet {
 
-namespace {
-// The id that namespace `s` uses for namespace `other` (RTM_GETNSID), or nullopt if none is assigned yet.
-std::optional<int32_t> nsid_of(nl::Socket& s, const NetNs& other) {
-  nl::Message m(RTM_GETNSID, 0);
-  m.put_header<rtgenmsg>()->rtgen_family = AF_UNSPEC;
-  m.put_u32(NETNSA_FD, static_cast<uint32_t>(other.fd()));
-  nl::Reply r = [&] {
-    m.hdr()->nlmsg_flags |= NLM_F_ACK;
-    return s.exchange(m);
-  }();
-  if (r.error || r.messages.empty()) return std::nullopt;
-  auto a = nl::Attrs::of_message(r.messages.front().hdr(), sizeof(rtgenmsg));
-  auto id = a.s32(NETNSA_NSID);
-  if (!id || *id < 0) return std::nullopt;
-  return id;
-}
-}  // namespace
 
 std::vector<NsView> take_inventory(std::optional<NetNs> only) {
   struct Space {

@@ -125,20 +125,6 @@ SubifResult add_shim(const std::string& host, const ShimSpec& spec) {
   return res;
 }
 
-namespace {
-// The id under which namespace `peer` is known inside the socket's namespace (IFLA_LINK_NETNSID of links whose
-// parent lives there), or nullopt when none is assigned (RTM_GETNSID, net/core/net_namespace.c).
-std::optional<int32_t> nsid_of(nl::Socket& s, const NetNs& peer) {
-  nl::Message m(RTM_GETNSID, 0);
-  m.put_header<rtgenmsg>()->rtgen_family = AF_UNSPEC;
-  m.put_u32(NETNSA_FD, static_cast<uint32_t>(peer.fd()));
-  auto replies = s.query(m, "cannot read a namespace id");
-  if (replies.empty()) return std::nullopt;
-  auto id = nl::Attrs::of_message(replies.front().hdr(), sizeof(rtgenmsg)).s32(NETNSA_NSID);
-  if (!id || *id < 0) return std::nullopt;
-  return id;
-}
-}  // namespace
 
 std::vector<MacvlanParent> macvlan_parents(NsSocket& host) {
   std::map<int, MacvlanParent> by_parent;
