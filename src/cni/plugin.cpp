@@ -14,7 +14,7 @@
 namespace ctnet::cni {
 namespace {
 
-constexpr std::string_view kPluginNames[] = {"bridge", "ptp", "host-local", "macvlan", "ipvlan", "host-device", "sriov"};
+constexpr std::string_view kPluginNames[] = {"bridge", "ptp", "host-local", "macvlan", "ipvlan", "host-device", "sriov", "loopback"};
 
 void print(const nlohmann::json& j) {
   std::string s = j.dump();
@@ -38,6 +38,7 @@ std::unique_ptr<Plugin> make(std::string_view mode, Invocation& inv) {
   if (mode == "ipvlan") return make_ipvlan(inv);
   if (mode == "host-device") return make_host_device(inv);
   if (mode == "sriov") return make_sriov(inv);
+  if (mode == "loopback") return make_loopback(inv);
   return nullptr;
 }
 
@@ -80,7 +81,7 @@ int run_plugin(std::string_view name) {
     }
     auto plugin = make(mode, inv);
     if (!plugin)
-      bad_config(mode_field, "'" + mode + "' is not a plugin ctnet provides (bridge, ptp, host-local, macvlan, ipvlan, host-device, sriov)");
+      bad_config(mode_field, "'" + mode + "' is not a plugin ctnet provides (bridge, ptp, host-local, macvlan, ipvlan, host-device, sriov, loopback)");
     switch (inv.command) {
       case Command::add: {
         kinds::Txn txn;

@@ -56,6 +56,7 @@ std::unique_ptr<Plugin> make_macvlan(Invocation& inv);
 std::unique_ptr<Plugin> make_ipvlan(Invocation& inv);
 std::unique_ptr<Plugin> make_host_device(Invocation& inv);
 std::unique_ptr<Plugin> make_sriov(Invocation& inv);
+std::unique_ptr<Plugin> make_loopback(Invocation& inv);
 
 // ---- helpers the plugins share -----------------------------------------------------------------------------
 

@@ -97,6 +97,28 @@ std::vector<std::string> compare_link(const link::Link& l, std::string_view kind
   return d;
 }
 
+int bring_up_recorded(Txn& txn, const std::string& ns, const std::string& name) {
+  NsSocket& s = txn.open(ns);
+  const link::Link l = link::get(s.rtnl, name, s.ns.label());
+  if (l.is_up()) return l.index;
+  txn.done(txn.make({.kind = "link-up", .ns = txn.ref(s), .name = name, .ifindex = l.index},
+                    [&] { link::change(s.rtnl, l.index, {.up = true}, fmt::format("cannot bring up {} in '{}'", name, s.ns.label())); }),
+           l.index);
+  return l.index;
+}
+
+Removal remove_link_up(Txn& txn, const Made& m) {
+  bool replaced = false;
+  NsSocket* s = txn.reopen(m.ns, &replaced);
+  if (!s) return replaced ? Removal::replaced : Removal::absent;
+  // A record DEL rebuilt from the invocation has no ifindex: the link goes by its name.
+  auto l = m.ifindex ? recorded_link(*s, m, "", &replaced) : link::find(s->rtnl, m.name);
+  if (!l) return replaced ? Removal::replaced : Removal::absent;
+  if (l->is_up())
+    link::change(s->rtnl, l->index, {.up = false}, fmt::format("cannot set {} down in '{}'", l->name, s->ns.label()));
+  return Removal::removed;
+}
+
 std::optional<link::Link> link_to_repair(NsSocket& s, const std::string& name, std::string_view kind) {
   auto l = link::find(s.rtnl, name);
   if (l && l->kind != kind)

@@ -21,6 +21,11 @@ Removal remove_created_link(Txn& txn, const Made& m, std::string_view kind);
 // Kind "link": a link of any kind, by identity (the CLI's `link del` of a kind no driver owns: dummy, vlan ...).
 Removal remove_link(Txn& txn, const Made& m);
 
+// Kind "link-up": a link this transaction brought up that was down (CNI loopback's `lo`). Its remove sets it down
+// again; a link that was up already is not recorded, so a rollback leaves it as it was. Returns the ifindex.
+int bring_up_recorded(Txn& txn, const std::string& ns, const std::string& name);
+Removal remove_link_up(Txn& txn, const Made& m);
+
 // What differs between a link and its spec: kind (when given), admin state, MTU (when set), master (when >= 0).
 std::vector<std::string> compare_link(const link::Link& l, std::string_view kind, uint32_t mtu, int master);
 

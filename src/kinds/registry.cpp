@@ -29,7 +29,7 @@ std::map<std::string, RemoveFn, std::less<>>& table() {
       {"vf-netdev", vf::remove_netdev}, {"address", address::remove},
       {"route", route::remove},         {"sysctl", sysctl::remove},
       {"vf-attachment", vf::remove_attachment},
-      {"link", remove_link},
+      {"link", remove_link},            {"link-up", remove_link_up},
   };
   return t;
 }

@@ -453,6 +453,16 @@ std::vector<Row> rows() {
                                 {"ipam", w.ipam("10.64.0.0/24")}};
                   },
                   device));
+  // The kernel gives a loopback device 127.0.0.1/8 (and its local routes) the first time it goes up and keeps them
+  // when it goes down (net/ipv4/devinet.c, inetdev_event): the container's lo has been up once before the row
+  // starts, so that what the plugin's DEL or rollback leaves is compared, not what the kernel added by itself.
+  auto lo_was_up = [](const World& w) {
+    for (const char* state : {"up", "down"})
+      must(tool("/usr/sbin/ip", {"link", "set", "lo", state}, netns_path(w.ns("c"))), "ip link set lo");
+  };
+  r.push_back(cni("loopback", "loopback",
+                  [](const World&) { return json{{"cniVersion", "0.3.1"}, {"name", "tfinet"}, {"type", "loopback"}}; },
+                  lo_was_up));
   r.push_back(cni("host-local (IPAM alone)", "host-local", [](const World& w) {
     return json{{"cniVersion", "1.0.0"}, {"name", "tfinet"}, {"type", "host-local"}, {"ipam", w.ipam("10.65.0.0/24")}};
   }));
