@@ -15,6 +15,10 @@ namespace ctnet::cni {
 void configure_container(kinds::Txn& txn, const std::string& ns, int index, const std::string& ifname, const Result& r, bool dad) {
   for (const auto& ip : r.ips)
     kinds::address::apply(txn, {.ns = ns, .ifname = ifname, .ifindex = index, .prefix = ip.address, .dad = dad});
+  add_routes(txn, ns, index, ifname, r);
+}
+
+void add_routes(kinds::Txn& txn, const std::string& ns, int index, const std::string& ifname, const Result& r) {
   for (const auto& rt : r.routes) {
     addr::Route route{.dst = rt.dst, .gateway = rt.gw, .oif = index};
     if (!route.gateway)
@@ -23,7 +27,10 @@ void configure_container(kinds::Txn& txn, const std::string& ns, int index, cons
           route.gateway = ip.gateway;
           break;
         }
-    kinds::route::apply(txn, {.ns = ns, .route = route, .dev = ifname});
+    // A route that is already there is not an error, as in the reference (ipam.ConfigureIface: "the first one
+    // wins"): a second network of the same container brings its own default route. It is not recorded, so
+    // that network's DEL leaves the first one's route alone.
+    kinds::route::apply(txn, {.ns = ns, .route = route, .dev = ifname, .may_exist = true});
   }
 }
 

@@ -68,6 +68,9 @@ void take_ipam_result(Result& res, const Result& ipam_result, int iface);
 // result's addresses, then its routes (a route without a gateway goes via the first gateway of its family), all
 // recorded. Addresses get DAD only when `dad`.
 void configure_container(kinds::Txn& txn, const std::string& ns, int index, const std::string& ifname, const Result& r, bool dad);
+// The result's routes on link `index` (a route without a gateway goes via the first gateway of its family); one
+// that exists already is fine and not recorded.
+void add_routes(kinds::Txn& txn, const std::string& ns, int index, const std::string& ifname, const Result& r);
 // Throws unless the container interface carries every address of `prev` attached to it.
 void check_container(nl::Socket& cs, const std::string& ifname, const Result& prev, int iface_index_in_result);
 // net.ipv4.ip_forward / net.ipv6.conf.all.forwarding in the calling thread's namespace, for the families used.

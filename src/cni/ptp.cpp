@@ -60,16 +60,7 @@ class Ptp : public Plugin {
         kinds::route::apply(txn, {.ns = cns, .route = {.dst = ip.address.network(), .gateway = ip.gateway, .oif = cindex, .src = src},
                                   .dev = inv_.ifname});
     }
-    for (const auto& rt : ipr.routes) {
-      addr::Route r{.dst = rt.dst, .gateway = rt.gw, .oif = cindex};
-      if (!r.gateway)
-        for (const auto& ip : ipr.ips)
-          if (ip.gateway->family() == rt.dst.family()) {
-            r.gateway = ip.gateway;
-            break;
-          }
-      kinds::route::apply(txn, {.ns = cns, .route = r, .dev = inv_.ifname});
-    }
+    add_routes(txn, cns, cindex, inv_.ifname, ipr);
     take_ipam_result(res, ipr, 1);
     if (ip_masq_) {
       std::vector<Prefix> addrs;

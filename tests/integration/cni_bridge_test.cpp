@@ -507,5 +507,34 @@ TEST_F(CniDualStack, BridgeGivesOneAddressPerFamily) {
   EXPECT_EQ(lease_ips(), std::vector<std::string>{});
 }
 
+// A second network of one container (podman `network connect`, Multus): its default route is already there from
+// the first one, which is not an error (the reference: "the first one wins"); DEL of the second network leaves
+// the first one's route and addresses alone.
+TEST_F(CniPlugin, ASecondNetworkWithItsOwnDefaultRouteIsAddedAndRemovedAlone) {
+  const std::string ns = container();
+  auto first = bridge_conf("1.0.0", "10.99.0.0/24");
+  auto second = bridge_conf("1.0.0", "10.98.0.0/24");
+  second["name"] = "tcninet2";
+  second["bridge"] = "tcnibr2";
+  ASSERT_EQ(run("bridge", env("ADD", "two", ns, "eth0"), first).exit_code, 0);
+  auto add = run("bridge", env("ADD", "two", ns, "net1"), second);
+  ASSERT_EQ(add.exit_code, 0) << add.out;
+  auto default_gateways = [&] {
+    auto s = socket_in(ns);
+    std::vector<std::string> gws;
+    for (const auto& r : addr::list_routes(s, AF_INET))
+      if (r.dst.length() == 0 && r.gateway) gws.push_back(r.gateway->str());
+    return gws;
+  };
+  EXPECT_EQ(default_gateways(), std::vector<std::string>{"10.99.0.1"}) << "the first network's default route wins";
+  ASSERT_EQ(run("bridge", env("DEL", "two", ns, "net1"), second).exit_code, 0);
+  EXPECT_EQ(default_gateways(), std::vector<std::string>{"10.99.0.1"}) << "DEL of the second network took the first one's route";
+  auto s = socket_in(ns);
+  EXPECT_TRUE(link::find(s, "eth0"));
+  EXPECT_FALSE(link::find(s, "net1"));
+  EXPECT_EQ(lease_ips("tcninet2"), std::vector<std::string>{});
+  EXPECT_EQ(lease_ips(), std::vector<std::string>{"10.99.0.2"});
+}
+
 }  // namespace
 }  // namespace ctnet::test
