@@ -32,6 +32,8 @@ class Bridge : public Plugin {
     ip_masq_ = get_bool(c, "ipMasq", false);
     hairpin_ = get_bool(c, "hairpinMode", false);
     promisc_ = get_bool(c, "promiscMode", false);
+    // As the reference refuses it: promiscuous mode would make the bridge see the hairpinned frames twice.
+    if (hairpin_ && promisc_) bad_config("promiscMode", "cannot set hairpin mode and promiscuous mode at the same time");
     enable_dad_ = get_bool(c, "enabledad", false);
     macspoofchk_ = get_bool(c, "macspoofchk", false);
     disable_container_iface_ = get_bool(c, "disableContainerInterface", false);

@@ -92,6 +92,8 @@ Invocation read_invocation() {
   try {
     validate_identifier(inv.container_id, "CNI_CONTAINERID", 255);
     validate_ifname(inv.ifname, "CNI_IFNAME");
+    validate_utf8(inv.netns, "CNI_NETNS");
+    validate_utf8(inv.cni_path, "CNI_PATH");
   } catch (const InvalidInput& e) {
     bad_env(e.field(), e.problem());
   }
@@ -99,13 +101,14 @@ Invocation read_invocation() {
 
   // CNI_ARGS: "K1=V1;K2=V2".
   std::string_view a = std::getenv("CNI_ARGS") ? std::getenv("CNI_ARGS") : "";
+  if (!is_utf8(a)) bad_env("CNI_ARGS", fmt::format("'{}' is not UTF-8", printable(a)));
   while (!a.empty()) {
     auto semi = a.find(';');
     std::string_view pair = a.substr(0, semi);
     a = semi == std::string_view::npos ? std::string_view{} : a.substr(semi + 1);
     if (pair.empty()) continue;
     auto eq = pair.find('=');
-    if (eq == std::string_view::npos || eq == 0) bad_env("CNI_ARGS", fmt::format("'{}' is not KEY=VALUE", pair));
+    if (eq == std::string_view::npos || eq == 0) bad_env("CNI_ARGS", fmt::format("'{}' is not KEY=VALUE", printable(pair)));
     inv.args.emplace_back(std::string(pair.substr(0, eq)), std::string(pair.substr(eq + 1)));
   }
   return inv;
@@ -122,6 +125,7 @@ void parse_config(Invocation& inv) {
                    fmt::format("incompatible CNI versions: cniVersion {} is not one of 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0", *v));
   inv.version = *v;
   inv.type = get_string(inv.conf, "type").value_or("");
+  if (const auto* d = get_object(inv.conf, "dns")) inv.dns = dns_from_json(*d, "dns");
   auto name = get_string(inv.conf, "name");
   if (!name) bad_config("name", "missing");
   try {

@@ -33,6 +33,7 @@ struct Invocation {
   std::string version;        // conf.cniVersion
   std::string name;           // conf.name
   std::string type;           // conf.type
+  std::optional<Dns> dns;     // conf.dns: given, it is the result's DNS (as the reference's main plugins set it)
 
   // The CNI_ARGS value of `key`, if given.
   std::optional<std::string> arg(std::string_view key) const;

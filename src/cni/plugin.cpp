@@ -16,12 +16,17 @@ namespace {
 
 constexpr std::string_view kPluginNames[] = {"bridge", "ptp", "host-local", "macvlan", "ipvlan", "host-device", "sriov", "loopback"};
 
-void print(const nlohmann::json& j) {
-  std::string s = j.dump();
+void print_text(std::string s) {
   s += '\n';
   std::fwrite(s.data(), 1, s.size(), stdout);
   std::fflush(stdout);
 }
+
+// A byte that is not UTF-8 never stops an answer (nlohmann::json would throw): it becomes U+FFFD. Input is
+// checked for UTF-8 before anything is made; this is for the error that names such input.
+std::string dump(const nlohmann::json& j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
+
+void print(const nlohmann::json& j) { print_text(dump(j)); }
 
 int print_error(std::string_view version, int code, const std::string& msg, const std::string& details = {}) {
   nlohmann::json j = {{"cniVersion", version}, {"code", code}, {"msg", msg}};
@@ -85,15 +90,17 @@ int run_plugin(std::string_view name) {
     switch (inv.command) {
       case Command::add: {
         kinds::Txn txn;
-        Result r;
+        std::string out;
         try {
-          r = plugin->add(txn);
+          Result r = plugin->add(txn);
+          if (inv.dns && mode != "host-local" && mode != "loopback") r.dns = *inv.dns;
+          out = dump(r.to_json(version));  // before the commit: a result that cannot be written rolls back
         } catch (...) {
           rollback_errors = txn.rollback();
           throw;
         }
         txn.commit();
-        print(r.to_json(version));
+        print_text(std::move(out));
         break;
       }
       case Command::del: {

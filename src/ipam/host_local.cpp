@@ -48,6 +48,9 @@ Range parse_range(const json& o, const std::string& f) {
   auto in_subnet = [&](const IpAddress& a, const std::string& key) {
     if (a.family() != p->family() || !p->contains(a))
       bad_config(f + "." + key, a.str() + " is not inside subnet " + p->str());
+    // No host can hold the network address, nor the IPv4 broadcast address.
+    if (a == p->first()) bad_config(f + "." + key, a.str() + " is the network address of " + p->str());
+    if (a.is_v4() && a == p->last()) bad_config(f + "." + key, a.str() + " is the broadcast address of " + p->str());
   };
   r.start = p->first().plus(1);
   // The reference's lastIP: the v4 broadcast is never handed out; v6 uses the very last address.

@@ -15,7 +15,8 @@ TEST(Names, AcceptsKernelValidInterfaceNames) {
 }
 
 TEST(Names, RejectsBadInterfaceNamesNamingTheField) {
-  for (const char* bad : {"abcdefghijklmnop" /*16*/, "a/b", "a:b", "a b", "", ".", "..", "tab\tx"}) {
+  for (const char* bad : {"abcdefghijklmnop" /*16*/, "a/b", "a:b", "a b", "", ".", "..", "tab\tx", "eth%d", "br%",
+                          "e\xff", "\xc3(", "\xed\xa0\x80" /*a surrogate*/, "\xc0\xaf" /*overlong '/'*/}) {
     try {
       validate_ifname(bad, "links[2].name");
       ADD_FAILURE() << "accepted '" << bad << "'";
@@ -23,6 +24,21 @@ TEST(Names, RejectsBadInterfaceNamesNamingTheField) {
       EXPECT_EQ(e.field(), "links[2].name");
       EXPECT_NE(std::string(e.what()).find("links[2].name"), std::string::npos);
     }
+  }
+}
+
+TEST(Names, Utf8NamesAreFineAndOtherBytesArePrintedEscaped) {
+  EXPECT_NO_THROW(validate_ifname("br-\xc3\xa9t\xc3\xa9", "f"));  // "br-été", as the kernel allows
+  EXPECT_TRUE(is_utf8("\xf0\x9f\x90\xb3 ok"));
+  EXPECT_FALSE(is_utf8("\xf4\x90\x80\x80"));  // above U+10FFFF
+  EXPECT_FALSE(is_utf8("\xe2\x82"));            // cut short
+  EXPECT_EQ(printable("a\xff" "b\n\xc3\xa9"), "a\\xffb\\x0a\xc3\xa9");
+  try {
+    validate_ifname("e\xff", "CNI_IFNAME");
+    FAIL();
+  } catch (const InvalidInput& e) {
+    EXPECT_TRUE(is_utf8(e.what())) << "the message itself must be printable";
+    EXPECT_NE(std::string(e.what()).find("e\\xff"), std::string::npos) << e.what();
   }
 }
 

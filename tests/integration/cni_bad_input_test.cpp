@@ -1,0 +1,75 @@
+// Bad input to a CNI plugin, class by class: each gets the spec's error object naming the field, and nothing is
+// made (no link on the host or in the container, no lease). Names the kernel treats specially ('%' templates),
+// bytes that are not UTF-8 in CNI_* variables and names, wrong JSON types in optional keys, key combinations
+// the reference refuses, a gateway that is the subnet's network or broadcast address, a missing CNI_PATH.
+#include <gtest/gtest.h>
+
+#include "integration/cni_harness.h"
+
+namespace ctnet::test {
+namespace {
+
+using nlohmann::json;
+
+struct BadInput {
+  std::string what;
+  std::map<std::string, std::string> env;  // replaces the entries of the default ADD environment ("" removes)
+  std::function<void(json&)> conf;         // edits the default bridge configuration
+  int code;                                // the CNI error code
+  std::string says;                        // a part of the message
+};
+
+using CniBadInput = CniFixture;
+
+TEST_F(CniBadInput, EachClassIsASpecErrorNamingTheFieldAndNothingIsMade) {
+  const std::vector<BadInput> cases = {
+      {"'%' in CNI_IFNAME", {{"CNI_IFNAME", "eth%d"}}, {}, 4, "CNI_IFNAME: interface name 'eth%d' contains '%'"},
+      {"'%' in the bridge name", {}, [](json& c) { c["bridge"] = "tcni%d"; }, 7, "'bridge': interface name 'tcni%d' contains '%'"},
+      {"CNI_IFNAME not UTF-8", {{"CNI_IFNAME", "e\xff"}}, {}, 4, "CNI_IFNAME: interface name 'e\\xff' is not UTF-8"},
+      {"CNI_CONTAINERID not UTF-8", {{"CNI_CONTAINERID", "c\xff"}}, {}, 4, "CNI_CONTAINERID: identifier 'c\\xff'"},
+      {"CNI_NETNS not UTF-8", {{"CNI_NETNS", "/run/netns/\xff"}}, {}, 4, "CNI_NETNS: '/run/netns/\\xff' is not UTF-8"},
+      {"CNI_ARGS not UTF-8", {{"CNI_ARGS", "K8S_POD_NAME=\xff"}}, {}, 4, "CNI_ARGS: 'K8S_POD_NAME=\\xff' is not UTF-8"},
+      {"CNI_PATH missing", {{"CNI_PATH", ""}}, {}, 4, "missing: CNI_PATH"},
+      {"dns as a string", {}, [](json& c) { c["dns"] = "10.0.0.53"; }, 6, "'dns': expected an object"},
+      {"hairpinMode with promiscMode", {}, [](json& c) { c["hairpinMode"] = true; c["promiscMode"] = true; }, 7,
+       "cannot set hairpin mode and promiscuous mode at the same time"},
+      {"gateway = network address", {}, [](json& c) { c["ipam"]["ranges"][0][0]["gateway"] = "10.99.0.0"; }, 7,
+       "10.99.0.0 is the network address of 10.99.0.0/24"},
+      {"gateway = broadcast address", {}, [](json& c) { c["ipam"]["ranges"][0][0]["gateway"] = "10.99.0.255"; }, 7,
+       "10.99.0.255 is the broadcast address of 10.99.0.0/24"},
+  };
+  const std::string ns = container();
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.what);
+    auto e = env("ADD", "bad", ns);
+    for (const auto& [k, v] : c.env) {
+      if (v.empty()) e.erase(k);
+      else e[k] = v;
+    }
+    auto conf = bridge_conf();
+    if (c.conf) c.conf(conf);
+    auto r = run("bridge", e, conf);
+    EXPECT_EQ(r.exit_code, 1) << r.out;
+    ASSERT_TRUE(r.json.is_object()) << "not a JSON error: " << r.out;
+    EXPECT_EQ(r.code(), c.code) << r.out;
+    EXPECT_NE(r.msg().find(c.says), std::string::npos) << r.msg();
+    EXPECT_EQ(host_links(), std::vector<std::string>{}) << "a bad ADD made a host link";
+    auto cs = socket_in(ns);
+    EXPECT_FALSE(link::find(cs, "eth0")) << "a bad ADD made the container interface";
+    EXPECT_EQ(lease_ips(), std::vector<std::string>{}) << "a bad ADD took a lease";
+  }
+}
+
+TEST_F(CniBadInput, TheNetworksDnsBecomesTheResultsDns) {
+  const std::string ns = container();
+  auto conf = bridge_conf();
+  conf["dns"] = {{"nameservers", {"10.99.0.53"}}, {"search", {"lab.example"}}};
+  auto r = run("bridge", env("ADD", "dns", ns), conf);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_EQ(r.json["dns"]["nameservers"], json::array({"10.99.0.53"})) << r.out;
+  EXPECT_EQ(r.json["dns"]["search"], json::array({"lab.example"})) << r.out;
+  EXPECT_EQ(run("bridge", env("DEL", "dns", ns), conf).exit_code, 0);
+}
+
+}  // namespace
+}  // namespace ctnet::test
