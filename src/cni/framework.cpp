@@ -1,12 +1,16 @@
 #include "cni/framework.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <fmt/format.h>
 
 #include "util/error.h"
+#include "util/fd.h"
 #include "util/json_get.h"
 #include "util/names.h"
 
@@ -318,12 +322,18 @@ void Ipam::status() {
     exec_ipam(exec_spec(), "STATUS");
     return;
   }
-  // The data dir must be usable for ADDs to succeed.
-  std::string dir = host_local_->data_dir;
-  while (::access(dir.c_str(), F_OK) != 0 && dir.find('/') != std::string::npos && dir != "/")
-    dir = dir.substr(0, std::max<size_t>(dir.rfind('/'), 1));
-  if (::access(dir.c_str(), W_OK) != 0)
-    throw CniError(kNotAvailable, fmt::format("host-local data dir {} is not writable", host_local_->data_dir));
+  // The data dir must be usable for ADDs to succeed: made if missing (as the reference's disk store makes it),
+  // and written to, through an unnamed O_TMPFILE that leaves nothing behind (as root, access(W_OK) says yes to
+  // almost anything).
+  const std::string& dir = host_local_->data_dir;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw CniError(kNotAvailable, fmt::format("host-local data dir {} cannot be created: {}", dir, ec.message()));
+  Fd probe(::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600));
+  if (!probe && errno != EOPNOTSUPP)
+    throw CniError(kNotAvailable, fmt::format("host-local data dir {} is not writable: {}", dir, std::strerror(errno)));
+  if (!probe && ::access(dir.c_str(), W_OK) != 0)  // a file system without O_TMPFILE
+    throw CniError(kNotAvailable, fmt::format("host-local data dir {} is not writable: {}", dir, std::strerror(errno)));
 }
 
 }  // namespace ctnet::cni

@@ -4,6 +4,9 @@
 // the reference refuses, a gateway that is the subnet's network or broadcast address, a missing CNI_PATH.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include "integration/cni_harness.h"
 
 namespace ctnet::test {
@@ -58,6 +61,19 @@ TEST_F(CniBadInput, EachClassIsASpecErrorNamingTheFieldAndNothingIsMade) {
     EXPECT_FALSE(link::find(cs, "eth0")) << "a bad ADD made the container interface";
     EXPECT_EQ(lease_ips(), std::vector<std::string>{}) << "a bad ADD took a lease";
   }
+}
+
+TEST_F(CniBadInput, StatusIsNotReadyWhenTheDataDirCannotBeMadeOrWritten) {
+  auto conf = bridge_conf("1.1.0");
+  const std::map<std::string, std::string> status = {{"CNI_COMMAND", "STATUS"}, {"CNI_PATH", "/usr/lib/cni"}};
+  EXPECT_EQ(run("bridge", status, conf).exit_code, 0);
+  std::filesystem::create_directories(data_dir_);
+  { std::ofstream(data_dir_ + "/a-file") << "x"; }
+  conf["ipam"]["dataDir"] = data_dir_ + "/a-file/leases";  // a file where a directory must be
+  auto r = run("bridge", status, conf);
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_EQ(r.code(), 50) << r.out;  // "the plugin is not available"
+  EXPECT_NE(r.msg().find("cannot be created"), std::string::npos) << r.msg();
 }
 
 TEST_F(CniBadInput, TheNetworksDnsBecomesTheResultsDns) {
