@@ -19,6 +19,7 @@ class HostLocal : public Plugin {
   void check(const Result& prev) override { ipam_.check(prev); }
   void gc(const std::set<ipam::Attachment>& valid) override { ipam_.gc(valid); }
   void status() override { ipam_.status(); }
+  bool reports_conf_dns() const override { return false; }
 
  private:
   Invocation& inv_;

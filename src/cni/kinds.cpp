@@ -180,7 +180,17 @@ kinds::Removal remove_macspoof(kinds::Txn&, const kinds::Made& m) {
   return kinds::Removal::removed;
 }
 
+kinds::Removal remove_state_file(kinds::Txn&, const kinds::Made& m) {
+  if (::unlink(m.name.c_str()) == 0) return kinds::Removal::removed;
+  if (errno == ENOENT) return kinds::Removal::absent;
+  throw IoError("cannot remove " + m.name, errno);
+}
+
 }  // namespace
+
+kinds::Made state_file_record(kinds::Txn& txn, const std::string& path) {
+  return {.kind = "state-file", .ns = txn.ref(txn.host()), .name = path};
+}
 
 kinds::Made masq_record(kinds::Txn& txn, const nft::MasqKey& key) { return rules_record(txn, "nft-masq", key); }
 kinds::Made macspoof_record(kinds::Txn& txn, const nft::MasqKey& key) { return rules_record(txn, "nft-macspoof", key); }
@@ -200,6 +210,7 @@ void define_kinds() {
   kinds::define_kind("ipam", remove_ipam);
   kinds::define_kind("nft-masq", remove_masq);
   kinds::define_kind("nft-macspoof", remove_macspoof);
+  kinds::define_kind("state-file", remove_state_file);
 }
 
 void remove_records(kinds::Txn& txn, std::vector<kinds::Made> records) {

@@ -40,6 +40,8 @@ void add_masq(kinds::Txn& txn, const nft::MasqKey& key, const std::vector<Prefix
 void add_macspoof(kinds::Txn& txn, const nft::MasqKey& key, const std::string& host_ifname, const std::string& mac);
 // The records DEL rebuilds.
 kinds::Made masq_record(kinds::Txn& txn, const nft::MasqKey& key);
+// Kind "state-file": a file a plugin keeps what its DEL needs in (tuning's old values); its remove deletes it.
+kinds::Made state_file_record(kinds::Txn& txn, const std::string& path);
 kinds::Made macspoof_record(kinds::Txn& txn, const nft::MasqKey& key);
 
 // DEL: removes `records` (what ADD made, in ADD's order, as DEL can rebuild it from the invocation) newest

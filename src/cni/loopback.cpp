@@ -53,6 +53,7 @@ class Loopback : public Plugin {
 
   void gc(const std::set<ipam::Attachment>&) override {}  // it holds nothing outside the container
   void status() override {}
+  bool reports_conf_dns() const override { return false; }
 
  private:
   Invocation& inv_;

@@ -14,7 +14,7 @@
 namespace ctnet::cni {
 namespace {
 
-constexpr std::string_view kPluginNames[] = {"bridge", "ptp", "host-local", "macvlan", "ipvlan", "host-device", "sriov", "loopback"};
+constexpr std::string_view kPluginNames[] = {"bridge", "ptp", "host-local", "macvlan", "ipvlan", "host-device", "sriov", "loopback", "tuning"};
 
 void print_text(std::string s) {
   s += '\n';
@@ -44,6 +44,7 @@ std::unique_ptr<Plugin> make(std::string_view mode, Invocation& inv) {
   if (mode == "host-device") return make_host_device(inv);
   if (mode == "sriov") return make_sriov(inv);
   if (mode == "loopback") return make_loopback(inv);
+  if (mode == "tuning") return make_tuning(inv);
   return nullptr;
 }
 
@@ -86,14 +87,14 @@ int run_plugin(std::string_view name) {
     }
     auto plugin = make(mode, inv);
     if (!plugin)
-      bad_config(mode_field, "'" + mode + "' is not a plugin ctnet provides (bridge, ptp, host-local, macvlan, ipvlan, host-device, sriov, loopback)");
+      bad_config(mode_field, "'" + mode + "' is not a plugin ctnet provides (bridge, ptp, host-local, macvlan, ipvlan, host-device, sriov, loopback, tuning)");
     switch (inv.command) {
       case Command::add: {
         kinds::Txn txn;
         std::string out;
         try {
           Result r = plugin->add(txn);
-          if (inv.dns && mode != "host-local" && mode != "loopback") r.dns = *inv.dns;
+          if (inv.dns && plugin->reports_conf_dns()) r.dns = *inv.dns;
           out = dump(r.to_json(version));  // before the commit: a result that cannot be written rolls back
         } catch (...) {
           rollback_errors = txn.rollback();

@@ -28,6 +28,9 @@ class Plugin {
   virtual void check(const Result& prev) = 0;
   virtual void gc(const std::set<ipam::Attachment>& valid) = 0;
   virtual void status() = 0;
+  // The plugins that make the interface put the network's `dns` into their result, as the reference's do; IPAM
+  // and the chained meta plugins pass theirs on.
+  virtual bool reports_conf_dns() const { return true; }
 };
 
 // A plugin that gives the container one interface of its own (macvlan, ipvlan, host-device, sriov): CHECK, GC
@@ -57,6 +60,7 @@ std::unique_ptr<Plugin> make_ipvlan(Invocation& inv);
 std::unique_ptr<Plugin> make_host_device(Invocation& inv);
 std::unique_ptr<Plugin> make_sriov(Invocation& inv);
 std::unique_ptr<Plugin> make_loopback(Invocation& inv);
+std::unique_ptr<Plugin> make_tuning(Invocation& inv);
 
 // ---- helpers the plugins share -----------------------------------------------------------------------------
 

@@ -119,6 +119,72 @@ Removal remove_link_up(Txn& txn, const Made& m) {
   return Removal::removed;
 }
 
+namespace {
+bool has_flag(const link::Link& l, unsigned f) { return (l.flags & f) != 0; }
+
+nlohmann::json settings_json(const LinkSettings& s) {
+  nlohmann::json j = nlohmann::json::object();
+  if (s.mtu) j["mtu"] = *s.mtu;
+  if (s.mac) j["mac"] = s.mac->str();
+  if (s.promisc) j["promisc"] = *s.promisc;
+  if (s.allmulti) j["allmulti"] = *s.allmulti;
+  if (s.txqlen) j["txqlen"] = *s.txqlen;
+  return j;
+}
+
+LinkSettings settings_from_json(const nlohmann::json& j) {
+  LinkSettings s;
+  if (j.contains("mtu")) s.mtu = j["mtu"].get<uint32_t>();
+  if (j.contains("mac")) s.mac = MacAddress::try_parse(j["mac"].get<std::string>());
+  if (j.contains("promisc")) s.promisc = j["promisc"].get<bool>();
+  if (j.contains("allmulti")) s.allmulti = j["allmulti"].get<bool>();
+  if (j.contains("txqlen")) s.txqlen = j["txqlen"].get<uint32_t>();
+  return s;
+}
+
+link::Change as_change(const LinkSettings& s) {
+  return {.mtu = s.mtu, .mac = s.mac, .promisc = s.promisc, .allmulti = s.allmulti, .txqlen = s.txqlen};
+}
+}  // namespace
+
+std::vector<std::string> settings_differences(const link::Link& l, const LinkSettings& w) {
+  std::vector<std::string> d;
+  if (w.mtu && l.mtu != *w.mtu) d.push_back(fmt::format("mtu {} (want {})", l.mtu, *w.mtu));
+  if (w.mac && l.mac != w.mac) d.push_back(fmt::format("mac {} (want {})", l.mac ? l.mac->str() : "none", w.mac->str()));
+  if (w.promisc && has_flag(l, IFF_PROMISC) != *w.promisc) d.push_back(fmt::format("promisc {} (want {})", !*w.promisc, *w.promisc));
+  if (w.allmulti && has_flag(l, IFF_ALLMULTI) != *w.allmulti)
+    d.push_back(fmt::format("allmulti {} (want {})", !*w.allmulti, *w.allmulti));
+  if (w.txqlen && l.txqlen != *w.txqlen) d.push_back(fmt::format("txqueuelen {} (want {})", l.txqlen, *w.txqlen));
+  return d;
+}
+
+void change_recorded(Txn& txn, const std::string& ns, const std::string& name, const LinkSettings& want) {
+  NsSocket& s = txn.open(ns);
+  const link::Link l = link::get(s.rtnl, name, s.ns.label());
+  LinkSettings change, old;
+  if (want.mtu && l.mtu != *want.mtu) change.mtu = want.mtu, old.mtu = l.mtu;
+  if (want.mac && l.mac != want.mac) change.mac = want.mac, old.mac = l.mac;
+  if (want.promisc && has_flag(l, IFF_PROMISC) != *want.promisc) change.promisc = want.promisc, old.promisc = !*want.promisc;
+  if (want.allmulti && has_flag(l, IFF_ALLMULTI) != *want.allmulti) change.allmulti = want.allmulti, old.allmulti = !*want.allmulti;
+  if (want.txqlen && l.txqlen != *want.txqlen) change.txqlen = want.txqlen, old.txqlen = l.txqlen;
+  if (settings_json(change).empty()) return;
+  txn.done(txn.make({.kind = "link-setting", .ns = txn.ref(s), .name = name, .ifindex = l.index,
+                     .saved = {{"old", settings_json(old)}, {"new", settings_json(change)}}},
+                    [&] { link::change(s.rtnl, l.index, as_change(change), fmt::format("cannot change {} in '{}'", name, s.ns.label())); }),
+           l.index);
+}
+
+Removal remove_link_setting(Txn& txn, const Made& m) {
+  bool replaced = false;
+  NsSocket* s = txn.reopen(m.ns, &replaced);
+  if (!s) return replaced ? Removal::replaced : Removal::absent;
+  auto l = recorded_link(*s, m, "", &replaced);
+  if (!l) return replaced ? Removal::replaced : Removal::absent;
+  link::change(s->rtnl, l->index, as_change(settings_from_json(m.saved.value("old", nlohmann::json::object()))),
+               fmt::format("cannot restore the settings of {} in '{}'", l->name, s->ns.label()));
+  return Removal::removed;
+}
+
 std::optional<link::Link> link_to_repair(NsSocket& s, const std::string& name, std::string_view kind) {
   auto l = link::find(s.rtnl, name);
   if (l && l->kind != kind)

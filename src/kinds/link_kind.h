@@ -26,6 +26,20 @@ Removal remove_link(Txn& txn, const Made& m);
 int bring_up_recorded(Txn& txn, const std::string& ns, const std::string& name);
 Removal remove_link_up(Txn& txn, const Made& m);
 
+// Kind "link-setting": attributes of an existing link this transaction changed (CNI tuning), recorded with the
+// values they had; its remove puts those back while the link is still the one that was changed. Only the
+// attributes that differ are changed (and recorded), in one request.
+struct LinkSettings {
+  std::optional<uint32_t> mtu;
+  std::optional<MacAddress> mac;
+  std::optional<bool> promisc, allmulti;
+  std::optional<uint32_t> txqlen;
+};
+void change_recorded(Txn& txn, const std::string& ns, const std::string& name, const LinkSettings& want);
+Removal remove_link_setting(Txn& txn, const Made& m);
+// The settings of `want` that `l` does not have, one text each ("mtu 1400 (want 9000)"): for CHECK.
+std::vector<std::string> settings_differences(const link::Link& l, const LinkSettings& want);
+
 // What differs between a link and its spec: kind (when given), admin state, MTU (when set), master (when >= 0).
 std::vector<std::string> compare_link(const link::Link& l, std::string_view kind, uint32_t mtu, int master);
 

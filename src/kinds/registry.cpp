@@ -30,6 +30,7 @@ std::map<std::string, RemoveFn, std::less<>>& table() {
       {"route", route::remove},         {"sysctl", sysctl::remove},
       {"vf-attachment", vf::remove_attachment},
       {"link", remove_link},            {"link-up", remove_link_up},
+      {"link-setting", remove_link_setting},
   };
   return t;
 }

@@ -21,6 +21,7 @@ Link parse(const nl::OwnedMessage& m) {
   l.flags = ifi->ifi_flags;
   l.name = a.str(IFLA_IFNAME).value_or("");
   l.mtu = a.u32(IFLA_MTU).value_or(0);
+  l.txqlen = a.u32(IFLA_TXQLEN).value_or(0);
   l.master = static_cast<int>(a.u32(IFLA_MASTER).value_or(0));
   l.parent = static_cast<int>(a.u32(IFLA_LINK).value_or(0));
   l.link_netnsid = a.s32(IFLA_LINK_NETNSID);
@@ -91,6 +92,11 @@ nl::Message change_request(int index, const Change& c) {
     ifi->ifi_change |= IFF_PROMISC;
     ifi->ifi_flags |= *c.promisc ? IFF_PROMISC : 0;
   }
+  if (c.allmulti) {
+    ifi->ifi_change |= IFF_ALLMULTI;
+    ifi->ifi_flags |= *c.allmulti ? IFF_ALLMULTI : 0;
+  }
+  if (c.txqlen) m.put_u32(IFLA_TXQLEN, *c.txqlen);
   if (c.alias) m.put_str(IFLA_IFALIAS, *c.alias);
   if (c.name) m.put_str(IFLA_IFNAME, *c.name);
   if (c.mtu) m.put_u32(IFLA_MTU, *c.mtu);

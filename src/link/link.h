@@ -27,6 +27,7 @@ struct Link {
   std::string slave_kind;       // "bridge" when enslaved to a bridge
   unsigned flags = 0;           // IFF_*
   uint32_t mtu = 0;
+  uint32_t txqlen = 0;          // IFLA_TXQLEN
   int master = 0;               // index of the master (bridge), 0 if none
   int parent = 0;               // IFLA_LINK: the peer of a veth, the parent of a macvlan (index in link_netnsid)
   std::optional<int32_t> link_netnsid;  // namespace (as seen from this one) where `parent` lives
@@ -56,6 +57,8 @@ struct Change {
   std::optional<int> master;       // 0 detaches from the master
   std::optional<int> netns_fd;     // moves the link (with `name`, it is renamed on arrival)
   std::optional<bool> promisc;
+  std::optional<bool> allmulti;
+  std::optional<uint32_t> txqlen;
   std::optional<std::string> alias;  // IFLA_IFALIAS ("" clears it)
 };
 nl::Message change_request(int index, const Change& c);

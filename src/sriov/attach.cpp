@@ -13,7 +13,7 @@
 #include <thread>
 
 #include "util/error.h"
-#include "util/fault.h"
+#include "util/paths.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -68,14 +68,7 @@ Allocation allocation_from_json(const json& j) {
 }
 
 void write_allocation(const Paths& p, const Allocation& a) {
-  auto path = record_path(p, a.pci);
-  auto tmp = path.string() + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::trunc);
-    f << to_json(a).dump(2) << "\n";
-    if (!f || fault::fail_write()) throw Error(fmt::format("cannot write {}", tmp), EIO);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) throw_errno(fmt::format("cannot write {}", path.string()));
+  write_file_replacing(record_path(p, a.pci).string(), to_json(a).dump(2) + "\n");
 }
 
 void remove_allocation(const Paths& p, const std::string& pci) {
