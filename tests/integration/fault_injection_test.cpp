@@ -463,6 +463,20 @@ std::vector<Row> rows() {
   r.push_back(cni("loopback", "loopback",
                   [](const World&) { return json{{"cniVersion", "0.3.1"}, {"name", "tfinet"}, {"type", "loopback"}}; },
                   lo_was_up));
+  // tuning runs chained: the container's eth0 (a veth inside it) is there before, as the main plugin left it.
+  auto container_eth0 = [](const World& w) {
+    must(tool("/usr/sbin/ip", {"link", "add", "eth0", "type", "veth", "peer", "name", "eth0p"}, netns_path(w.ns("c"))), "ip link add");
+  };
+  r.push_back(cni("tuning", "tuning",
+                  [](const World& w) {
+                    return json{{"cniVersion", "1.0.0"}, {"name", "tfinet"}, {"type", "tuning"},
+                                {"dataDir", (w.data / "tuning").string()},
+                                {"sysctl", {{"net.ipv4.conf.eth0.arp_ignore", "1"}, {"net.ipv4.conf.eth0.arp_announce", "2"}}},
+                                {"mac", "02:00:00:00:fa:01"}, {"mtu", 1400}, {"promisc", true}, {"txQLen", 77},
+                                {"prevResult", {{"cniVersion", "1.0.0"},
+                                                {"interfaces", {{{"name", "eth0"}, {"sandbox", netns_path(w.ns("c"))}}}}}}};
+                  },
+                  container_eth0));
   r.push_back(cni("host-local (IPAM alone)", "host-local", [](const World& w) {
     return json{{"cniVersion", "1.0.0"}, {"name", "tfinet"}, {"type", "host-local"}, {"ipam", w.ipam("10.65.0.0/24")}};
   }));
