@@ -149,8 +149,10 @@ void parse_config(Invocation& inv) {
 void check_args(const Invocation& inv, std::initializer_list<std::string_view> known) {
   auto ignore = inv.arg("IgnoreUnknown");
   if (ignore && (*ignore == "1" || *ignore == "true" || *ignore == "True")) return;
+  const auto* ipam = member(inv.conf, "ipam");
+  const bool static_ipam = ipam && ipam->is_object() && ipam->value("type", json()) == "static";
   for (const auto& [k, v] : inv.args) {
-    if (k == "IgnoreUnknown") continue;
+    if (k == "IgnoreUnknown" || (k == "GATEWAY" && static_ipam)) continue;  // static's own key
     bool ok = false;
     for (auto kk : known) ok = ok || kk == k;
     if (!ok) throw CniError(kInvalidEnv, fmt::format("invalid CNI_ARGS: unknown key '{}' (set IgnoreUnknown=1 to allow it)", k));
@@ -257,6 +259,23 @@ Ipam::Ipam(const Invocation& inv) : inv_(inv) {
   if (type_ == "host-local") {
     const json* ranges = inv.runtime("ipRanges");
     host_local_ = ipam::parse_config(*ipam, inv.name, ranges);
+  } else if (type_ == "static") {
+    std::vector<ipam::GivenAddress> appended, replacing;
+    if (auto ips = inv.arg("IP"))
+      for (std::string_view s = *ips; !s.empty();) {
+        auto comma = s.find(',');
+        appended.push_back({std::string(s.substr(0, comma)), "CNI_ARGS IP"});
+        s = comma == std::string_view::npos ? std::string_view{} : s.substr(comma + 1);
+      }
+    if (const auto* ips = inv.runtime("ips")) {  // runtimeConfig.ips, else args.cni.ips
+      if (!ips->is_array()) wrong_type("runtimeConfig.ips", "an array of strings");
+      for (const auto& v : *ips) {
+        if (!v.is_string()) wrong_type("runtimeConfig.ips", "an array of strings");
+        replacing.push_back({v.get<std::string>(), "runtimeConfig.ips"});
+      }
+    }
+    static_ = ipam::parse_static(*ipam, appended, inv.arg("GATEWAY"), replacing, !inv.at_least("0.3.0"));
+    if (const auto* d = get_object(*ipam, "dns", "ipam")) static_dns_ = dns_from_json(*d, "ipam.dns");
   } else if (type_.find('/') != std::string::npos || type_ == "." || type_ == "..") {
     bad_config("ipam.type", fmt::format("'{}' is not a plugin name", type_));
   }
@@ -267,7 +286,7 @@ IpamExec Ipam::exec_spec() const {
 }
 
 std::optional<kinds::Made> Ipam::record(kinds::Txn& txn) const {
-  if (type_.empty()) return std::nullopt;
+  if (type_.empty() || static_) return std::nullopt;
   if (host_local_) return host_local_record(txn, host_local_->data_dir, host_local_->network, inv_.container_id, inv_.ifname);
   return ipam_exec_record(txn, exec_spec());
 }
@@ -275,6 +294,12 @@ std::optional<kinds::Made> Ipam::record(kinds::Txn& txn) const {
 Result Ipam::add(kinds::Txn& txn) {
   if (type_.empty()) return {};
   Result r;
+  if (static_) {
+    for (const auto& a : static_->addresses) r.ips.push_back({a.address, a.gateway, std::nullopt});
+    for (const auto& rt : static_->routes) r.routes.push_back({rt.dst, rt.gw});
+    r.dns = static_dns_;
+    return r;
+  }
   if (!host_local_) {
     txn.done(txn.make(*record(txn), [&] { r = exec_ipam(exec_spec(), "ADD"); }));
     return r;
@@ -294,6 +319,14 @@ Result Ipam::add(kinds::Txn& txn) {
 
 void Ipam::check(const Result& prev) {
   if (type_.empty()) return;
+  if (static_) {
+    for (const auto& ip : prev.ips) {
+      bool found = false;
+      for (const auto& a : static_->addresses) found = found || a.address.address() == ip.address.address();
+      if (!found) throw CniError(kPluginFailure, fmt::format("static: {} is not a configured address", ip.address.str()));
+    }
+    return;
+  }
   if (!host_local_) {
     exec_ipam(exec_spec(), "CHECK");
     return;
@@ -308,7 +341,7 @@ void Ipam::check(const Result& prev) {
 }
 
 void Ipam::gc(const std::set<ipam::Attachment>& valid) {
-  if (type_.empty()) return;
+  if (type_.empty() || static_) return;
   if (!host_local_) {
     exec_ipam(exec_spec(), "GC");
     return;
@@ -317,7 +350,7 @@ void Ipam::gc(const std::set<ipam::Attachment>& valid) {
 }
 
 void Ipam::status() {
-  if (type_.empty()) return;
+  if (type_.empty() || static_) return;
   if (!host_local_) {
     exec_ipam(exec_spec(), "STATUS");
     return;

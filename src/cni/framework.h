@@ -13,6 +13,7 @@
 #include "cni/kinds.h"
 #include "cni/types.h"
 #include "ipam/host_local.h"
+#include "ipam/static.h"
 #include "kinds/txn.h"
 #include "ns/netns.h"
 #include "util/ip.h"
@@ -68,6 +69,8 @@ class Ipam {
   const Invocation& inv_;
   std::string type_;
   std::optional<ipam::HostLocalConfig> host_local_;
+  std::optional<ipam::StaticConfig> static_;  // in-process too: nothing to allocate, record or release
+  Dns static_dns_;
 };
 
 // The addresses the runtime asked for: CNI_ARGS IP=, runtimeConfig.ips, args.cni.ips.

@@ -1,33 +1,37 @@
-// `host-local` run on its own (a runtime or another plugin executing it as IPAM): ADD prints the IPAM result.
+// An IPAM plugin run on its own (a runtime or another plugin executing it as IPAM): `host-local` and `static`.
+// ADD prints the IPAM result; DEL releases host-local's lease (static holds nothing).
 #include "cni/plugins.h"
 #include "util/json_get.h"
 
 namespace ctnet::cni {
 namespace {
 
-class HostLocal : public Plugin {
+class IpamAlone : public Plugin {
  public:
-  explicit HostLocal(Invocation& inv) : inv_(inv), ipam_(inv) {
+  IpamAlone(Invocation& inv, const char* type) : ipam_(inv) {
     check_args(inv, {"IP", "K8S_POD_NAMESPACE", "K8S_POD_NAME", "K8S_POD_INFRA_CONTAINER_ID", "K8S_POD_UID"});
     const auto* ipam = get_object(inv.conf, "ipam");
     if (!ipam) bad_config("ipam", "missing");
-    if (get_string(*ipam, "type", "ipam").value_or("") != "host-local")
-      bad_config("ipam.type", "must be host-local when executing host-local");
+    if (get_string(*ipam, "type", "ipam").value_or("") != type)
+      bad_config("ipam.type", std::string("must be ") + type + " when executing " + type);
   }
   Result add(kinds::Txn& txn) override { return ipam_.add(txn); }
-  std::vector<kinds::Made> del_records(kinds::Txn& txn) override { return {*ipam_.record(txn)}; }
+  std::vector<kinds::Made> del_records(kinds::Txn& txn) override {
+    if (auto r = ipam_.record(txn)) return {*r};
+    return {};
+  }
   void check(const Result& prev) override { ipam_.check(prev); }
   void gc(const std::set<ipam::Attachment>& valid) override { ipam_.gc(valid); }
   void status() override { ipam_.status(); }
   bool reports_conf_dns() const override { return false; }
 
  private:
-  Invocation& inv_;
   Ipam ipam_;
 };
 
 }  // namespace
 
-std::unique_ptr<Plugin> make_host_local(Invocation& inv) { return std::make_unique<HostLocal>(inv); }
+std::unique_ptr<Plugin> make_host_local(Invocation& inv) { return std::make_unique<IpamAlone>(inv, "host-local"); }
+std::unique_ptr<Plugin> make_static(Invocation& inv) { return std::make_unique<IpamAlone>(inv, "static"); }
 
 }  // namespace ctnet::cni

@@ -61,6 +61,7 @@ std::unique_ptr<Plugin> make_host_device(Invocation& inv);
 std::unique_ptr<Plugin> make_sriov(Invocation& inv);
 std::unique_ptr<Plugin> make_loopback(Invocation& inv);
 std::unique_ptr<Plugin> make_tuning(Invocation& inv);
+std::unique_ptr<Plugin> make_static(Invocation& inv);
 
 // ---- helpers the plugins share -----------------------------------------------------------------------------
 

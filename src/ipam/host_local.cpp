@@ -389,6 +389,25 @@ std::optional<size_t> range_of(const RangeSet& set, const IpAddress& ip) {
 
 }  // namespace
 
+std::vector<RouteConfig> parse_routes(const json& ipam) {
+  std::vector<RouteConfig> out;
+  if (const auto* routes = get_array(ipam, "routes", "ipam")) {
+    for (size_t i = 0; i < routes->size(); ++i) {
+      std::string f = "ipam.routes[" + std::to_string(i) + "]";
+      const auto& o = (*routes)[i];
+      if (!o.is_object()) wrong_type(f, "an object");
+      auto dst = get_string(o, "dst", f);
+      if (!dst) bad_config(f + ".dst", "missing");
+      auto p = Prefix::try_parse(*dst);
+      if (!p) bad_config(f + ".dst", "'" + *dst + "' is not a CIDR");
+      RouteConfig rc{p->network(), std::nullopt};
+      if (auto gw = get_string(o, "gw", f)) rc.gw = parse_ip(*gw, f + ".gw");
+      out.push_back(rc);
+    }
+  }
+  return out;
+}
+
 HostLocalConfig parse_config(const json& ipam, const std::string& network, const json* runtime_ranges) {
   HostLocalConfig c;
   c.network = network;
@@ -412,20 +431,7 @@ HostLocalConfig parse_config(const json& ipam, const std::string& network, const
     c.range_sets.insert(c.range_sets.begin(), sets.begin(), sets.end());
   }
   if (c.range_sets.empty()) bad_config("ipam.ranges", "missing: give at least one range set with a subnet");
-  if (const auto* routes = get_array(ipam, "routes", "ipam")) {
-    for (size_t i = 0; i < routes->size(); ++i) {
-      std::string f = "ipam.routes[" + std::to_string(i) + "]";
-      const auto& o = (*routes)[i];
-      if (!o.is_object()) wrong_type(f, "an object");
-      auto dst = get_string(o, "dst", f);
-      if (!dst) bad_config(f + ".dst", "missing");
-      auto p = Prefix::try_parse(*dst);
-      if (!p) bad_config(f + ".dst", "'" + *dst + "' is not a CIDR");
-      RouteConfig rc{p->network(), std::nullopt};
-      if (auto gw = get_string(o, "gw", f)) rc.gw = parse_ip(*gw, f + ".gw");
-      c.routes.push_back(rc);
-    }
-  }
+  c.routes = parse_routes(ipam);
   return c;
 }
 

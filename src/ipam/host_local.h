@@ -32,6 +32,8 @@ struct RouteConfig {
   Prefix dst;
   std::optional<IpAddress> gw;
 };
+// The "routes" array of an IPAM configuration (host-local's and static's): [{dst, gw}].
+std::vector<RouteConfig> parse_routes(const nlohmann::json& ipam);
 
 struct HostLocalConfig {
   std::string network;              // the network's name: a directory under data_dir
