@@ -123,10 +123,10 @@ void parse_config(Invocation& inv) {
   if (inv.conf.is_discarded()) throw CniError(kDecodeFailure, "cannot decode the network configuration on stdin: not valid JSON");
   if (!inv.conf.is_object()) throw CniError(kDecodeFailure, "cannot decode the network configuration: expected a JSON object");
   auto v = get_string(inv.conf, "cniVersion");
-  if (!v) throw CniError(kIncompatibleVersion, "cniVersion is missing; this plugin supports 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0");
+  if (!v) throw CniError(kIncompatibleVersion, "cniVersion is missing; this plugin supports " + supported_versions_text());
   if (!version_supported(*v))
     throw CniError(kIncompatibleVersion,
-                   fmt::format("incompatible CNI versions: cniVersion {} is not one of 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0", *v));
+                   fmt::format("incompatible CNI versions: cniVersion {} is not one of {}", *v, supported_versions_text()));
   inv.version = *v;
   inv.type = get_string(inv.conf, "type").value_or("");
   if (const auto* d = get_object(inv.conf, "dns")) inv.dns = dns_from_json(*d, "dns");

@@ -92,7 +92,5 @@ NsSocket& open_container_netns(kinds::Txn& txn, const Invocation& inv);
 // Where a record of something in the container namespace says it lives (DEL knows it by CNI_NETNS only).
 kinds::NsRef container_ref(const Invocation& inv);
 
-// A kernel or library failure with no spec code: reported as code 100 (plugin-specific range).
-inline constexpr int kPluginFailure = 100;
 
 }  // namespace ctnet::cni

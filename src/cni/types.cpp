@@ -1,5 +1,6 @@
 #include "cni/types.h"
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <charconv>
@@ -55,7 +56,41 @@ Dns dns_from_json(const nlohmann::json& j, std::string_view field) {
   return d;
 }
 
+std::string supported_versions_text() {
+  std::string out;
+  for (auto v : kSupportedVersions) out += (out.empty() ? "" : ", ") + std::string(v);
+  return out;
+}
+
+namespace {
+// 0.1.0 and 0.2.0 knew one address per family, with the routes of that family beside it.
+nlohmann::json legacy_json(const Result& r, std::string_view version) {
+  nlohmann::json j = {{"cniVersion", version}};
+  for (const char* key : {"ip4", "ip6"}) {
+    const bool v4 = key == std::string_view("ip4");
+    for (const auto& ip : r.ips) {
+      if (ip.address.address().is_v4() != v4) continue;
+      nlohmann::json o = {{"ip", ip.address.str()}};
+      if (ip.gateway) o["gateway"] = ip.gateway->str();
+      for (const auto& rt : r.routes) {
+        if (rt.dst.address().is_v4() != v4) continue;
+        nlohmann::json route = {{"dst", rt.dst.network().str()}};
+        if (rt.gw) route["gw"] = rt.gw->str();
+        o["routes"].push_back(std::move(route));
+      }
+      j[key] = std::move(o);
+      break;
+    }
+  }
+  if (!j.contains("ip4") && !j.contains("ip6"))
+    throw CniError(kPluginFailure, fmt::format("cannot convert the result to cniVersion {}: no IP address", version));
+  j["dns"] = dns_to_json(r.dns);
+  return j;
+}
+}  // namespace
+
 nlohmann::json Result::to_json(std::string_view version) const {
+  if (compare_versions(version, "0.3.0") < 0) return legacy_json(*this, version);
   const bool old = compare_versions(version, "1.0.0") < 0;
   const bool v11 = compare_versions(version, "1.1.0") >= 0;
   nlohmann::json j = nlohmann::json::object();

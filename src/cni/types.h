@@ -26,6 +26,8 @@ enum Code : int {
   kNotAvailable = 50,
   kLimitedConnectivity = 51,
 };
+// A kernel or library failure with no spec code: reported as code 100 (plugin-specific range).
+inline constexpr int kPluginFailure = 100;
 
 // An error the CNI face raises with the spec's code; the plugin reports it as the JSON error object on stdout.
 // The engine below never throws it: its errors (util/error.h) get their codes at the boundary (as_cni_error).
@@ -42,7 +44,9 @@ class CniError : public Error {
 };
 
 inline constexpr std::string_view kLatestVersion = "1.1.0";
-inline constexpr std::string_view kSupportedVersions[] = {"0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"};
+inline constexpr std::string_view kSupportedVersions[] = {"0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"};
+// "0.1.0, 0.2.0, ..., 1.1.0": for messages.
+std::string supported_versions_text();
 bool version_supported(std::string_view v);
 // <0, 0, >0 like strcmp, on dotted numbers ("0.4.0" < "1.0.0").
 int compare_versions(std::string_view a, std::string_view b);
@@ -77,7 +81,9 @@ struct Result {
   std::vector<RouteEntry> routes;
   Dns dns;
 
-  // The result in the wire format of `version` (0.3.x/0.4.0 carry "version" in each ip; 1.1.0 adds mtu).
+  // The result in the wire format of `version` (0.1.0/0.2.0: "ip4"/"ip6" with the first address of each family
+  // and its routes, as the reference converts; 0.3.x/0.4.0 carry "version" in each ip; 1.1.0 adds mtu). Throws
+  // CniError when a 0.2.0 result would hold no address.
   nlohmann::json to_json(std::string_view version) const;
   // Reads a result of any supported version (prevResult, an IPAM plugin's output). `field` names it in errors.
   static Result from_json(const nlohmann::json& j, std::string_view field);

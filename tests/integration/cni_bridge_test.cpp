@@ -85,7 +85,42 @@ TEST_F(CniPlugin, VersionListsSupportedVersions) {
   auto r = run_raw("bridge", {{"CNI_COMMAND", "VERSION"}}, R"({"cniVersion":"0.4.0"})");
   ASSERT_EQ(r.exit_code, 0);
   EXPECT_EQ(r.json["cniVersion"], "0.4.0");
-  EXPECT_EQ(r.json["supportedVersions"], json({"0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"}));
+  EXPECT_EQ(r.json["supportedVersions"], json({"0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"}));
+}
+
+// cniVersion 0.1.0 and 0.2.0: "ip4"/"ip6" with the first address of each family and its routes, as the
+// reference answers (compared with its bridge where it is installed).
+TEST_F(CniPlugin, LegacyVersionsGetTheLegacyResultShape) {
+  for (const char* v : {"0.1.0", "0.2.0"}) {
+    SCOPED_TRACE(v);
+    const std::string a = container(), b = container();
+    auto conf = bridge_conf(v);
+    auto ours = run("bridge", env("ADD", std::string("lg") + v, a), conf);
+    ASSERT_EQ(ours.exit_code, 0) << ours.out;
+    EXPECT_EQ(ours.json["cniVersion"], v);
+    EXPECT_EQ(ours.json["ip4"]["gateway"], "10.99.0.1") << ours.out;
+    EXPECT_EQ(ours.json["ip4"]["routes"][0]["dst"], "0.0.0.0/0") << ours.out;
+    EXPECT_FALSE(ours.json.contains("ips"));
+    EXPECT_FALSE(ours.json.contains("interfaces"));
+    if (std::filesystem::exists("/usr/lib/cni/bridge")) {
+      auto rconf = conf;
+      rconf["name"] = "tcniref";
+      rconf["bridge"] = "tcnibr1";
+      rconf["ipam"]["ranges"][0][0]["subnet"] = "10.97.0.0/24";
+      auto ref = run_reference("bridge", env("ADD", std::string("lg") + v, b), rconf);
+      ASSERT_EQ(ref.exit_code, 0) << ref.out;
+      std::vector<std::string> ours_keys, ref_keys;
+      for (auto& [k, _] : ours.json.items()) ours_keys.push_back(k);
+      for (auto& [k, _] : ref.json.items()) ref_keys.push_back(k);
+      EXPECT_EQ(ours_keys, ref_keys) << ours.out << "\n" << ref.out;
+      std::vector<std::string> ours_ip4, ref_ip4;
+      for (auto& [k, _] : ours.json["ip4"].items()) ours_ip4.push_back(k);
+      for (auto& [k, _] : ref.json["ip4"].items()) ref_ip4.push_back(k);
+      EXPECT_EQ(ours_ip4, ref_ip4) << ours.out << "\n" << ref.out;
+      EXPECT_EQ(run_reference("bridge", env("DEL", std::string("lg") + v, b), rconf).exit_code, 0);
+    }
+    EXPECT_EQ(run("bridge", env("DEL", std::string("lg") + v, a), conf).exit_code, 0);
+  }
 }
 
 TEST_F(CniPlugin, TwoContainersOnOneBridgeReachEachOther) {
@@ -184,7 +219,7 @@ TEST_F(CniPlugin, BadConfigsGiveTheirCodeAndCreateNothing) {
       {"missing name", with([](json& c) { c.erase("name"); }), 7, "name"},
       {"name with a path", with([](json& c) { c["name"] = "../etc"; }), 7, "name"},
       {"bad bridge name", with([](json& c) { c["bridge"] = "a/b"; }), 7, "bridge"},
-      {"unsupported version", with([](json& c) { c["cniVersion"] = "0.2.0"; }), 1, "cniVersion"},
+      {"unsupported version", with([](json& c) { c["cniVersion"] = "0.5.0"; }), 1, "cniVersion"},
       {"mtu out of range", with([](json& c) { c["mtu"] = 10; }), 7, "mtu"},
       {"mtu zero", with([](json& c) { c["mtu"] = 0; }), 7, "mtu"},
   };

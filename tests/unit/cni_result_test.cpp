@@ -92,7 +92,9 @@ TEST(CniVersion, ComparesNumerically) {
   EXPECT_LT(cni::compare_versions("0.3.1", "0.10.0"), 0);
   EXPECT_EQ(cni::compare_versions("1.1.0", "1.1.0"), 0);
   EXPECT_TRUE(cni::version_supported("0.3.0"));
-  EXPECT_FALSE(cni::version_supported("0.2.0"));
+  EXPECT_TRUE(cni::version_supported("0.2.0"));
+  EXPECT_FALSE(cni::version_supported("0.5.0"));
+  EXPECT_FALSE(cni::version_supported("1.2.0"));
 }
 
 class HostLocal : public ::testing::Test {
