@@ -116,10 +116,12 @@ class Bridge : public Plugin {
     int idx = 2;
     for (size_t i = 0; i < prev.interfaces.size(); ++i)
       if (prev.interfaces[i].name == inv_.ifname && !prev.interfaces[i].sandbox.empty()) idx = static_cast<int>(i);
-    check_container(cs, inv_.ifname, prev, idx);
+    check_container(cs, inv_, prev, idx);
     nl::Socket hs;
     auto br = link::find(hs, bridge_);
     if (!br || br->kind != "bridge") throw CniError(kPluginFailure, fmt::format("CHECK: bridge {} does not exist", bridge_));
+    if (!prev.interfaces.empty() && prev.interfaces[0].name != bridge_)
+      throw CniError(kPluginFailure, fmt::format("CHECK: the result names bridge {}, the configuration {}", prev.interfaces[0].name, bridge_));
     auto host = link::find(hs, host_veth_name(inv_));
     if (!host || host->master != br->index)
       throw CniError(kPluginFailure, fmt::format("CHECK: host veth {} is not a port of {}", host_veth_name(inv_), bridge_));

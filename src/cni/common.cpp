@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include "addr/address.h"
+#include "addr/route.h"
 #include "cni/plugins.h"
 #include "kinds/address.h"
 #include "kinds/sysctl.h"
@@ -34,16 +35,34 @@ void add_routes(kinds::Txn& txn, const std::string& ns, int index, const std::st
   }
 }
 
-void check_container(nl::Socket& cs, const std::string& ifname, const Result& prev, int iface_index_in_result) {
+void check_container(nl::Socket& cs, const Invocation& inv, const Result& prev, int iface_index_in_result) {
+  const std::string& ifname = inv.ifname;
+  auto fail = [&](const std::string& what) { throw CniError(kPluginFailure, fmt::format("CHECK: {}", what)); };
   auto l = link::find(cs, ifname);
-  if (!l) throw CniError(kPluginFailure, fmt::format("CHECK: interface {} does not exist in the container", ifname));
+  if (!l) fail(fmt::format("interface {} does not exist in the container", ifname));
+  if (!l->is_up()) fail(fmt::format("{} is down", ifname));
+  // The interface as the result describes it: the same MAC, in this sandbox.
+  if (iface_index_in_result >= 0 && static_cast<size_t>(iface_index_in_result) < prev.interfaces.size()) {
+    const Interface& want = prev.interfaces[static_cast<size_t>(iface_index_in_result)];
+    if (want.name != ifname) fail(fmt::format("the result names interface {}, not {}", want.name, ifname));
+    if (want.sandbox != inv.netns) fail(fmt::format("the result puts {} in {}, not in {}", ifname, want.sandbox, inv.netns));
+    if (!want.mac.empty() && (!l->mac || l->mac->str() != want.mac))
+      fail(fmt::format("{} has MAC {} (the result says {})", ifname, l->mac ? l->mac->str() : "none", want.mac));
+  }
   auto have = addr::list(cs, l->index);
   for (const auto& ip : prev.ips) {
     if (ip.interface && *ip.interface != iface_index_in_result) continue;
     bool found = false;
     for (const auto& a : have) found = found || a.prefix == ip.address;
-    if (!found)
-      throw CniError(kPluginFailure, fmt::format("CHECK: {} lacks address {}", ifname, ip.address.str()));
+    if (!found) fail(fmt::format("{} lacks address {}", ifname, ip.address.str()));
+  }
+  // Every route of the result is in the container's main table (the reference's ValidateExpectedRoute).
+  const auto routes = addr::list_routes(cs);
+  for (const auto& want : prev.routes) {
+    bool found = false;
+    for (const auto& r : routes)
+      found = found || (r.dst.network() == want.dst.network() && (!want.gw || r.gateway == want.gw));
+    if (!found) fail(fmt::format("the container has no route to {}{}", want.dst.network().str(), want.gw ? " via " + want.gw->str() : ""));
   }
 }
 
@@ -80,7 +99,7 @@ void OneInterfacePlugin::check(const Result& prev) {
   NetNs cns = open_container_netns(inv_);
   nl::Socket cs = nl::Socket::in(cns);
   check_link(cs);
-  check_container(cs, inv_.ifname, prev, 0);
+  check_container(cs, inv_, prev, 0);
 }
 
 std::vector<kinds::Made> OneInterfacePlugin::records_with(kinds::Txn& txn, kinds::Made link) const {

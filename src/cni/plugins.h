@@ -76,8 +76,9 @@ void configure_container(kinds::Txn& txn, const std::string& ns, int index, cons
 // The result's routes on link `index` (a route without a gateway goes via the first gateway of its family); one
 // that exists already is fine and not recorded.
 void add_routes(kinds::Txn& txn, const std::string& ns, int index, const std::string& ifname, const Result& r);
-// Throws unless the container interface carries every address of `prev` attached to it.
-void check_container(nl::Socket& cs, const std::string& ifname, const Result& prev, int iface_index_in_result);
+// Throws unless the container interface (CNI_IFNAME) is up, is the interface `prev` names at that index (name,
+// sandbox, MAC), carries every address of `prev` attached to it, and the container has every route of `prev`.
+void check_container(nl::Socket& cs, const Invocation& inv, const Result& prev, int iface_index_in_result);
 // net.ipv4.ip_forward / net.ipv6.conf.all.forwarding in the calling thread's namespace, for the families used.
 void enable_forwarding(kinds::Txn& txn, const Result& r);
 // The records of a veth attachment (bridge, ptp) that DEL removes: the lease, the veth by its host end (its

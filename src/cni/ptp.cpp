@@ -81,7 +81,7 @@ class Ptp : public Plugin {
       throw CniError(kPluginFailure, fmt::format("CHECK: host veth {} does not exist", host_veth_name(inv_)));
     NetNs cns = open_container_netns(inv_);
     nl::Socket cs = nl::Socket::in(cns);
-    check_container(cs, inv_.ifname, prev, 1);
+    check_container(cs, inv_, prev, 1);
   }
 
   void gc(const std::set<ipam::Attachment>& valid) override {

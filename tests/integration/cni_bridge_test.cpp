@@ -542,6 +542,41 @@ TEST_F(CniDualStack, BridgeGivesOneAddressPerFamily) {
   EXPECT_EQ(lease_ips(), std::vector<std::string>{});
 }
 
+// CHECK compares what the reference compares: the interface's MAC and sandbox, the bridge, every route, and the
+// kernel side (the default route still there, eth0 up). Each difference fails with a message naming it.
+TEST_F(CniPlugin, CheckFailsForEachDifferenceFromThePrevResult) {
+  const std::string ns = container();
+  auto conf = bridge_conf("1.0.0");
+  auto add = run("bridge", env("ADD", "chk", ns), conf);
+  ASSERT_EQ(add.exit_code, 0) << add.out;
+  auto check = [&](const std::function<void(json&)>& edit) {
+    auto c = conf;
+    c["prevResult"] = add.json;
+    if (edit) edit(c["prevResult"]);
+    return run("bridge", env("CHECK", "chk", ns), c);
+  };
+  ASSERT_EQ(check({}).exit_code, 0) << check({}).out;
+  const std::vector<std::pair<std::function<void(json&)>, std::string>> edits = {
+      {[](json& p) { p["interfaces"][2]["mac"] = "02:00:00:00:00:99"; }, "has MAC"},
+      {[](json& p) { p["interfaces"][2]["sandbox"] = "/run/netns/elsewhere"; }, "the result puts eth0 in /run/netns/elsewhere"},
+      {[](json& p) { p["interfaces"][0]["name"] = "otherbr"; }, "the result names bridge otherbr"},
+      {[](json& p) { p["routes"].push_back({{"dst", "192.0.2.0/24"}, {"gw", "10.99.0.1"}}); }, "no route to 192.0.2.0/24 via 10.99.0.1"},
+  };
+  for (const auto& [edit, says] : edits) {
+    SCOPED_TRACE(says);
+    auto r = check(edit);
+    EXPECT_EQ(r.exit_code, 1) << r.out;
+    EXPECT_NE(r.msg().find(says), std::string::npos) << r.msg();
+  }
+  auto s = socket_in(ns);
+  addr::Route def{.dst = Prefix::parse("0.0.0.0/0", "x"), .gateway = IpAddress::parse("10.99.0.1", "x"), .oif = link::get(s, "eth0").index};
+  addr::remove(s, def);
+  EXPECT_NE(check({}).msg().find("no route to 0.0.0.0/0"), std::string::npos) << check({}).out;
+  link::change(s, link::get(s, "eth0").index, {.up = false}, "test: eth0 down");
+  EXPECT_NE(check({}).msg().find("eth0 is down"), std::string::npos) << check({}).out;
+  EXPECT_EQ(run("bridge", env("DEL", "chk", ns), conf).exit_code, 0);
+}
+
 // A second network of one container (podman `network connect`, Multus): its default route is already there from
 // the first one, which is not an error (the reference: "the first one wins"); DEL of the second network leaves
 // the first one's route and addresses alone.
