@@ -14,7 +14,7 @@
 namespace ctnet::cni {
 namespace {
 
-constexpr std::string_view kPluginNames[] = {"bridge", "ptp", "host-local", "macvlan", "ipvlan", "host-device", "sriov", "loopback", "tuning", "static"};
+constexpr std::string_view kPluginNames[] = {"bridge", "ptp", "host-local", "macvlan", "ipvlan", "host-device", "sriov", "loopback", "tuning", "static", "tap"};
 
 void print_text(std::string s) {
   s += '\n';
@@ -46,6 +46,7 @@ std::unique_ptr<Plugin> make(std::string_view mode, Invocation& inv) {
   if (mode == "loopback") return make_loopback(inv);
   if (mode == "tuning") return make_tuning(inv);
   if (mode == "static") return make_static(inv);
+  if (mode == "tap") return make_tap(inv);
   return nullptr;
 }
 
@@ -88,7 +89,7 @@ int run_plugin(std::string_view name) {
     }
     auto plugin = make(mode, inv);
     if (!plugin)
-      bad_config(mode_field, "'" + mode + "' is not a plugin ctnet provides (bridge, ptp, host-local, macvlan, ipvlan, host-device, sriov, loopback, tuning, static)");
+      bad_config(mode_field, "'" + mode + "' is not a plugin ctnet provides (bridge, ptp, host-local, macvlan, ipvlan, host-device, sriov, loopback, tuning, static, tap)");
     switch (inv.command) {
       case Command::add: {
         kinds::Txn txn;

@@ -62,6 +62,7 @@ std::unique_ptr<Plugin> make_sriov(Invocation& inv);
 std::unique_ptr<Plugin> make_loopback(Invocation& inv);
 std::unique_ptr<Plugin> make_tuning(Invocation& inv);
 std::unique_ptr<Plugin> make_static(Invocation& inv);
+std::unique_ptr<Plugin> make_tap(Invocation& inv);
 
 // ---- helpers the plugins share -----------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@
 #include "kinds/netns.h"
 #include "kinds/subif.h"
 #include "kinds/sysctl.h"
+#include "kinds/tap.h"
 #include "kinds/txn.h"
 #include "kinds/veth.h"
 #include "kinds/vf.h"
@@ -30,7 +31,7 @@ std::map<std::string, RemoveFn, std::less<>>& table() {
       {"route", route::remove},         {"sysctl", sysctl::remove},
       {"vf-attachment", vf::remove_attachment},
       {"link", remove_link},            {"link-up", remove_link_up},
-      {"link-setting", remove_link_setting},
+      {"link-setting", remove_link_setting}, {"tap", tap::remove},
   };
   return t;
 }

@@ -477,6 +477,10 @@ std::vector<Row> rows() {
                                                 {"interfaces", {{{"name", "eth0"}, {"sandbox", netns_path(w.ns("c"))}}}}}}};
                   },
                   container_eth0));
+  r.push_back(cni("tap", "tap", [](const World& w) {
+    return json{{"cniVersion", "1.0.0"}, {"name", "tfinet"}, {"type", "tap"}, {"mac", "02:00:00:00:fa:02"}, {"mtu", 1400},
+                {"owner", 4242}, {"ipam", w.ipam("10.66.0.0/24")}};
+  }));
   r.push_back(cni("host-local (IPAM alone)", "host-local", [](const World& w) {
     return json{{"cniVersion", "1.0.0"}, {"name", "tfinet"}, {"type", "host-local"}, {"ipam", w.ipam("10.65.0.0/24")}};
   }));

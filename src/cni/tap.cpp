@@ -1,0 +1,73 @@
+// `tap`: a TAP device as the container's interface (for a VM or a userspace stack inside the container), with the
+// reference's keys `mac` (or runtimeConfig `mac`), `mtu`, `multiQueue`, `owner`, `group`, `bridge` (a bridge in the
+// container to enslave it to), and `ipam`. DEL deletes it; CHECK also checks it is a tap.
+#include <fmt/format.h>
+
+#include "cni/plugins.h"
+#include "kinds/link_kind.h"
+#include "kinds/tap.h"
+#include "link/link.h"
+#include "util/json_get.h"
+
+namespace ctnet::cni {
+namespace {
+
+std::optional<uint32_t> id_key(const nlohmann::json& c, const char* key) {
+  const auto* v = member(c, key);
+  if (!v) return std::nullopt;
+  if (!v->is_number_integer() || v->get<int64_t>() < 0 || v->get<int64_t>() > UINT32_MAX)
+    bad_config(key, "must be a non-negative integer (a uid or gid)");
+  return v->get<uint32_t>();
+}
+
+class Tap : public OneInterfacePlugin {
+ public:
+  explicit Tap(Invocation& inv) : OneInterfacePlugin(inv) {
+    check_args(inv, {"MAC", "IP", "K8S_POD_NAMESPACE", "K8S_POD_NAME", "K8S_POD_INFRA_CONTAINER_ID", "K8S_POD_UID"});
+    const auto& c = inv.conf;
+    spec_.ns = inv.netns;
+    spec_.name = inv.ifname;
+    if (auto m = get_string(c, "mac")) {
+      spec_.mac = MacAddress::try_parse(*m);
+      if (!spec_.mac) bad_config("mac", fmt::format("'{}' is not a MAC address", *m));
+    }
+    if (auto m = requested_mac(inv)) spec_.mac = m;
+    spec_.mtu = mtu_key(c, "mtu");
+    spec_.multi_queue = get_bool(c, "multiQueue", false);
+    spec_.owner = id_key(c, "owner");
+    spec_.group = id_key(c, "group");
+    spec_.master = get_string(c, "bridge").value_or("");
+    if (get_string(c, "selinuxcontext")) bad_config("selinuxcontext", "SELinux labels are not supported by ctnet");
+    kinds::tap::validate(spec_, "");
+  }
+
+  Result add(kinds::Txn& txn) override {
+    NsSocket& cns = open_container_netns(txn, inv_);
+    Result ipr = ipam_.add(txn);
+    const int index = kinds::tap::apply(txn, spec_);
+    Result res;
+    take_ipam_result(res, ipr, 0);
+    res.interfaces.push_back({inv_.ifname, kinds::mac_of(cns, inv_.ifname).str(), inv_.netns, kinds::mtu_of(cns, inv_.ifname)});
+    configure_container(txn, inv_.netns, index, inv_.ifname, res, false);
+    return res;
+  }
+
+  std::vector<kinds::Made> del_records(kinds::Txn& txn) override {
+    return records_with(txn, {.kind = "tap", .ns = container_ref(inv_), .name = inv_.ifname});
+  }
+
+ protected:
+  void check_link(nl::Socket& cs) override {
+    auto l = link::find(cs, inv_.ifname);
+    if (!l || l->kind != "tun") throw CniError(kPluginFailure, fmt::format("CHECK: {} is not a tap device in the container", inv_.ifname));
+  }
+
+ private:
+  kinds::tap::Spec spec_;
+};
+
+}  // namespace
+
+std::unique_ptr<Plugin> make_tap(Invocation& inv) { return std::make_unique<Tap>(inv); }
+
+}  // namespace ctnet::cni
