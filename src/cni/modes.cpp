@@ -179,10 +179,62 @@ class HostDevice : public OneInterfacePlugin {
   std::optional<MacAddress> hwaddr_;
 };
 
+// `vlan`: an 802.1Q sub-interface of `master` (in the host, or with `linkInContainer` in the container) as the
+// container's interface, with the reference's keys `vlanId`, `mtu` (not above the master's), `ipam`.
+class Vlan : public OneInterfacePlugin {
+ public:
+  explicit Vlan(Invocation& inv) : OneInterfacePlugin(inv) {
+    check_args(inv, {"IP", "K8S_POD_NAMESPACE", "K8S_POD_NAME", "K8S_POD_INFRA_CONTAINER_ID", "K8S_POD_UID"});
+    spec_.kind = kinds::subif::Kind::vlan;
+    auto master = get_string(inv.conf, "master");
+    if (!master) bad_config("master", "missing: the interface to make the VLAN on");
+    spec_.parent = *master;
+    const auto* id = member(inv.conf, "vlanId");
+    if (!id) bad_config("vlanId", "missing");
+    if (!id->is_number_integer() || id->get<int64_t>() < 1 || id->get<int64_t>() > 4094)
+      bad_config("vlanId", fmt::format("{} is not a VLAN ID between 1 and 4094", id->dump()));
+    spec_.vlan_id = id->get<uint16_t>();
+    spec_.mtu = mtu_key(inv.conf, "mtu");
+    link_in_container_ = get_bool(inv.conf, "linkInContainer", false);
+    spec_.ns = inv.netns;
+    spec_.name = inv.ifname;
+    kinds::subif::validate(spec_, "");
+  }
+
+  Result add(kinds::Txn& txn) override {
+    kinds::subif::require_driver(spec_.kind);
+    NsSocket& cns = open_container_netns(txn, inv_);
+    if (link_in_container_) spec_.parent_ns = inv_.netns;
+    Result ipr = ipam_.add(txn);
+    auto r = kinds::subif::apply(txn, spec_, "");
+    Result res;
+    take_ipam_result(res, ipr, 0);
+    res.interfaces.push_back({inv_.ifname, kinds::mac_of(cns, inv_.ifname).str(), inv_.netns, r.mtu});
+    configure_container(txn, inv_.netns, r.index, inv_.ifname, res, false);
+    return res;
+  }
+
+  std::vector<kinds::Made> del_records(kinds::Txn& txn) override {
+    return records_with(txn, {.kind = "vlan", .ns = container_ref(inv_), .name = inv_.ifname});
+  }
+
+ protected:
+  void check_link(nl::Socket& cs) override {
+    auto l = link::find(cs, inv_.ifname);
+    if (!l || l->kind != "vlan") throw CniError(kPluginFailure, fmt::format("CHECK: {} is not a vlan link in the container", inv_.ifname));
+  }
+
+ private:
+  kinds::subif::Spec spec_;
+  bool link_in_container_ = false;
+};
+
 }  // namespace
 
 std::unique_ptr<Plugin> make_macvlan(Invocation& inv) { return std::make_unique<SubInterface>(inv, false); }
 std::unique_ptr<Plugin> make_ipvlan(Invocation& inv) { return std::make_unique<SubInterface>(inv, true); }
 std::unique_ptr<Plugin> make_host_device(Invocation& inv) { return std::make_unique<HostDevice>(inv); }
+
+std::unique_ptr<Plugin> make_vlan(Invocation& inv) { return std::make_unique<Vlan>(inv); }
 
 }  // namespace ctnet::cni

@@ -14,7 +14,7 @@
 namespace ctnet::cni {
 namespace {
 
-constexpr std::string_view kPluginNames[] = {"bridge", "ptp", "host-local", "macvlan", "ipvlan", "host-device", "sriov", "loopback", "tuning", "static", "tap"};
+constexpr std::string_view kPluginNames[] = {"bridge", "ptp", "host-local", "macvlan", "ipvlan", "host-device", "sriov", "loopback", "tuning", "static", "tap", "vlan"};
 
 void print_text(std::string s) {
   s += '\n';
@@ -47,6 +47,7 @@ std::unique_ptr<Plugin> make(std::string_view mode, Invocation& inv) {
   if (mode == "tuning") return make_tuning(inv);
   if (mode == "static") return make_static(inv);
   if (mode == "tap") return make_tap(inv);
+  if (mode == "vlan") return make_vlan(inv);
   return nullptr;
 }
 
@@ -89,7 +90,7 @@ int run_plugin(std::string_view name) {
     }
     auto plugin = make(mode, inv);
     if (!plugin)
-      bad_config(mode_field, "'" + mode + "' is not a plugin ctnet provides (bridge, ptp, host-local, macvlan, ipvlan, host-device, sriov, loopback, tuning, static, tap)");
+      bad_config(mode_field, "'" + mode + "' is not a plugin ctnet provides (bridge, ptp, host-local, macvlan, ipvlan, host-device, sriov, loopback, tuning, static, tap, vlan)");
     switch (inv.command) {
       case Command::add: {
         kinds::Txn txn;

@@ -63,6 +63,7 @@ std::unique_ptr<Plugin> make_loopback(Invocation& inv);
 std::unique_ptr<Plugin> make_tuning(Invocation& inv);
 std::unique_ptr<Plugin> make_static(Invocation& inv);
 std::unique_ptr<Plugin> make_tap(Invocation& inv);
+std::unique_ptr<Plugin> make_vlan(Invocation& inv);
 
 // ---- helpers the plugins share -----------------------------------------------------------------------------
 

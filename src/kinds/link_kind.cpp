@@ -38,7 +38,7 @@ std::optional<link::Link> recorded_link(NsSocket& s, const Made& m, std::string_
 
 namespace {
 // The link `name` (0 when there is none) if it is of `kind`, judged by its driver's name (ETHTOOL_GDRVINFO),
-// which for the kinds ctnet creates is the kind: veth, bridge, vxlan, macvlan, ipvlan. Two ioctls on the
+// which for the kinds ctnet creates is the kind (veth, bridge, vxlan, macvlan, ipvlan, tun), except vlan's. Two ioctls on the
 // rtnetlink socket (dev_ioctl answers them for any socket, in its namespace) instead of a RTM_GETLINK, for
 // which the kernel fills every attribute of the link.
 int index_if_kind(NsSocket& s, const std::string& name, std::string_view kind) {
@@ -51,7 +51,9 @@ int index_if_kind(NsSocket& s, const std::string& name, std::string_view kind) {
   info.cmd = ETHTOOL_GDRVINFO;
   ifr.ifr_data = reinterpret_cast<char*>(&info);
   if (::ioctl(s.rtnl.fd(), SIOCETHTOOL, &ifr) != 0) return 0;
-  return std::string_view(info.driver) == kind ? index : 0;
+  // The 8021q driver names itself differently (net/8021q/vlan_dev.c: vlan_ethtool_get_drvinfo).
+  const std::string_view driver = kind == "vlan" ? "802.1Q VLAN Support" : kind;
+  return std::string_view(info.driver) == driver ? index : 0;
 }
 }  // namespace
 

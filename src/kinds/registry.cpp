@@ -25,6 +25,7 @@ std::map<std::string, RemoveFn, std::less<>>& table() {
       {"netns", netns::remove},         {"veth", veth::remove},
       {"bridge", bridge::remove},       {"port", port::remove},
       {"macvlan", subif::remove_macvlan}, {"ipvlan", subif::remove_ipvlan},
+      {"vlan", subif::remove_vlan},
       {"vxlan", vxlan::remove},         {"host-device", host_device::remove},
       {"vf", vf::remove},               {"vf-setting", vf::remove_setting},
       {"vf-netdev", vf::remove_netdev}, {"address", address::remove},

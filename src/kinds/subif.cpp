@@ -12,25 +12,32 @@
 
 namespace ctnet::kinds::subif {
 
-std::string_view to_string(Kind k) { return k == Kind::macvlan ? "macvlan" : "ipvlan"; }
+std::string_view to_string(Kind k) { return k == Kind::macvlan ? "macvlan" : k == Kind::ipvlan ? "ipvlan" : "vlan"; }
+
+namespace {
+std::string_view module_of(Kind k) { return k == Kind::vlan ? "8021q" : to_string(k); }
+std::string_view config_of(Kind k) { return k == Kind::macvlan ? "MACVLAN" : k == Kind::ipvlan ? "IPVLAN" : "VLAN_8021Q"; }
+}  // namespace
 
 void validate(const Spec& s, const std::string& p) {
   validate_ifname(s.parent, p + "parent");
   validate_ifname(s.name, p + "name");
-  if (s.kind == Kind::ipvlan && s.mac)
-    throw InvalidInput(p + "mac", "an ipvlan child shares its parent's MAC address; only macvlan takes one");
+  if (s.kind != Kind::macvlan && s.mac)
+    throw InvalidInput(p + "mac", fmt::format("an {} child shares its parent's MAC address; only macvlan takes one", to_string(s.kind)));
+  if (s.kind == Kind::vlan && (s.vlan_id < 1 || s.vlan_id > 4094))
+    throw InvalidInput(p + "vlanId", fmt::format("{} is not a VLAN ID between 1 and 4094", s.vlan_id));
   if (s.kind == Kind::macvlan && s.macvlan_mode == link::MacvlanMode::source)
     throw InvalidInput(p + "mode", "macvlan mode 'source' needs a list of source MACs, which ctnet does not manage");
   if (s.mac && (s.mac->bytes[0] & 1)) throw InvalidInput(p + "mac", fmt::format("{} is a multicast address", s.mac->str()));
   if (s.mtu) validate_mtu(s.mtu, p + "mtu");
 }
 
-bool kernel_has_driver(Kind k) { return link::kernel_has_link_kind(to_string(k)); }
+bool kernel_has_driver(Kind k) { return link::kernel_has_link_kind(module_of(k)); }
 
 void require_driver(Kind k) {
   if (!kernel_has_driver(k))
-    throw Error(fmt::format("this kernel has no {0} driver (CONFIG_{1}): load the {0} module{2}", to_string(k),
-                            k == Kind::macvlan ? "MACVLAN" : "IPVLAN", k == Kind::ipvlan ? ", or use macvlan" : ""),
+    throw Error(fmt::format("this kernel has no {} driver (CONFIG_{}): load the {} module{}", to_string(k), config_of(k),
+                            module_of(k), k == Kind::ipvlan ? ", or use macvlan" : ""),
                 EOPNOTSUPP);
 }
 
@@ -54,7 +61,8 @@ Result apply(Txn& txn, const Spec& spec, const std::string& p) {
   if (&host != &target) sub.netns_fd = target.ns.fd();
   size_t i = txn.make({.kind = std::string(kind), .ns = txn.ref(target), .name = spec.name, .saved = {{"tmp", sub.name}}}, [&] {
     if (spec.kind == Kind::macvlan) link::create_macvlan(host.rtnl, sub, spec.macvlan_mode);
-    else link::create_ipvlan(host.rtnl, sub, spec.ipvlan_mode, spec.ipvlan_flag);
+    else if (spec.kind == Kind::ipvlan) link::create_ipvlan(host.rtnl, sub, spec.ipvlan_mode, spec.ipvlan_flag);
+    else link::create_vlan(host.rtnl, sub, spec.vlan_id);
   });
   const int index = index_of(target, sub.name);
   txn.done(i, index);
@@ -81,5 +89,6 @@ void repair(Txn& txn, const Spec& spec) {
 
 Removal remove_macvlan(Txn& txn, const Made& m) { return remove_created_link(txn, m, "macvlan"); }
 Removal remove_ipvlan(Txn& txn, const Made& m) { return remove_created_link(txn, m, "ipvlan"); }
+Removal remove_vlan(Txn& txn, const Made& m) { return remove_created_link(txn, m, "vlan"); }
 
 }  // namespace ctnet::kinds::subif

@@ -119,6 +119,22 @@ void create_ipvlan(nl::Socket& s, const SubInterfaceSpec& spec, IpvlanMode mode,
   s.ack(m, fmt::format("cannot create ipvlan {}", spec.name));
 }
 
+nl::Message vlan_request(const SubInterfaceSpec& spec, uint16_t id) {
+  nl::Message m = sub_interface_request(spec);
+  nlattr* info = m.begin_nest(IFLA_LINKINFO);
+  m.put_str(IFLA_INFO_KIND, "vlan");
+  nlattr* data = m.begin_nest(IFLA_INFO_DATA);
+  m.put_u16(IFLA_VLAN_ID, id);
+  m.end_nest(data);
+  m.end_nest(info);
+  return m;
+}
+
+void create_vlan(nl::Socket& s, const SubInterfaceSpec& spec, uint16_t id) {
+  nl::Message m = vlan_request(spec, id);
+  s.ack(m, fmt::format("cannot create vlan {} (id {})", spec.name, id));
+}
+
 bool kernel_has_link_kind(std::string_view kind) {
   // Loaded (or built in with parameters): /sys/module/<driver>; loadable: listed in modules.dep / builtin.
   std::string k(kind);

@@ -1,4 +1,4 @@
-// MacVLAN and IPVLAN sub-interfaces of a parent link. Both are created in the parent's namespace with the
+// MacVLAN, IPVLAN and 802.1Q VLAN sub-interfaces of a parent link. Both are created in the parent's namespace with the
 // child's target namespace given as IFLA_NET_NS_FD, under a temporary name, and renamed to the wanted name
 // only once they are inside the target namespace: a name clash with a host link must not fail the operation
 // (the reference plugins do the same: plugins/main/macvlan/macvlan.go, "tmpName").
@@ -33,8 +33,12 @@ nl::Message macvlan_request(const SubInterfaceSpec& spec, MacvlanMode mode);
 nl::Message ipvlan_request(const SubInterfaceSpec& spec, IpvlanMode mode, IpvlanFlag flag = IpvlanFlag::bridge);
 void create_macvlan(nl::Socket& s, const SubInterfaceSpec& spec, MacvlanMode mode);
 void create_ipvlan(nl::Socket& s, const SubInterfaceSpec& spec, IpvlanMode mode, IpvlanFlag flag = IpvlanFlag::bridge);
+// An 802.1Q VLAN `id` (1..4094) on the parent (IFLA_VLAN_ID).
+nl::Message vlan_request(const SubInterfaceSpec& spec, uint16_t id);
+void create_vlan(nl::Socket& s, const SubInterfaceSpec& spec, uint16_t id);
 
-// True when the running kernel has (or can load) the driver for a link kind; creates nothing.
-bool kernel_has_link_kind(std::string_view kind);
+// True when the running kernel has (or can load) the driver `module` (a link kind's: "macvlan", "ipvlan",
+// "8021q" for vlan); creates nothing.
+bool kernel_has_link_kind(std::string_view module);
 
 }  // namespace ctnet::link

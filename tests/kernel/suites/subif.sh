@@ -89,6 +89,30 @@ lacks "shim gone" "shim-kp8" ip link
 check "macvlan del" ctnet macvlan del k1 --name mv
 has "macvlan del again is fine" "absent" ctnet macvlan del k1 --name mv
 
+echo "== CNI vlan (802.1Q, this machine's kernel has no 8021q)"
+mkdir -p /tmp/cnib && ln -sf /t/ctnet /tmp/cnib/vlan && ln -sf /t/ctnet /tmp/cnib/host-local
+cni() {  # COMMAND NAMESPACE IFNAME CONF
+  echo "$4" | CNI_COMMAND=$1 CNI_CONTAINERID=kv-$2-$3 CNI_NETNS=/run/netns/$2 CNI_IFNAME=$3 CNI_PATH=/tmp/cnib /tmp/cnib/vlan
+}
+ip link add kpv type dummy && ip link set kpv up
+for n in kv1 kv2 kv3; do ctnet ns add $n >/dev/null || fail "ns add $n"; done
+vconf='{"cniVersion":"1.0.0","name":"kvlan","type":"vlan","master":"kpv","vlanId":42,"mtu":1400,
+        "ipam":{"type":"host-local","subnet":"10.42.0.0/24","dataDir":"/tmp/kvipam"}}'
+has "ADD: the result names eth0" '"name":"eth0"' cni ADD kv1 eth0 "$vconf"
+has "  kv1/eth0 is VLAN 42 of kpv" "vlan protocol 802.1Q id 42" ip -n kv1 -d link show eth0
+has "  with MTU 1400 and its address" "mtu 1400 .*|10.42.0.2/24" ip -n kv1 addr show eth0
+has "ADD in kv2 as net1" '"name":"net1"' cni ADD kv2 net1 "$(echo "$vconf" | sed 's/"vlanId":42/"vlanId":43/')"
+checkerr "the same VLAN ID twice on kpv is the kernel's refusal, named" "cannot create vlan" cni ADD kv3 eth0 "$vconf"
+lacks "  and kv3 has no eth0" "eth0" ip -n kv3 link
+check "DEL" cni DEL kv1 eth0 "$vconf"
+lacks "  kv1/eth0 is gone" "eth0" ip -n kv1 link
+check "DEL again is fine" cni DEL kv1 eth0 "$vconf"
+check "DEL of net1" cni DEL kv2 net1 "$(echo "$vconf" | sed 's/"vlanId":42/"vlanId":43/')"
+lacks "no VLAN left on kpv" "kpv" ip -d link show type vlan
+lacks "no lease left" "10.42" ls /tmp/kvipam/kvlan
+
+for n in kv1 kv2 kv3; do ctnet ns del $n >/dev/null || fail "ns del $n"; done
+
 echo "== cleanup"
 for n in k1 k2 k3 k4 k5 k6 k7 k8 k9 k10 k11 k12; do ctnet ns del $n >/dev/null || fail "ns del $n"; done
 lacks "no ipvlan/macvlan left anywhere on the host" "ipvlan|macvlan" ip -d link
