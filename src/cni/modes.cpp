@@ -7,6 +7,7 @@
 #include <regex>
 
 #include "cni/plugins.h"
+#include "kinds/dummy.h"
 #include "kinds/host_device.h"
 #include "kinds/link_kind.h"
 #include "kinds/subif.h"
@@ -229,6 +230,43 @@ class Vlan : public OneInterfacePlugin {
   bool link_in_container_ = false;
 };
 
+// `dummy`: a dummy link as the container's interface (addresses and routes, no traffic), as the reference:
+// `mtu`, and an `ipam`, which it requires.
+class Dummy : public OneInterfacePlugin {
+ public:
+  explicit Dummy(Invocation& inv) : OneInterfacePlugin(inv) {
+    check_args(inv, {"IP", "K8S_POD_NAMESPACE", "K8S_POD_NAME", "K8S_POD_INFRA_CONTAINER_ID", "K8S_POD_UID"});
+    if (!ipam_.configured()) bad_config("ipam", "missing: a dummy interface needs an IPAM configuration");
+    spec_ = {.ns = inv.netns, .name = inv.ifname, .mtu = mtu_key(inv.conf, "mtu")};
+    kinds::dummy::validate(spec_, "");
+  }
+
+  Result add(kinds::Txn& txn) override {
+    kinds::dummy::require_driver();
+    NsSocket& cns = open_container_netns(txn, inv_);
+    Result ipr = ipam_.add(txn);
+    const int index = kinds::dummy::apply(txn, spec_);
+    Result res;
+    take_ipam_result(res, ipr, 0);
+    res.interfaces.push_back({inv_.ifname, kinds::mac_of(cns, inv_.ifname).str(), inv_.netns, kinds::mtu_of(cns, inv_.ifname)});
+    configure_container(txn, inv_.netns, index, inv_.ifname, res, false);
+    return res;
+  }
+
+  std::vector<kinds::Made> del_records(kinds::Txn& txn) override {
+    return records_with(txn, {.kind = "dummy", .ns = container_ref(inv_), .name = inv_.ifname});
+  }
+
+ protected:
+  void check_link(nl::Socket& cs) override {
+    auto l = link::find(cs, inv_.ifname);
+    if (!l || l->kind != "dummy") throw CniError(kPluginFailure, fmt::format("CHECK: {} is not a dummy link in the container", inv_.ifname));
+  }
+
+ private:
+  kinds::dummy::Spec spec_;
+};
+
 }  // namespace
 
 std::unique_ptr<Plugin> make_macvlan(Invocation& inv) { return std::make_unique<SubInterface>(inv, false); }
@@ -236,5 +274,6 @@ std::unique_ptr<Plugin> make_ipvlan(Invocation& inv) { return std::make_unique<S
 std::unique_ptr<Plugin> make_host_device(Invocation& inv) { return std::make_unique<HostDevice>(inv); }
 
 std::unique_ptr<Plugin> make_vlan(Invocation& inv) { return std::make_unique<Vlan>(inv); }
+std::unique_ptr<Plugin> make_dummy(Invocation& inv) { return std::make_unique<Dummy>(inv); }
 
 }  // namespace ctnet::cni

@@ -14,7 +14,7 @@
 namespace ctnet::cni {
 namespace {
 
-constexpr std::string_view kPluginNames[] = {"bridge", "ptp", "host-local", "macvlan", "ipvlan", "host-device", "sriov", "loopback", "tuning", "static", "tap", "vlan"};
+constexpr std::string_view kPluginNames[] = {"bridge", "ptp", "host-local", "macvlan", "ipvlan", "host-device", "sriov", "loopback", "tuning", "static", "tap", "vlan", "dummy"};
 
 void print_text(std::string s) {
   s += '\n';
@@ -48,6 +48,7 @@ std::unique_ptr<Plugin> make(std::string_view mode, Invocation& inv) {
   if (mode == "static") return make_static(inv);
   if (mode == "tap") return make_tap(inv);
   if (mode == "vlan") return make_vlan(inv);
+  if (mode == "dummy") return make_dummy(inv);
   return nullptr;
 }
 
@@ -90,7 +91,7 @@ int run_plugin(std::string_view name) {
     }
     auto plugin = make(mode, inv);
     if (!plugin)
-      bad_config(mode_field, "'" + mode + "' is not a plugin ctnet provides (bridge, ptp, host-local, macvlan, ipvlan, host-device, sriov, loopback, tuning, static, tap, vlan)");
+      bad_config(mode_field, "'" + mode + "' is not a plugin ctnet provides (bridge, ptp, host-local, macvlan, ipvlan, host-device, sriov, loopback, tuning, static, tap, vlan, dummy)");
     switch (inv.command) {
       case Command::add: {
         kinds::Txn txn;

@@ -64,6 +64,7 @@ std::unique_ptr<Plugin> make_tuning(Invocation& inv);
 std::unique_ptr<Plugin> make_static(Invocation& inv);
 std::unique_ptr<Plugin> make_tap(Invocation& inv);
 std::unique_ptr<Plugin> make_vlan(Invocation& inv);
+std::unique_ptr<Plugin> make_dummy(Invocation& inv);
 
 // ---- helpers the plugins share -----------------------------------------------------------------------------
 

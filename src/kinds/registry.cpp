@@ -6,6 +6,7 @@
 
 #include "kinds/address.h"
 #include "kinds/bridge.h"
+#include "kinds/dummy.h"
 #include "kinds/host_device.h"
 #include "kinds/link_kind.h"
 #include "kinds/netns.h"
@@ -33,6 +34,7 @@ std::map<std::string, RemoveFn, std::less<>>& table() {
       {"vf-attachment", vf::remove_attachment},
       {"link", remove_link},            {"link-up", remove_link_up},
       {"link-setting", remove_link_setting}, {"tap", tap::remove},
+      {"dummy", dummy::remove},
   };
   return t;
 }

@@ -102,6 +102,20 @@ TEST_F(CniBadInput, VlanKeysAndAMissingDriver) {
   EXPECT_EQ(lease_ips(), std::vector<std::string>{});
 }
 
+TEST_F(CniBadInput, DummyNeedsIpamAndSaysWhenTheDriverIsMissing) {
+  const std::string ns = container();
+  json conf = {{"cniVersion", "1.0.0"}, {"name", "tcninet"}, {"type", "dummy"}};
+  auto r = run("dummy", env("ADD", "d1", ns), conf);
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.msg().find("'ipam': missing"), std::string::npos) << r.msg();
+  if (std::filesystem::exists("/sys/module/dummy")) GTEST_SKIP() << "this kernel has dummy";
+  conf["ipam"] = bridge_conf()["ipam"];
+  r = run("dummy", env("ADD", "d1", ns), conf);
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.msg().find("load the dummy module"), std::string::npos) << r.msg();
+  EXPECT_EQ(lease_ips(), std::vector<std::string>{});
+}
+
 TEST_F(CniBadInput, TheNetworksDnsBecomesTheResultsDns) {
   const std::string ns = container();
   auto conf = bridge_conf();

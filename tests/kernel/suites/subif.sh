@@ -90,9 +90,10 @@ check "macvlan del" ctnet macvlan del k1 --name mv
 has "macvlan del again is fine" "absent" ctnet macvlan del k1 --name mv
 
 echo "== CNI vlan (802.1Q, this machine's kernel has no 8021q)"
-mkdir -p /tmp/cnib && ln -sf /t/ctnet /tmp/cnib/vlan && ln -sf /t/ctnet /tmp/cnib/host-local
-cni() {  # COMMAND NAMESPACE IFNAME CONF
-  echo "$4" | CNI_COMMAND=$1 CNI_CONTAINERID=kv-$2-$3 CNI_NETNS=/run/netns/$2 CNI_IFNAME=$3 CNI_PATH=/tmp/cnib /tmp/cnib/vlan
+mkdir -p /tmp/cnib && for p in vlan dummy host-local; do ln -sf /t/ctnet /tmp/cnib/$p; done
+cni() {  # COMMAND NAMESPACE IFNAME CONF (the plugin is the conf's type)
+  local type; type=$(echo "$4" | grep -o '"type":"[a-z-]*"' | head -1 | cut -d'"' -f4)
+  echo "$4" | CNI_COMMAND=$1 CNI_CONTAINERID=kv-$2-$3 CNI_NETNS=/run/netns/$2 CNI_IFNAME=$3 CNI_PATH=/tmp/cnib /tmp/cnib/$type
 }
 ip link add kpv type dummy && ip link set kpv up
 for n in kv1 kv2 kv3; do ctnet ns add $n >/dev/null || fail "ns add $n"; done
@@ -110,6 +111,19 @@ check "DEL again is fine" cni DEL kv1 eth0 "$vconf"
 check "DEL of net1" cni DEL kv2 net1 "$(echo "$vconf" | sed 's/"vlanId":42/"vlanId":43/')"
 lacks "no VLAN left on kpv" "kpv" ip -d link show type vlan
 lacks "no lease left" "10.42" ls /tmp/kvipam/kvlan
+
+echo "== CNI dummy"
+dconf='{"cniVersion":"1.0.0","name":"kdummy","type":"dummy","mtu":9000,
+        "ipam":{"type":"host-local","subnet":"10.43.0.0/24","routes":[{"dst":"10.44.0.0/16"}],"dataDir":"/tmp/kvipam"}}'
+has "ADD: the result names dum0" '"name":"dum0"' cni ADD kv3 dum0 "$dconf"
+has "  kv3/dum0 is a dummy link" "^ +dummy " ip -n kv3 -d link show dum0
+has "  with MTU 9000" "mtu 9000" ip -n kv3 link show dum0
+has "  with its address" "10.43.0.2/24" ip -n kv3 addr show dum0
+has "  and the route through it, via the subnet's gateway" "10.44.0.0/16 via 10.43.0.1 dev dum0" ip -n kv3 route
+checkerr "a taken name is refused" "already exists" cni ADD kv3 dum0 "$(echo "$dconf" | sed 's/kdummy/kdummy2/')"
+check "DEL" cni DEL kv3 dum0 "$dconf"
+lacks "  dum0 is gone" "dum0" ip -n kv3 link
+lacks "  and its lease" "10.43" ls /tmp/kvipam/kdummy
 
 for n in kv1 kv2 kv3; do ctnet ns del $n >/dev/null || fail "ns del $n"; done
 
