@@ -4,6 +4,7 @@
 #include "addr/route.h"
 #include "cni/plugins.h"
 #include "kinds/address.h"
+#include "kinds/link_kind.h"
 #include "kinds/sysctl.h"
 #include "link/link.h"
 #include "ns/sysctl.h"
@@ -100,6 +101,28 @@ void OneInterfacePlugin::check(const Result& prev) {
   nl::Socket cs = nl::Socket::in(cns);
   check_link(cs);
   check_container(cs, inv_, prev, 0);
+}
+
+void OneInterfacePlugin::check_link(nl::Socket& cs) {
+  if (kind_.empty()) return;
+  auto l = link::find(cs, inv_.ifname);
+  if (!l || l->kind != kind_)
+    throw CniError(kPluginFailure, fmt::format("CHECK: {} is not a {} link in the container", inv_.ifname, kind_));
+}
+
+Result OneInterfacePlugin::add_interface(kinds::Txn& txn, const std::function<int()>& make) {
+  NsSocket& cns = open_container_netns(txn, inv_);
+  Result ipr = ipam_.add(txn);
+  const int index = make();
+  Result res;
+  take_ipam_result(res, ipr, 0);
+  res.interfaces.push_back({inv_.ifname, kinds::mac_of(cns, inv_.ifname).str(), inv_.netns, kinds::mtu_of(cns, inv_.ifname)});
+  configure_container(txn, inv_.netns, index, inv_.ifname, res, false);
+  return res;
+}
+
+std::vector<kinds::Made> OneInterfacePlugin::records_of(kinds::Txn& txn, const std::string& record_kind) const {
+  return records_with(txn, {.kind = record_kind, .ns = container_ref(inv_), .name = inv_.ifname});
 }
 
 std::vector<kinds::Made> OneInterfacePlugin::records_with(kinds::Txn& txn, kinds::Made link) const {

@@ -26,7 +26,7 @@ std::string master_or_default(NsSocket& host) {
 
 class SubInterface : public OneInterfacePlugin {
  public:
-  SubInterface(Invocation& inv, bool ipvlan) : OneInterfacePlugin(inv), ipvlan_(ipvlan) {
+  SubInterface(Invocation& inv, bool ipvlan) : OneInterfacePlugin(inv, ipvlan ? "ipvlan" : "macvlan"), ipvlan_(ipvlan) {
     check_args(inv, {"MAC", "IP", "K8S_POD_NAMESPACE", "K8S_POD_NAME", "K8S_POD_INFRA_CONTAINER_ID", "K8S_POD_UID"});
     master_ = get_string(inv.conf, "master").value_or("");
     if (!master_.empty()) {
@@ -58,31 +58,15 @@ class SubInterface : public OneInterfacePlugin {
   Result add(kinds::Txn& txn) override {
     const auto kind = ipvlan_ ? kinds::subif::Kind::ipvlan : kinds::subif::Kind::macvlan;
     if (ipvlan_) kinds::subif::require_driver(kind);
-    NsSocket& host = txn.host();
-    NsSocket& cns = open_container_netns(txn, inv_);
-    kinds::subif::Spec spec{.kind = kind, .parent = master_.empty() ? master_or_default(host) : master_, .ns = inv_.netns,
+    kinds::subif::Spec spec{.kind = kind, .parent = master_.empty() ? master_or_default(txn.host()) : master_, .ns = inv_.netns,
                             .name = inv_.ifname, .macvlan_mode = macvlan_mode_, .ipvlan_mode = ipvlan_mode_, .mac = mac_, .mtu = mtu_};
     kinds::subif::validate(spec, "");
-    Result ipr = ipam_.add(txn);
     // Refused before anything exists when the parent's MTU or MAC does not allow it (field "mtu", "mac").
-    auto r = kinds::subif::apply(txn, spec, "");
-    Result res;
-    take_ipam_result(res, ipr, 0);
-    res.interfaces.push_back({inv_.ifname, kinds::mac_of(cns, inv_.ifname).str(), inv_.netns, r.mtu});
-    configure_container(txn, inv_.netns, r.index, inv_.ifname, res, false);
-    return res;
+    return add_interface(txn, [&] { return kinds::subif::apply(txn, spec, "").index; });
   }
 
-  std::vector<kinds::Made> del_records(kinds::Txn& txn) override {
-    return records_with(txn, {.kind = ipvlan_ ? "ipvlan" : "macvlan", .ns = container_ref(inv_), .name = inv_.ifname});
-  }
+  std::vector<kinds::Made> del_records(kinds::Txn& txn) override { return records_of(txn, kind_); }
 
- protected:
-  void check_link(nl::Socket& cs) override {
-    auto l = link::find(cs, inv_.ifname);
-    if (!l || l->kind != (ipvlan_ ? "ipvlan" : "macvlan"))
-      throw CniError(kPluginFailure, fmt::format("CHECK: {} is not a {} link in the container", inv_.ifname, ipvlan_ ? "ipvlan" : "macvlan"));
-  }
 
  private:
   bool ipvlan_;
@@ -95,7 +79,7 @@ class SubInterface : public OneInterfacePlugin {
 
 class HostDevice : public OneInterfacePlugin {
  public:
-  explicit HostDevice(Invocation& inv) : OneInterfacePlugin(inv) {
+  explicit HostDevice(Invocation& inv) : OneInterfacePlugin(inv, "") {
     check_args(inv, {"IP", "K8S_POD_NAMESPACE", "K8S_POD_NAME", "K8S_POD_INFRA_CONTAINER_ID", "K8S_POD_UID"});
     device_ = get_string(inv.conf, "device").value_or("");
     if (auto hw = get_string(inv.conf, "hwaddr")) {
@@ -184,7 +168,7 @@ class HostDevice : public OneInterfacePlugin {
 // container's interface, with the reference's keys `vlanId`, `mtu` (not above the master's), `ipam`.
 class Vlan : public OneInterfacePlugin {
  public:
-  explicit Vlan(Invocation& inv) : OneInterfacePlugin(inv) {
+  explicit Vlan(Invocation& inv) : OneInterfacePlugin(inv, "vlan") {
     check_args(inv, {"IP", "K8S_POD_NAMESPACE", "K8S_POD_NAME", "K8S_POD_INFRA_CONTAINER_ID", "K8S_POD_UID"});
     spec_.kind = kinds::subif::Kind::vlan;
     auto master = get_string(inv.conf, "master");
@@ -204,26 +188,10 @@ class Vlan : public OneInterfacePlugin {
 
   Result add(kinds::Txn& txn) override {
     kinds::subif::require_driver(spec_.kind);
-    NsSocket& cns = open_container_netns(txn, inv_);
     if (link_in_container_) spec_.parent_ns = inv_.netns;
-    Result ipr = ipam_.add(txn);
-    auto r = kinds::subif::apply(txn, spec_, "");
-    Result res;
-    take_ipam_result(res, ipr, 0);
-    res.interfaces.push_back({inv_.ifname, kinds::mac_of(cns, inv_.ifname).str(), inv_.netns, r.mtu});
-    configure_container(txn, inv_.netns, r.index, inv_.ifname, res, false);
-    return res;
+    return add_interface(txn, [&] { return kinds::subif::apply(txn, spec_, "").index; });
   }
-
-  std::vector<kinds::Made> del_records(kinds::Txn& txn) override {
-    return records_with(txn, {.kind = "vlan", .ns = container_ref(inv_), .name = inv_.ifname});
-  }
-
- protected:
-  void check_link(nl::Socket& cs) override {
-    auto l = link::find(cs, inv_.ifname);
-    if (!l || l->kind != "vlan") throw CniError(kPluginFailure, fmt::format("CHECK: {} is not a vlan link in the container", inv_.ifname));
-  }
+  std::vector<kinds::Made> del_records(kinds::Txn& txn) override { return records_of(txn, "vlan"); }
 
  private:
   kinds::subif::Spec spec_;
@@ -234,7 +202,7 @@ class Vlan : public OneInterfacePlugin {
 // `mtu`, and an `ipam`, which it requires.
 class Dummy : public OneInterfacePlugin {
  public:
-  explicit Dummy(Invocation& inv) : OneInterfacePlugin(inv) {
+  explicit Dummy(Invocation& inv) : OneInterfacePlugin(inv, "dummy") {
     check_args(inv, {"IP", "K8S_POD_NAMESPACE", "K8S_POD_NAME", "K8S_POD_INFRA_CONTAINER_ID", "K8S_POD_UID"});
     if (!ipam_.configured()) bad_config("ipam", "missing: a dummy interface needs an IPAM configuration");
     spec_ = {.ns = inv.netns, .name = inv.ifname, .mtu = mtu_key(inv.conf, "mtu")};
@@ -243,25 +211,9 @@ class Dummy : public OneInterfacePlugin {
 
   Result add(kinds::Txn& txn) override {
     kinds::dummy::require_driver();
-    NsSocket& cns = open_container_netns(txn, inv_);
-    Result ipr = ipam_.add(txn);
-    const int index = kinds::dummy::apply(txn, spec_);
-    Result res;
-    take_ipam_result(res, ipr, 0);
-    res.interfaces.push_back({inv_.ifname, kinds::mac_of(cns, inv_.ifname).str(), inv_.netns, kinds::mtu_of(cns, inv_.ifname)});
-    configure_container(txn, inv_.netns, index, inv_.ifname, res, false);
-    return res;
+    return add_interface(txn, [&] { return kinds::dummy::apply(txn, spec_); });
   }
-
-  std::vector<kinds::Made> del_records(kinds::Txn& txn) override {
-    return records_with(txn, {.kind = "dummy", .ns = container_ref(inv_), .name = inv_.ifname});
-  }
-
- protected:
-  void check_link(nl::Socket& cs) override {
-    auto l = link::find(cs, inv_.ifname);
-    if (!l || l->kind != "dummy") throw CniError(kPluginFailure, fmt::format("CHECK: {} is not a dummy link in the container", inv_.ifname));
-  }
+  std::vector<kinds::Made> del_records(kinds::Txn& txn) override { return records_of(txn, "dummy"); }
 
  private:
   kinds::dummy::Spec spec_;

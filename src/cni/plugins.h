@@ -2,6 +2,7 @@
 // before anything touches the kernel, then performs one CNI operation.
 #pragma once
 #include <cerrno>
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -42,14 +43,24 @@ class OneInterfacePlugin : public Plugin {
   void status() override { ipam_.status(); }
 
  protected:
-  explicit OneInterfacePlugin(Invocation& inv) : inv_(inv), ipam_(inv) {}
-  // Plugin-specific CHECK of the container interface (e.g. its kind), before its addresses are checked.
-  virtual void check_link(nl::Socket&) {}
+  // `kind`: the container interface's link kind and record kind ("vlan", "dummy", "tun" for tap ...), which
+  // CHECK requires of it; "" checks no kind.
+  OneInterfacePlugin(Invocation& inv, std::string kind) : inv_(inv), ipam_(inv), kind_(std::move(kind)) {}
+  // Plugin-specific CHECK of the container interface, before its addresses are checked: by default that it is
+  // a link of `kind`.
+  virtual void check_link(nl::Socket& cs);
+  // ADD's shared part: IPAM first, then `make` (the kind's driver, which makes the container interface and
+  // returns its ifindex), then the result (the interface with its MAC, sandbox and MTU) and the container's
+  // addresses and routes.
+  Result add_interface(kinds::Txn& txn, const std::function<int()>& make);
   // DEL's records: the lease, then `link` (the container's interface) when CNI_NETNS names its namespace.
   std::vector<kinds::Made> records_with(kinds::Txn& txn, kinds::Made link) const;
+  // The same, with the interface recorded as of `record_kind` under CNI_IFNAME.
+  std::vector<kinds::Made> records_of(kinds::Txn& txn, const std::string& record_kind) const;
 
   Invocation& inv_;
   Ipam ipam_;
+  std::string kind_;
 };
 
 std::unique_ptr<Plugin> make_bridge(Invocation& inv);

@@ -22,7 +22,7 @@ std::optional<uint32_t> id_key(const nlohmann::json& c, const char* key) {
 
 class Tap : public OneInterfacePlugin {
  public:
-  explicit Tap(Invocation& inv) : OneInterfacePlugin(inv) {
+  explicit Tap(Invocation& inv) : OneInterfacePlugin(inv, "tun") {
     check_args(inv, {"MAC", "IP", "K8S_POD_NAMESPACE", "K8S_POD_NAME", "K8S_POD_INFRA_CONTAINER_ID", "K8S_POD_UID"});
     const auto& c = inv.conf;
     spec_.ns = inv.netns;
@@ -41,26 +41,8 @@ class Tap : public OneInterfacePlugin {
     kinds::tap::validate(spec_, "");
   }
 
-  Result add(kinds::Txn& txn) override {
-    NsSocket& cns = open_container_netns(txn, inv_);
-    Result ipr = ipam_.add(txn);
-    const int index = kinds::tap::apply(txn, spec_);
-    Result res;
-    take_ipam_result(res, ipr, 0);
-    res.interfaces.push_back({inv_.ifname, kinds::mac_of(cns, inv_.ifname).str(), inv_.netns, kinds::mtu_of(cns, inv_.ifname)});
-    configure_container(txn, inv_.netns, index, inv_.ifname, res, false);
-    return res;
-  }
-
-  std::vector<kinds::Made> del_records(kinds::Txn& txn) override {
-    return records_with(txn, {.kind = "tap", .ns = container_ref(inv_), .name = inv_.ifname});
-  }
-
- protected:
-  void check_link(nl::Socket& cs) override {
-    auto l = link::find(cs, inv_.ifname);
-    if (!l || l->kind != "tun") throw CniError(kPluginFailure, fmt::format("CHECK: {} is not a tap device in the container", inv_.ifname));
-  }
+  Result add(kinds::Txn& txn) override { return add_interface(txn, [&] { return kinds::tap::apply(txn, spec_); }); }
+  std::vector<kinds::Made> del_records(kinds::Txn& txn) override { return records_of(txn, "tap"); }
 
  private:
   kinds::tap::Spec spec_;
