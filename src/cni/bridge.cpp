@@ -19,7 +19,7 @@ class Bridge : public Plugin {
  public:
   explicit Bridge(Invocation& inv) : inv_(inv), ipam_(inv) {
     const auto& c = inv.conf;
-    check_args(inv, {"MAC", "IP", "K8S_POD_NAMESPACE", "K8S_POD_NAME", "K8S_POD_INFRA_CONTAINER_ID", "K8S_POD_UID"});
+    check_args(inv, {"MAC", "IP"});
     bridge_ = get_string(c, "bridge").value_or("cni0");
     try {
       validate_ifname(bridge_, "bridge");

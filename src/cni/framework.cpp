@@ -153,35 +153,40 @@ void check_args(const Invocation& inv, std::initializer_list<std::string_view> k
   const bool static_ipam = ipam && ipam->is_object() && ipam->value("type", json()) == "static";
   for (const auto& [k, v] : inv.args) {
     if (k == "IgnoreUnknown" || (k == "GATEWAY" && static_ipam)) continue;  // static's own key
-    bool ok = false;
+    // What a kubelet passes to every plugin (the reference's CommonArgs callers accept these too).
+    bool ok = k == "K8S_POD_NAMESPACE" || k == "K8S_POD_NAME" || k == "K8S_POD_INFRA_CONTAINER_ID" || k == "K8S_POD_UID";
     for (auto kk : known) ok = ok || kk == k;
     if (!ok) throw CniError(kInvalidEnv, fmt::format("invalid CNI_ARGS: unknown key '{}' (set IgnoreUnknown=1 to allow it)", k));
   }
 }
 
-std::vector<IpAddress> requested_ips(const Invocation& inv) {
-  std::vector<IpAddress> out;
-  auto add = [&](std::string_view text, std::string_view field) {
-    auto slash = text.find('/');
-    auto ip = IpAddress::try_parse(text.substr(0, slash));
-    if (!ip) bad_config(field, fmt::format("'{}' is not an IP address", text));
-    out.push_back(*ip);
-  };
-  if (auto ip = inv.arg("IP")) {
-    std::string_view s = *ip;
-    while (!s.empty()) {
+RequestedAddresses requested_addresses(const Invocation& inv) {
+  RequestedAddresses out;
+  if (auto ip = inv.arg("IP"))
+    for (std::string_view s = *ip; !s.empty();) {
       auto comma = s.find(',');
-      add(s.substr(0, comma), "CNI_ARGS IP");
+      out.args.push_back({std::string(s.substr(0, comma)), "CNI_ARGS IP"});
       s = comma == std::string_view::npos ? std::string_view{} : s.substr(comma + 1);
     }
-  }
   if (const auto* ips = inv.runtime("ips")) {
     if (!ips->is_array()) wrong_type("runtimeConfig.ips", "an array of strings");
     for (const auto& v : *ips) {
       if (!v.is_string()) wrong_type("runtimeConfig.ips", "an array of strings");
-      add(v.get<std::string>(), "runtimeConfig.ips");
+      out.runtime.push_back({v.get<std::string>(), "runtimeConfig.ips"});
     }
   }
+  return out;
+}
+
+std::vector<IpAddress> requested_ips(const Invocation& inv) {
+  const RequestedAddresses r = requested_addresses(inv);
+  std::vector<IpAddress> out;
+  for (const auto* list : {&r.args, &r.runtime})
+    for (const auto& g : *list) {
+      auto ip = IpAddress::try_parse(std::string_view(g.cidr).substr(0, g.cidr.find('/')));
+      if (!ip) bad_config(g.field, fmt::format("'{}' is not an IP address", g.cidr));
+      out.push_back(*ip);
+    }
   return out;
 }
 
@@ -260,21 +265,8 @@ Ipam::Ipam(const Invocation& inv) : inv_(inv) {
     const json* ranges = inv.runtime("ipRanges");
     host_local_ = ipam::parse_config(*ipam, inv.name, ranges);
   } else if (type_ == "static") {
-    std::vector<ipam::GivenAddress> appended, replacing;
-    if (auto ips = inv.arg("IP"))
-      for (std::string_view s = *ips; !s.empty();) {
-        auto comma = s.find(',');
-        appended.push_back({std::string(s.substr(0, comma)), "CNI_ARGS IP"});
-        s = comma == std::string_view::npos ? std::string_view{} : s.substr(comma + 1);
-      }
-    if (const auto* ips = inv.runtime("ips")) {  // runtimeConfig.ips, else args.cni.ips
-      if (!ips->is_array()) wrong_type("runtimeConfig.ips", "an array of strings");
-      for (const auto& v : *ips) {
-        if (!v.is_string()) wrong_type("runtimeConfig.ips", "an array of strings");
-        replacing.push_back({v.get<std::string>(), "runtimeConfig.ips"});
-      }
-    }
-    static_ = ipam::parse_static(*ipam, appended, inv.arg("GATEWAY"), replacing, !inv.at_least("0.3.0"));
+    const RequestedAddresses given = requested_addresses(inv);
+    static_ = ipam::parse_static(*ipam, given.args, inv.arg("GATEWAY"), given.runtime, !inv.at_least("0.3.0"));
     if (const auto* d = get_object(*ipam, "dns", "ipam")) static_dns_ = dns_from_json(*d, "ipam.dns");
   } else if (type_.find('/') != std::string::npos || type_ == "." || type_ == "..") {
     bad_config("ipam.type", fmt::format("'{}' is not a plugin name", type_));

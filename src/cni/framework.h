@@ -47,7 +47,8 @@ struct Invocation {
 Invocation read_invocation();
 // Parses stdin as the network configuration and checks cniVersion, name and type.
 void parse_config(Invocation& inv);
-// CNI_ARGS keys a plugin understands; the others are an error unless IgnoreUnknown=1|true.
+// CNI_ARGS keys a plugin understands besides the kubelet's K8S_POD_*; the others are an error unless
+// IgnoreUnknown=1|true.
 void check_args(const Invocation& inv, std::initializer_list<std::string_view> known);
 
 // The IPAM named by conf.ipam: host-local runs in-process, any other type is executed from CNI_PATH.
@@ -73,7 +74,13 @@ class Ipam {
   Dns static_dns_;
 };
 
-// The addresses the runtime asked for: CNI_ARGS IP=, runtimeConfig.ips, args.cni.ips.
+// The addresses the runtime asked for, as given (CIDRs for static, plain or CIDR for host-local): CNI_ARGS IP=
+// (a comma list), and runtimeConfig.ips (else args.cni.ips).
+struct RequestedAddresses {
+  std::vector<ipam::GivenAddress> args, runtime;
+};
+RequestedAddresses requested_addresses(const Invocation& inv);
+// Their IP addresses, CNI_ARGS first (host-local's requests).
 std::vector<IpAddress> requested_ips(const Invocation& inv);
 // The MAC the runtime asked for: runtimeConfig.mac, args.cni.mac, CNI_ARGS MAC=.
 std::optional<MacAddress> requested_mac(const Invocation& inv);

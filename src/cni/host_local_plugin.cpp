@@ -9,7 +9,7 @@ namespace {
 class IpamAlone : public Plugin {
  public:
   IpamAlone(Invocation& inv, const char* type) : ipam_(inv) {
-    check_args(inv, {"IP", "K8S_POD_NAMESPACE", "K8S_POD_NAME", "K8S_POD_INFRA_CONTAINER_ID", "K8S_POD_UID"});
+    check_args(inv, {"IP"});
     const auto* ipam = get_object(inv.conf, "ipam");
     if (!ipam) bad_config("ipam", "missing");
     if (get_string(*ipam, "type", "ipam").value_or("") != type)

@@ -19,7 +19,7 @@ bool is_loopback(const IpAddress& a) {
 class Loopback : public Plugin {
  public:
   explicit Loopback(Invocation& inv) : inv_(inv) {
-    check_args(inv, {"K8S_POD_NAMESPACE", "K8S_POD_NAME", "K8S_POD_INFRA_CONTAINER_ID", "K8S_POD_UID"});
+    check_args(inv, {});
   }
 
   Result add(kinds::Txn& txn) override {

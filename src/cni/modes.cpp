@@ -27,7 +27,7 @@ std::string master_or_default(NsSocket& host) {
 class SubInterface : public OneInterfacePlugin {
  public:
   SubInterface(Invocation& inv, bool ipvlan) : OneInterfacePlugin(inv, ipvlan ? "ipvlan" : "macvlan"), ipvlan_(ipvlan) {
-    check_args(inv, {"MAC", "IP", "K8S_POD_NAMESPACE", "K8S_POD_NAME", "K8S_POD_INFRA_CONTAINER_ID", "K8S_POD_UID"});
+    check_args(inv, {"MAC", "IP"});
     master_ = get_string(inv.conf, "master").value_or("");
     if (!master_.empty()) {
       try {
@@ -80,7 +80,7 @@ class SubInterface : public OneInterfacePlugin {
 class HostDevice : public OneInterfacePlugin {
  public:
   explicit HostDevice(Invocation& inv) : OneInterfacePlugin(inv, "") {
-    check_args(inv, {"IP", "K8S_POD_NAMESPACE", "K8S_POD_NAME", "K8S_POD_INFRA_CONTAINER_ID", "K8S_POD_UID"});
+    check_args(inv, {"IP"});
     device_ = get_string(inv.conf, "device").value_or("");
     if (auto hw = get_string(inv.conf, "hwaddr")) {
       auto m = MacAddress::try_parse(*hw);
@@ -169,7 +169,7 @@ class HostDevice : public OneInterfacePlugin {
 class Vlan : public OneInterfacePlugin {
  public:
   explicit Vlan(Invocation& inv) : OneInterfacePlugin(inv, "vlan") {
-    check_args(inv, {"IP", "K8S_POD_NAMESPACE", "K8S_POD_NAME", "K8S_POD_INFRA_CONTAINER_ID", "K8S_POD_UID"});
+    check_args(inv, {"IP"});
     spec_.kind = kinds::subif::Kind::vlan;
     auto master = get_string(inv.conf, "master");
     if (!master) bad_config("master", "missing: the interface to make the VLAN on");
@@ -203,7 +203,7 @@ class Vlan : public OneInterfacePlugin {
 class Dummy : public OneInterfacePlugin {
  public:
   explicit Dummy(Invocation& inv) : OneInterfacePlugin(inv, "dummy") {
-    check_args(inv, {"IP", "K8S_POD_NAMESPACE", "K8S_POD_NAME", "K8S_POD_INFRA_CONTAINER_ID", "K8S_POD_UID"});
+    check_args(inv, {"IP"});
     if (!ipam_.configured()) bad_config("ipam", "missing: a dummy interface needs an IPAM configuration");
     spec_ = {.ns = inv.netns, .name = inv.ifname, .mtu = mtu_key(inv.conf, "mtu")};
     kinds::dummy::validate(spec_, "");

@@ -14,7 +14,17 @@
 namespace ctnet::cni {
 namespace {
 
-constexpr std::string_view kPluginNames[] = {"bridge", "ptp", "host-local", "macvlan", "ipvlan", "host-device", "sriov", "loopback", "tuning", "static", "tap", "vlan", "dummy"};
+// Every plugin the binary can act as (by argv[0], or as "ctnet" by the configuration's mode or type).
+struct PluginEntry {
+  std::string_view name;
+  std::unique_ptr<Plugin> (*make)(Invocation&);
+};
+constexpr PluginEntry kPlugins[] = {
+    {"bridge", make_bridge}, {"ptp", make_ptp},       {"host-local", make_host_local}, {"macvlan", make_macvlan},
+    {"ipvlan", make_ipvlan}, {"host-device", make_host_device}, {"sriov", make_sriov}, {"loopback", make_loopback},
+    {"tuning", make_tuning}, {"static", make_static}, {"tap", make_tap},              {"vlan", make_vlan},
+    {"dummy", make_dummy},
+};
 
 void print_text(std::string s) {
   s += '\n';
@@ -36,27 +46,22 @@ int print_error(std::string_view version, int code, const std::string& msg, cons
 }
 
 std::unique_ptr<Plugin> make(std::string_view mode, Invocation& inv) {
-  if (mode == "bridge") return make_bridge(inv);
-  if (mode == "ptp") return make_ptp(inv);
-  if (mode == "host-local") return make_host_local(inv);
-  if (mode == "macvlan") return make_macvlan(inv);
-  if (mode == "ipvlan") return make_ipvlan(inv);
-  if (mode == "host-device") return make_host_device(inv);
-  if (mode == "sriov") return make_sriov(inv);
-  if (mode == "loopback") return make_loopback(inv);
-  if (mode == "tuning") return make_tuning(inv);
-  if (mode == "static") return make_static(inv);
-  if (mode == "tap") return make_tap(inv);
-  if (mode == "vlan") return make_vlan(inv);
-  if (mode == "dummy") return make_dummy(inv);
+  for (const auto& p : kPlugins)
+    if (p.name == mode) return p.make(inv);
   return nullptr;
+}
+
+std::string plugin_names() {
+  std::string out;
+  for (const auto& p : kPlugins) out += (out.empty() ? "" : ", ") + std::string(p.name);
+  return out;
 }
 
 }  // namespace
 
 bool is_plugin_name(std::string_view name) {
-  for (auto n : kPluginNames)
-    if (n == name) return true;
+  for (const auto& p : kPlugins)
+    if (p.name == name) return true;
   return false;
 }
 
@@ -91,7 +96,7 @@ int run_plugin(std::string_view name) {
     }
     auto plugin = make(mode, inv);
     if (!plugin)
-      bad_config(mode_field, "'" + mode + "' is not a plugin ctnet provides (bridge, ptp, host-local, macvlan, ipvlan, host-device, sriov, loopback, tuning, static, tap, vlan, dummy)");
+      bad_config(mode_field, "'" + mode + "' is not a plugin ctnet provides (" + plugin_names() + ")");
     switch (inv.command) {
       case Command::add: {
         kinds::Txn txn;

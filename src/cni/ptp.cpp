@@ -19,7 +19,7 @@ Prefix host_prefix(const IpAddress& a) { return Prefix(a, a.is_v4() ? 32 : 128);
 class Ptp : public Plugin {
  public:
   explicit Ptp(Invocation& inv) : inv_(inv), ipam_(inv) {
-    check_args(inv, {"MAC", "IP", "K8S_POD_NAMESPACE", "K8S_POD_NAME", "K8S_POD_INFRA_CONTAINER_ID", "K8S_POD_UID"});
+    check_args(inv, {"MAC", "IP"});
     ip_masq_ = get_bool(inv.conf, "ipMasq", false);
     mtu_ = mtu_key(inv.conf, "mtu");
     if (inv.command == Command::add && !ipam_.configured()) bad_config("ipam", "missing: ptp needs IPAM");

@@ -27,7 +27,7 @@ std::optional<bool> on_off(const nlohmann::json& c, std::string_view key) {
 class Sriov : public OneInterfacePlugin {
  public:
   explicit Sriov(Invocation& inv) : OneInterfacePlugin(inv, "") {
-    check_args(inv, {"MAC", "IP", "K8S_POD_NAMESPACE", "K8S_POD_NAME", "K8S_POD_INFRA_CONTAINER_ID", "K8S_POD_UID"});
+    check_args(inv, {"MAC", "IP"});
     const auto& c = inv.conf;
     if (auto d = get_string(c, "deviceID")) {
       try {

@@ -23,7 +23,7 @@ std::optional<uint32_t> id_key(const nlohmann::json& c, const char* key) {
 class Tap : public OneInterfacePlugin {
  public:
   explicit Tap(Invocation& inv) : OneInterfacePlugin(inv, "tun") {
-    check_args(inv, {"MAC", "IP", "K8S_POD_NAMESPACE", "K8S_POD_NAME", "K8S_POD_INFRA_CONTAINER_ID", "K8S_POD_UID"});
+    check_args(inv, {"MAC", "IP"});
     const auto& c = inv.conf;
     spec_.ns = inv.netns;
     spec_.name = inv.ifname;

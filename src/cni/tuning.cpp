@@ -31,7 +31,7 @@ std::optional<bool> optional_bool(const nlohmann::json& c, const char* key) {
 class Tuning : public Plugin {
  public:
   explicit Tuning(Invocation& inv) : inv_(inv) {
-    check_args(inv, {"MAC", "K8S_POD_NAMESPACE", "K8S_POD_NAME", "K8S_POD_INFRA_CONTAINER_ID", "K8S_POD_UID"});
+    check_args(inv, {"MAC"});
     const auto& c = inv.conf;
     if (const auto* s = get_object(c, "sysctl")) {
       for (const auto& [key, value] : s->items()) {

@@ -127,6 +127,12 @@ Table masq_table(int family) { return {fmt::format("{} ctnet_masq", table_family
 constexpr const char* kSpoof = "bridge ctnet_macspoof";
 const Table kSpoofTable{kSpoof, "prerouting"};
 
+void delete_table(const Table& t) {
+  auto r = try_run("delete table " + t.name, false);
+  if (!r.ok && r.err.find("No such file") == std::string::npos)
+    throw Error(fmt::format("cannot remove the unused nftables table {}: {}", t.name, r.err));
+}
+
 // Deletes `t` when it holds no chain but its base chain (the caller holds TablesLock): a host without
 // attachments has none of our tables, as before the first ADD.
 void delete_if_unused(const Table& t) {
@@ -136,9 +142,7 @@ void delete_if_unused(const Table& t) {
   if (j.is_discarded()) return;
   for (const auto& item : j.value("nftables", nlohmann::json::array()))
     if (item.contains("chain") && item["chain"].value("name", "") != t.base) return;
-  r = try_run("delete table " + t.name, false);
-  if (!r.ok && r.err.find("No such file") == std::string::npos)
-    throw Error(fmt::format("cannot remove the unused nftables table {}: {}", t.name, r.err));
+  delete_table(t);
 }
 
 // Runs `setup` (one nft transaction) once the table exists (`create` makes it). When setup fails, a table
@@ -165,34 +169,43 @@ std::string masq_table_commands(int family) {
                      table_family(family), type, match);
 }
 
-// Every map element that jumps to `chain`, by family: the keys to delete.
-std::vector<std::string> elements_jumping_to(int family, const std::string& chain) {
-  std::vector<std::string> keys;
-  auto r = try_run(fmt::format("list map {} ctnet_masq src", table_family(family)), true);
-  if (!r.ok) return keys;
+// The elements of a verdict map that jump to `chain` (the keys to delete), and whether any jumps elsewhere
+// (another attachment still uses the table). `listing` is `nft -j list map ...`.
+struct MapElements {
+  std::vector<std::string> ours;
+  bool others = false;
+};
+MapElements elements_jumping_to(const std::string& listing, const std::string& chain) {
+  MapElements out;
+  auto r = try_run(listing, true);
+  if (!r.ok) return out;
   auto j = nlohmann::json::parse(r.out, nullptr, false);
-  if (j.is_discarded()) return keys;
+  if (j.is_discarded()) return out;
   for (const auto& item : j.value("nftables", nlohmann::json::array())) {
     if (!item.contains("map")) continue;
     for (const auto& e : item["map"].value("elem", nlohmann::json::array())) {
       // [key, {"jump": {"target": chain}}]
       if (!e.is_array() || e.size() != 2 || !e[0].is_string()) continue;
       const auto& v = e[1];
-      if (v.contains("jump") && v["jump"].value("target", "") == chain) keys.push_back(e[0].get<std::string>());
+      if (v.contains("jump") && v["jump"].value("target", "") == chain) out.ours.push_back(e[0].get<std::string>());
+      else out.others = true;
     }
   }
-  return keys;
+  return out;
 }
 
-void remove_chain(int family, const std::string& chain) {
+// Removes an attachment's chain and the map elements that jump to it; true when other attachments' elements
+// are left (an ADD puts its chain and its element in in one transaction, so the map tells who uses the table).
+bool remove_chain(int family, const std::string& chain) {
   const char* fam = table_family(family);
-  auto keys = elements_jumping_to(family, chain);
+  const MapElements e = elements_jumping_to(fmt::format("list map {} ctnet_masq src", fam), chain);
   std::string cmds;
-  for (const auto& k : keys) cmds += fmt::format("delete element {} ctnet_masq src {{ {} }}\n", fam, k);
+  for (const auto& k : e.ours) cmds += fmt::format("delete element {} ctnet_masq src {{ {} }}\n", fam, k);
   cmds += fmt::format("delete chain {} ctnet_masq {}\n", fam, chain);
   auto r = try_run(cmds, false);
   if (!r.ok && r.err.find("No such file") == std::string::npos)
     throw Error(fmt::format("cannot remove nftables chain {} ctnet_masq {}: {}", fam, chain, r.err));
+  return e.others;
 }
 
 bool table_exists(int family) {
@@ -241,8 +254,7 @@ void add_masq(const MasqKey& key, const std::vector<Prefix>& addresses) {
     } catch (...) {
       // Each nft run is one kernel transaction; the IPv4 rules of a dual-stack attachment went in before.
       if (family == AF_INET6 && table_exists(AF_INET)) {
-        remove_chain(AF_INET, chain);
-        delete_if_unused(masq_table(AF_INET));
+        if (!remove_chain(AF_INET, chain)) delete_table(masq_table(AF_INET));
       }
       throw;
     }
@@ -254,8 +266,7 @@ void remove_masq(const MasqKey& key) {
   for (int family : {AF_INET, AF_INET6}) {
     if (!table_exists(family)) continue;
     TablesLock lock;
-    remove_chain(family, chain);
-    delete_if_unused(masq_table(family));
+    if (!remove_chain(family, chain)) delete_table(masq_table(family));
   }
 }
 
@@ -275,37 +286,23 @@ void gc_masq(const std::string& network, const std::set<std::pair<std::string, s
       std::string name = c.value("name", "");
       if (name.rfind(prefix, 0) != 0 || keep.count(name)) continue;
       TablesLock lock;
-      remove_chain(family, name);
-      delete_if_unused(masq_table(family));
+      if (!remove_chain(family, name)) delete_table(masq_table(family));
     }
   }
 }
 
 namespace {
 
-std::vector<std::string> ports_jumping_to(const std::string& chain) {
-  std::vector<std::string> keys;
-  auto r = try_run(fmt::format("list map {} ports", kSpoof), true);
-  if (!r.ok) return keys;
-  auto j = nlohmann::json::parse(r.out, nullptr, false);
-  if (j.is_discarded()) return keys;
-  for (const auto& item : j.value("nftables", nlohmann::json::array())) {
-    if (!item.contains("map")) continue;
-    for (const auto& e : item["map"].value("elem", nlohmann::json::array()))
-      if (e.is_array() && e.size() == 2 && e[0].is_string() && e[1].contains("jump") &&
-          e[1]["jump"].value("target", "") == chain)
-        keys.push_back(e[0].get<std::string>());
-  }
-  return keys;
-}
-
-void remove_spoof_chain(const std::string& chain) {
+// As remove_chain, for the MAC spoof check's chains.
+bool remove_spoof_chain(const std::string& chain) {
+  const MapElements e = elements_jumping_to(fmt::format("list map {} ports", kSpoof), chain);
   std::string cmds;
-  for (const auto& k : ports_jumping_to(chain)) cmds += fmt::format("delete element {} ports {{ \"{}\" }}\n", kSpoof, k);
+  for (const auto& k : e.ours) cmds += fmt::format("delete element {} ports {{ \"{}\" }}\n", kSpoof, k);
   cmds += fmt::format("delete chain {} {}\n", kSpoof, chain);
   auto r = try_run(cmds, false);
   if (!r.ok && r.err.find("No such file") == std::string::npos)
     throw Error(fmt::format("cannot remove nftables chain {} {}: {}", kSpoof, chain, r.err));
+  return e.others;
 }
 }  // namespace
 
@@ -327,8 +324,7 @@ void add_macspoof(const MasqKey& key, const std::string& host_ifname, const std:
 void remove_macspoof(const MasqKey& key) {
   if (!try_run(fmt::format("list table {}", kSpoof), false).ok) return;
   TablesLock lock;
-  remove_spoof_chain(chain_name(key));
-  delete_if_unused(kSpoofTable);
+  if (!remove_spoof_chain(chain_name(key))) delete_table(kSpoofTable);
 }
 
 void gc_macspoof(const std::string& network, const std::set<std::pair<std::string, std::string>>& valid) {
@@ -344,8 +340,7 @@ void gc_macspoof(const std::string& network, const std::set<std::pair<std::strin
     std::string name = item["chain"].value("name", "");
     if (name.rfind(prefix, 0) != 0 || keep.count(name)) continue;
     TablesLock lock;
-    remove_spoof_chain(name);
-    delete_if_unused(kSpoofTable);
+    if (!remove_spoof_chain(name)) delete_table(kSpoofTable);
   }
 }
 
