@@ -477,6 +477,26 @@ std::vector<Row> rows() {
                                                 {"interfaces", {{{"name", "eth0"}, {"sandbox", netns_path(w.ns("c"))}}}}}}};
                   },
                   container_eth0));
+  // portmap runs chained: the host reaches the container's 10.67.0.5 through tfpm0 (hairpin, route_localnet).
+  auto host_route = [](const World& w) {
+    const std::string h = netns_path(w.ns("h"));
+    must(tool("/usr/sbin/ip", {"link", "add", "tfpm0", "type", "veth", "peer", "name", "tfpm1"}, h), "ip link add");
+    must(tool("/usr/sbin/ip", {"addr", "add", "10.67.0.1/24", "dev", "tfpm0"}, h), "ip addr add");
+    must(tool("/usr/sbin/ip", {"link", "set", "tfpm0", "up"}, h), "ip link set up");
+  };
+  r.push_back(cni("portmap (dual stack, hostIP)", "portmap",
+                  [](const World& w) {
+                    const std::string sandbox = netns_path(w.ns("c"));
+                    return json{{"cniVersion", "1.0.0"}, {"name", "tfinet"}, {"type", "portmap"},
+                                {"runtimeConfig", {{"portMappings", {{{"hostPort", 8080}, {"containerPort", 80}},
+                                                                     {{"hostPort", 5353}, {"containerPort", 53}, {"protocol", "udp"},
+                                                                      {"hostIP", "10.67.0.1"}}}}}},
+                                {"prevResult", {{"cniVersion", "1.0.0"},
+                                                {"interfaces", {{{"name", "eth0"}, {"sandbox", sandbox}}}},
+                                                {"ips", {{{"address", "10.67.0.5/24"}, {"interface", 0}},
+                                                         {{"address", "fd00:67::5/64"}, {"interface", 0}}}}}}};
+                  },
+                  host_route));
   r.push_back(cni("tap", "tap", [](const World& w) {
     return json{{"cniVersion", "1.0.0"}, {"name", "tfinet"}, {"type", "tap"}, {"mac", "02:00:00:00:fa:02"}, {"mtu", 1400},
                 {"owner", 4242}, {"ipam", w.ipam("10.66.0.0/24")}};
