@@ -20,7 +20,7 @@
 # Variables: PDT_DIR (the state directory), PDT_NS (the host namespace), PDT_TAG (unique suffix).
 
 PDT_IMAGE=localhost/pdt-busybox:latest
-PDT_DIR= PDT_NS= PDT_TAG=
+PDT_DIR='' PDT_NS='' PDT_TAG=''
 
 # pdt_env_init DIR PLUGIN_DIR NS TAG: writes the configuration; sets PDT_DIR, PDT_NS, PDT_TAG.
 pdt_env_init() {
@@ -64,8 +64,7 @@ pdt_env_start() {
 		"mount --bind '$d/varlibcni' /var/lib/cni && mount --bind '$d/runc' /run/runc && touch '$d/holder.ready' &&
 		 while kill -0 $$ 2>/dev/null; do sleep 1; done" </dev/null >/dev/null 2>&1 &
 	echo $! >"$d/holder.pid"
-	local i
-	for i in $(seq 100); do
+	for _ in $(seq 100); do
 		[ -e "$d/holder.ready" ] && return 0
 		kill -0 "$(cat "$d/holder.pid")" 2>/dev/null || break
 		sleep 0.05

@@ -18,7 +18,7 @@ SRC=$(cd "$(dirname "$0")/../.." && pwd)
 . "$SRC/tests/runtime/podman_lib.sh"
 
 usage() { echo "usage: $0 CTNET_BINARY [--reference | --plugin-dir DIR]" >&2; exit 2; }
-CTNET= REFERENCE=0 PLUGINS=
+CTNET='' REFERENCE=0 PLUGINS=''
 while [ $# -gt 0 ]; do
 	case $1 in
 	--reference) REFERENCE=1 PLUGINS=/usr/lib/cni ;;
@@ -66,9 +66,9 @@ trap 'exit 130' INT TERM HUP
 
 # retry N CMD...: CMD until it succeeds, at most N times 0.2 s apart (a server that is still starting).
 retry() {
-	local n=$1 i
+	local n=$1
 	shift
-	for i in $(seq "$n"); do
+	for _ in $(seq "$n"); do
 		"$@" && return 0
 		sleep 0.2
 	done
@@ -200,7 +200,7 @@ if ip -n "$H" link show cni-podman0 >/dev/null 2>&1; then
 	ip -n "$H" link del cni-podman0
 fi
 diff <(echo "$BASE_LINKS") <(links) >/dev/null || fail "links left in $H: $(diff <(echo "$BASE_LINKS") <(links) | grep '^>' | tr '\n' ' ')"
-ok "links in $H: as before ($(echo $BASE_LINKS))"
+ok "links in $H: as before ($(tr "\n" " " <<<"$BASE_LINKS"))"
 [ "$(podman_netns)" = "$BASE_NETNS" ] || fail "podman's namespaces left: $(podman_netns)"
 [ -z "$(ip netns pids "$H")" ] || fail "processes left in $H: $(ip netns pids "$H" | tr '\n' ' ')"
 [ -z "$(runc --root "$PDT_DIR/runc" list -q)" ] || fail "runc still has containers: $(runc --root "$PDT_DIR/runc" list -q)"
