@@ -9,13 +9,15 @@
 #   option for one) and /run/runc (runc's state: podman gives a rootful runc no --root) are bind mounts of DIR's
 #   own directories in a mount namespace of their own, kept by a holder process; every podman command runs in
 #   it (nsenter --mount), so podman's container namespaces (/run/netns/netns-*) are mounted there only too.
+#   (Not `ip netns exec`: it gives each command a mount namespace of its own, where the namespace mount that
+#   `podman run` makes dies with it, and a later `podman network connect` or `stop` finds an empty file.)
 #   The two directories are created on the machine when missing (as mount points) and left there: removing a
 #   mount point would detach it from the mount namespace of a concurrent run.
 # - cgroups (cgroupfs): each container gets --cgroup-parent /pdt-podman-TAG, removed at the end (podman's default
 #   parent, libpod_parent, would stay behind).
 # Machine facts this works around: Debian's crun cannot start containers here (runc), PID 1 is not systemd
-# (cgroupfs, file events), and without CAP_SYS_RESOURCE podman's default rlimits (nofile 1048576, nproc 4194304)
-# exceed the hard limits (default_ulimits).
+# (cgroupfs, file events), and without CAP_SYS_RESOURCE runc cannot raise the rlimits above the hard limits, as
+# podman's defaults for root (nofile and nproc) ask: "error setting rlimit type 6" (default_ulimits).
 #
 # Variables: PDT_DIR (the state directory), PDT_NS (the host namespace), PDT_TAG (unique suffix).
 
