@@ -9,8 +9,9 @@
 #   option for one) and /run/runc (runc's state: podman gives a rootful runc no --root) are bind mounts of DIR's
 #   own directories in a mount namespace of their own, kept by a holder process; every podman command runs in
 #   it (nsenter --mount), so podman's container namespaces (/run/netns/netns-*) are mounted there only too.
-#   (Not `ip netns exec`: it gives each command a mount namespace of its own, where the namespace mount that
-#   `podman run` makes dies with it, and a later `podman network connect` or `stop` finds an empty file.)
+#   (Not `ip netns exec`: its fresh /sys hides /sys/fs/cgroup, so runc fails with "no cgroup mount found in
+#   mountinfo"; and each command gets a mount namespace of its own, where the namespace mount that `podman run`
+#   makes would stay, out of sight of a later `podman network connect` or `stop`.)
 #   The two directories are created on the machine when missing (as mount points) and left there: removing a
 #   mount point would detach it from the mount namespace of a concurrent run.
 # - cgroups (cgroupfs): each container gets --cgroup-parent /pdt-podman-TAG, removed at the end (podman's default
