@@ -15,7 +15,8 @@ ending containerd ends every shim and container it started). Then:
      PodSandboxStatus, a busybox httpd in one and a busybox sleep in the other (CreateContainer/StartContainer);
      pod to pod (ExecSync: ping, wget), host to pod (ping from the pod's network namespace), and the host port
      from a "client" namespace joined to the host namespace by a veth, and from the host's localhost;
-  3. StopPodSandbox and RemovePodSandbox twice each (the second DEL has CNI_NETNS empty and no prevResult); then
+  3. StopPodSandbox and RemovePodSandbox twice each (three DELs: the first Remove stops again; the second and
+     third have CNI_NETNS empty and no prevResult, the first has both); then
      nothing of the pods is left: links, pod namespaces, host-local leases (a private dataDir), files under the
      private /run, nftables/iptables rules of the host namespace (compared with the state before);
   4. the conflist removed, the kubelet's UpdateRuntimeConfig with a pod CIDR: containerd writes the conflist from
@@ -353,7 +354,8 @@ class World:
         return ["nsenter", f"--net={self.in_containerd_mounts(pod['netns'])}", *cmd]
 
     def remove_pod_twice(self, pod):
-        # the kubelet stops a sandbox more than once; containerd's second DEL has CNI_NETNS="" and no prevResult
+        # the kubelet stops a sandbox more than once; containerd's DELs after the first have CNI_NETNS="" and no
+        # prevResult (the first Remove runs one more: "forcibly stopping sandbox")
         for _ in range(2):
             self.cri.stop_pod_sandbox(pod["id"])
         for _ in range(2):
