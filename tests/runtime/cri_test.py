@@ -26,6 +26,7 @@ Everything made is removed in `finally` (and on SIGTERM), even when a check fail
 import argparse
 import ctypes
 import hashlib
+import importlib.util
 import io
 import ipaddress
 import json
@@ -724,11 +725,9 @@ def main():
         return SKIP
     missing = [p for p in ("containerd", "containerd-shim-runc-v2", "runc", "ctr", "nsenter", "unshare", "nft",
                            "busybox") if not shutil.which(p)]
-    try:
-        import grpc  # noqa: F401
-        import grpc_tools  # noqa: F401
-    except ImportError as e:
-        missing.append(f"python module {e.name} (python3-grpcio, python3-grpc-tools)")
+    for module in ("grpc", "grpc_tools"):
+        if importlib.util.find_spec(module) is None:
+            missing.append(f"python module {module} (python3-grpcio, python3-grpc-tools)")
     if missing:
         log(f"skip: missing {', '.join(missing)}")
         return SKIP
