@@ -146,8 +146,9 @@ class Portmap : public Plugin {
   bool reports_conf_dns() const override { return false; }
 
  private:
-  static nft::PortMapping mapping(const nlohmann::json& m, const std::string& field) {
-    if (!m.is_object()) wrong_type(field, "an object");
+  static nft::PortMapping mapping(const nlohmann::json& given, const std::string& field) {
+    if (!given.is_object()) wrong_type(field, "an object");
+    const auto m = go_keys(given, {"hostPort", "containerPort", "protocol", "hostIP"});
     nft::PortMapping out{.host_port = port_of(m, "hostPort", field), .container_port = port_of(m, "containerPort", field)};
     out.protocol = get_string(m, "protocol", field).value_or("tcp");
     std::transform(out.protocol.begin(), out.protocol.end(), out.protocol.begin(), ::tolower);

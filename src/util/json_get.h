@@ -4,6 +4,8 @@
 #pragma once
 #include <nlohmann/json.hpp>
 
+#include <cctype>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -60,6 +62,26 @@ inline const nlohmann::json* get_object(const nlohmann::json& obj, std::string_v
   const auto* v = member(obj, key);
   if (v && !v->is_object()) wrong_type(join_field(parent, key), "an object");
   return v;
+}
+
+// `obj` with each key that equals one of `names` but for case renamed to that spelling. Go's encoding/json
+// matches field names case-insensitively, and runtimes written in Go send some values with Go's field names:
+// containerd's go-cni passes portMappings as {"HostPort": 8080, "ContainerPort": 80, "Protocol": "tcp"}.
+inline nlohmann::json go_keys(const nlohmann::json& obj, std::initializer_list<std::string_view> names) {
+  if (!obj.is_object()) return obj;
+  auto lower = [](std::string_view s) {
+    std::string out(s);
+    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+  };
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& [k, v] : obj.items()) {
+    std::string key = k;
+    for (auto n : names)
+      if (lower(k) == lower(n) && !obj.contains(std::string(n))) key = n;
+    out[key] = v;
+  }
+  return out;
 }
 
 [[noreturn]] inline void bad_config(std::string_view field, std::string_view problem) {

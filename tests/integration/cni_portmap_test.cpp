@@ -229,7 +229,7 @@ TEST_F(CniPortmap, TrafficOnlyPassingThroughTheHostIsNotIntercepted) {
 
 TEST_F(CniPortmap, DualStackAndHostIp) {
   const std::string c1 = container();
-  json m = json::array({{{"hostPort", 8080}, {"containerPort", 80}},  // protocol defaults to tcp
+  json m = json::array({{{"HostPort", 8080}, {"ContainerPort", 80}},  // as containerd sends it; protocol: tcp
                         {{"hostPort", 9090}, {"containerPort", 80}, {"protocol", "TCP"}, {"hostIP", "10.77.0.1"}},
                         {{"hostPort", 9091}, {"containerPort", 80}, {"hostIP", "127.0.0.1"}}});
   auto pm = attach("p1", c1, m, true);
