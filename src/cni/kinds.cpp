@@ -14,6 +14,7 @@
 #include "cni/framework.h"
 #include "util/json_get.h"
 #include "ipam/host_local.h"
+#include "nft/firewall.h"
 #include "nft/portmap.h"
 #include "util/error.h"
 
@@ -186,6 +187,11 @@ kinds::Removal remove_portmap(kinds::Txn&, const kinds::Made& m) {
   return kinds::Removal::removed;
 }
 
+kinds::Removal remove_firewall(kinds::Txn&, const kinds::Made& m) {
+  nft::remove_firewall(key_from(m.saved));
+  return kinds::Removal::removed;
+}
+
 kinds::Removal remove_state_file(kinds::Txn&, const kinds::Made& m) {
   if (::unlink(m.name.c_str()) == 0) return kinds::Removal::removed;
   if (errno == ENOENT) return kinds::Removal::absent;
@@ -201,6 +207,7 @@ kinds::Made state_file_record(kinds::Txn& txn, const std::string& path) {
 kinds::Made masq_record(kinds::Txn& txn, const nft::MasqKey& key) { return rules_record(txn, "nft-masq", key); }
 kinds::Made macspoof_record(kinds::Txn& txn, const nft::MasqKey& key) { return rules_record(txn, "nft-macspoof", key); }
 kinds::Made portmap_record(kinds::Txn& txn, const nft::MasqKey& key) { return rules_record(txn, "nft-portmap", key); }
+kinds::Made firewall_record(kinds::Txn& txn, const nft::MasqKey& key) { return rules_record(txn, "nft-firewall", key); }
 
 void add_masq(kinds::Txn& txn, const nft::MasqKey& key, const std::vector<Prefix>& addresses) {
   // Each nft run is one kernel transaction: when it throws, none of this attachment's rules exist.
@@ -218,6 +225,7 @@ void define_kinds() {
   kinds::define_kind("nft-masq", remove_masq);
   kinds::define_kind("nft-macspoof", remove_macspoof);
   kinds::define_kind("nft-portmap", remove_portmap);
+  kinds::define_kind("nft-firewall", remove_firewall);
   kinds::define_kind("state-file", remove_state_file);
 }
 

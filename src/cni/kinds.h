@@ -3,6 +3,7 @@
 //   "nft-masq"      the masquerade rules of an attachment (ipMasq)
 //   "nft-macspoof"  the MAC spoof check of an attachment (macspoofchk)
 //   "nft-portmap"   the port mappings of an attachment (portmap)
+//   "nft-firewall"  the firewall plugin's accepts of an attachment
 // ADD records them; a rollback and DEL remove them through kinds::remove like any other record, so `saved`
 // holds everything the removal needs, and DEL can rebuild the same records from the invocation alone.
 #pragma once
@@ -46,6 +47,8 @@ kinds::Made state_file_record(kinds::Txn& txn, const std::string& path);
 kinds::Made macspoof_record(kinds::Txn& txn, const nft::MasqKey& key);
 // Kind "nft-portmap": the port mappings of an attachment (both families), removed by its key alone.
 kinds::Made portmap_record(kinds::Txn& txn, const nft::MasqKey& key);
+// Kind "nft-firewall": the firewall plugin's set elements of an attachment, removed by its key alone.
+kinds::Made firewall_record(kinds::Txn& txn, const nft::MasqKey& key);
 
 // DEL: removes `records` (what ADD made, in ADD's order, as DEL can rebuild it from the invocation) newest
 // first through the kinds' remove, exactly as a rollback does: best effort, every step runs, and the failures

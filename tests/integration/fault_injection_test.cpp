@@ -497,6 +497,13 @@ std::vector<Row> rows() {
                                                          {{"address", "fd00:67::5/64"}, {"interface", 0}}}}}}};
                   },
                   host_route));
+  r.push_back(cni("firewall (same-bridge, own admin chain)", "firewall", [](const World& w) {
+    return json{{"cniVersion", "1.0.0"}, {"name", "tfinet"}, {"type", "firewall"}, {"ingressPolicy", "same-bridge"},
+                {"iptablesAdminChainName", "TF-ADMIN"},
+                {"prevResult", {{"cniVersion", "1.0.0"},
+                                {"interfaces", {{{"name", "tfbr9"}}, {{"name", "eth0"}, {"sandbox", netns_path(w.ns("c"))}}}},
+                                {"ips", {{{"address", "10.68.0.5/24"}, {"interface", 1}}, {{"address", "fd00:68::5/64"}, {"interface", 1}}}}}}};
+  }));
   r.push_back(cni("tap", "tap", [](const World& w) {
     return json{{"cniVersion", "1.0.0"}, {"name", "tfinet"}, {"type", "tap"}, {"mac", "02:00:00:00:fa:02"}, {"mtu", 1400},
                 {"owner", 4242}, {"ipam", w.ipam("10.66.0.0/24")}};
