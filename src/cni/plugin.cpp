@@ -23,7 +23,7 @@ constexpr PluginEntry kPlugins[] = {
     {"bridge", make_bridge}, {"ptp", make_ptp},       {"host-local", make_host_local}, {"macvlan", make_macvlan},
     {"ipvlan", make_ipvlan}, {"host-device", make_host_device}, {"sriov", make_sriov}, {"loopback", make_loopback},
     {"tuning", make_tuning}, {"static", make_static}, {"tap", make_tap},              {"vlan", make_vlan},
-    {"dummy", make_dummy},
+    {"dummy", make_dummy},   {"bandwidth", make_bandwidth},
 };
 
 void print_text(std::string s) {

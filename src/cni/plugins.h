@@ -76,6 +76,7 @@ std::unique_ptr<Plugin> make_static(Invocation& inv);
 std::unique_ptr<Plugin> make_tap(Invocation& inv);
 std::unique_ptr<Plugin> make_vlan(Invocation& inv);
 std::unique_ptr<Plugin> make_dummy(Invocation& inv);
+std::unique_ptr<Plugin> make_bandwidth(Invocation& inv);
 
 // ---- helpers the plugins share -----------------------------------------------------------------------------
 
