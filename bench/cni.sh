@@ -2,7 +2,8 @@
 # CNI benchmark, side by side in one run: ctnet's plugins vs the reference plugins in /usr/lib/cni vs the
 # kernel floor (rtnl_floor.c), all inside a throwaway "host" namespace so the machine's own stays untouched.
 #   bench/cni.sh [BUILD_DIR]        env: RUNS (default 40), SCALE ("10 100 1000"), PAR_TOTAL (1000)
-# Reports medians and ratios of ADD/DEL for bridge+host-local and ptp, the per-ADD cost with N containers
+# Reports medians and ratios of ADD/DEL for bridge+host-local and ptp, bandwidth chained after the bridge (tbf,
+# IFB, redirect; ctnet vs the reference on the same kind of veth), the per-ADD cost with N containers
 # already on the network, 1000 ADDs in 8 parallel streams (failures, duplicates), peak RSS and installed size.
 set -euo pipefail
 BUILD=$(realpath "${1:-build}")
@@ -20,7 +21,7 @@ if [ "${1:-}" != "--inner" ] && [ "${CNI_BENCH_INNER:-}" != 1 ]; then
 	HOSTNS=tcni-bench-$$
 	ip netns add "$HOSTNS"
 	cleanup() {
-		ip netns exec "$HOSTNS" bash -c 'for n in $(ip netns list | awk "/^tcni-b(f|c|r|pc|pr|sc|sr|mc|mr|mf|p[0-7])-/{print \$1}"); do ip netns del $n & done; wait' 2>/dev/null || true
+		ip netns exec "$HOSTNS" bash -c 'for n in $(ip netns list | awk "/^tcni-b(f|c|r|pc|pr|wc|wr|sc|sr|mc|mr|mf|p[0-7])-/{print \$1}"); do ip netns del $n & done; wait' 2>/dev/null || true
 		ip netns del "$HOSTNS" 2>/dev/null || true
 		rm -rf "/tmp/tcni-bench-$$"
 	}
@@ -96,6 +97,37 @@ done
 CA=$(median "$W/c.add") RA=$(median "$W/r.add") CD=$(median "$W/c.del") RD=$(median "$W/r.del")
 echo "bridge: ctnet/reference ADD $(ratio $CA $RA), DEL $(ratio $CD $RD); ptp: ctnet/reference ADD $(ratio $(median "$W/pc.add") $(median "$W/pr.add")), DEL $(ratio $(median "$W/pc.del") $(median "$W/pr.del"))"
 echo "peak RSS of one ADD (KiB, max over runs): ctnet bridge $(maxrss "$W/c.add"), reference bridge $(maxrss "$W/r.add") (with its host-local child), ctnet ptp $(maxrss "$W/pc.add"), floor $(maxrss "$W/f.add")"
+
+echo
+echo "== bandwidth ADD/DEL chained after ctnet's bridge, medians over $RUNS runs (µs)"
+# Both plugins get the veth of a ctnet bridge ADD (prevResult) with the same limits both ways; only the
+# bandwidth step is timed. The bridge's own DEL follows, untimed.
+bw_conf() { # network prevResult-file
+	printf '{"cniVersion":"1.0.0","name":"%s","type":"bandwidth","ingressRate":8000000,"ingressBurst":80000,"egressRate":16000000,"egressBurst":160000,"prevResult":%s}\n' "$1" "$(cat "$2")"
+}
+for i in $(seq 1 "$RUNS"); do
+	for k in wc wr; do
+		ip netns add tcni-b$k-$i
+		CNI_COMMAND=ADD CNI_CONTAINERID=$k$i CNI_NETNS=/run/netns/tcni-b$k-$i CNI_IFNAME=eth0 CNI_PATH=$REF \
+			TIMEEXEC_OUT=$W/$k.prev.$i "$T/timeexec" "$W/c.json" "$CNI/bridge" 2>/dev/null
+		bw_conf tcnibenchc "$W/$k.prev.$i" >"$W/$k.conf.$i"
+	done
+	plugin_run ADD wc$i tcni-bwc-$i "$W/wc.conf.$i" "$CNI/bandwidth" "$W/wc.add"
+	plugin_run ADD wr$i tcni-bwr-$i "$W/wr.conf.$i" "$REF/bandwidth" "$W/wr.add"
+done
+for i in $(seq 1 "$RUNS"); do
+	plugin_run DEL wc$i tcni-bwc-$i "$W/wc.conf.$i" "$CNI/bandwidth" "$W/wc.del"
+	plugin_run DEL wr$i tcni-bwr-$i "$W/wr.conf.$i" "$REF/bandwidth" "$W/wr.del"
+	for k in wc wr; do plugin_run DEL $k$i tcni-b$k-$i "$W/c.json" "$CNI/bridge" "$W/bridge.del.bw"; done
+done
+for i in $(seq 1 "$RUNS"); do for k in wc wr; do ip netns del tcni-b$k-$i & done; done
+wait
+printf "%-28s %9s %9s %9s\n" what ADD_ms DEL_ms failures
+for k in "wc:ctnet bandwidth" "wr:reference bandwidth"; do
+	f=${k%%:*} label=${k#*:}
+	printf "%-28s %9s %9s %9s\n" "$label" "$(ms $(median "$W/$f.add"))" "$(ms $(median "$W/$f.del"))" "$(($(fails "$W/$f.add") + $(fails "$W/$f.del")))"
+done
+echo "bandwidth: ctnet/reference ADD $(ratio $(median "$W/wc.add") $(median "$W/wr.add")), DEL $(ratio $(median "$W/wc.del") $(median "$W/wr.del")); peak RSS ctnet $(maxrss "$W/wc.add") KiB, reference $(maxrss "$W/wr.add") KiB"
 
 echo
 echo "== per-ADD cost with N containers already on the network (median of 20 ADDs at each N)"

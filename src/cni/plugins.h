@@ -78,6 +78,7 @@ std::unique_ptr<Plugin> make_vlan(Invocation& inv);
 std::unique_ptr<Plugin> make_dummy(Invocation& inv);
 std::unique_ptr<Plugin> make_portmap(Invocation& inv);
 std::unique_ptr<Plugin> make_firewall(Invocation& inv);
+std::unique_ptr<Plugin> make_bandwidth(Invocation& inv);
 
 // ---- helpers the plugins share -----------------------------------------------------------------------------
 

@@ -8,8 +8,10 @@
 #include "kinds/bridge.h"
 #include "kinds/dummy.h"
 #include "kinds/host_device.h"
+#include "kinds/ifb.h"
 #include "kinds/link_kind.h"
 #include "kinds/netns.h"
+#include "kinds/qdisc.h"
 #include "kinds/subif.h"
 #include "kinds/sysctl.h"
 #include "kinds/tap.h"
@@ -34,7 +36,8 @@ std::map<std::string, RemoveFn, std::less<>>& table() {
       {"vf-attachment", vf::remove_attachment},
       {"link", remove_link},            {"link-up", remove_link_up},
       {"link-setting", remove_link_setting}, {"tap", tap::remove},
-      {"dummy", dummy::remove},
+      {"dummy", dummy::remove},         {"ifb", ifb::remove},
+      {"qdisc", qdisc::remove},
   };
   return t;
 }

@@ -78,14 +78,15 @@ inline PluginRun exec_plugin(const std::string& exe, const std::string& name, co
 }
 
 // One test's world: a host namespace, container namespaces on demand, a data dir; all removed at the end.
+// Their names start with prefix_ ("tcni"; a suite may set its own in its constructor).
 class CniFixture : public ::testing::Test {
  protected:
   void SetUp() override {
     static std::atomic<int> counter{0};
     tag_ = std::to_string(getpid()) + "-" + std::to_string(counter++);
-    host_name_ = "tcni-h-" + tag_;
+    host_name_ = prefix_ + "-h-" + tag_;
     host_ = std::make_unique<NetNs>(NetNs::create_named(host_name_));
-    data_dir_ = "/tmp/tcni-data-" + tag_;
+    data_dir_ = "/tmp/" + prefix_ + "-data-" + tag_;
   }
   void TearDown() override {
     for (const auto& n : containers_) NetNs::remove_named(n);
@@ -97,7 +98,7 @@ class CniFixture : public ::testing::Test {
 
   // A new container namespace; returns its path (what CNI_NETNS carries).
   std::string container() {
-    std::string name = "tcni-c-" + tag_ + "-" + std::to_string(containers_.size());
+    std::string name = prefix_ + "-c-" + tag_ + "-" + std::to_string(containers_.size());
     NetNs::create_named(name);
     containers_.push_back(name);
     return NetNs::path_of(name);
@@ -162,6 +163,7 @@ class CniFixture : public ::testing::Test {
     return out;
   }
 
+  std::string prefix_ = "tcni";
   std::string tag_, host_name_, data_dir_;
   std::unique_ptr<NetNs> host_;
   std::vector<std::string> containers_;

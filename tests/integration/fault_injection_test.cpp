@@ -257,6 +257,18 @@ void snapshot_ns(const std::string& name, Snapshot& s) {
     }
     ++part;
   }
+  // Queueing disciplines (CNI bandwidth), by link, place and kind; classes and filters hang from them and go
+  // with them. The default ones (handle 0:) come and go with their links, already compared.
+  Proc tc = tool("/usr/sbin/tc", {"-n", name, "-j", "qdisc", "show"});
+  json qs = json::parse(tc.out, nullptr, false);
+  if (!tc.exited || tc.status != 0 || !qs.is_array()) {
+    s.insert("ns " + name + ": qdiscs cannot be read: " + tc.describe());
+    return;
+  }
+  for (const auto& q : qs)
+    if (q.value("handle", "0:") != "0:")
+      s.insert(fmt_line("ns", name, "qdisc", q.value("dev", "?"), q.value("kind", "?"), q.value("handle", "?"),
+                        q.value("root", false) ? "root" : "parent=" + q.value("parent", "?")));
 }
 
 Snapshot snapshot(const World& w) {
@@ -508,6 +520,38 @@ std::vector<Row> rows() {
     return json{{"cniVersion", "1.0.0"}, {"name", "tfinet"}, {"type", "tap"}, {"mac", "02:00:00:00:fa:02"}, {"mtu", 1400},
                 {"owner", 4242}, {"ipam", w.ipam("10.66.0.0/24")}};
   }));
+  // bandwidth runs chained after the plugin that made the veth: its host end (bwth0) and the container's eth0
+  // are there before. DEL removes the IFB; the qdiscs on the host end go with the veth by design, so the
+  // face's delete here is DEL and removing them.
+  auto veth_to_container = [](const World& w) {
+    w.ip({"link", "add", "bwth0", "type", "veth", "peer", "name", "eth0", "netns", w.ns("c")});
+    w.ip({"link", "set", "bwth0", "up"});
+  };
+  auto bandwidth = [veth_to_container](std::string name, json keys) {
+    auto conf = [keys](const World& w) {
+      json c = keys;
+      c.update({{"cniVersion", "1.0.0"}, {"name", "tfinet"}, {"type", "bandwidth"},
+                {"prevResult", {{"cniVersion", "1.0.0"},
+                                {"interfaces", {{{"name", "bwth0"}}, {{"name", "eth0"}, {"sandbox", netns_path(w.ns("c"))}}}}}}});
+      return c;
+    };
+    return Row{.name = "cni/" + name,
+               .namespaces = {"c"},
+               .prepare = veth_to_container,
+               .op = [conf](const World& w) { return w.cni("bandwidth", "ADD", w.ns("c"), conf(w)); },
+               .undo = [conf](const World& w) {
+                 auto tc_del = [](const char* where) {
+                   return Cmd{.argv0 = "tc", .args = {"qdisc", "del", "dev", "bwth0", where}, .exe = "/usr/sbin/tc"};
+                 };
+                 return std::vector{w.cni("bandwidth", "DEL", w.ns("c"), conf(w)), tc_del("root"), tc_del("ingress")};
+               },
+               .cni = true};
+  };
+  const json limits = {{"ingressRate", 8000000}, {"ingressBurst", 80000}, {"egressRate", 16000000}, {"egressBurst", 160000}};
+  r.push_back(bandwidth("bandwidth (tbf, IFB, ingress redirect)", limits));
+  json subnets = limits;
+  subnets["shapedSubnets"] = {"10.67.0.0/16", "fd00:67::/48"};
+  r.push_back(bandwidth("bandwidth (htb classes and u32 filters: shapedSubnets)", subnets));
   r.push_back(cni("host-local (IPAM alone)", "host-local", [](const World& w) {
     return json{{"cniVersion", "1.0.0"}, {"name", "tfinet"}, {"type", "host-local"}, {"ipam", w.ipam("10.65.0.0/24")}};
   }));
