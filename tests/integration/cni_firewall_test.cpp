@@ -156,8 +156,9 @@ TEST_F(CniFirewall, BadInputIsRefusedNamingTheField) {
     auto r = run("firewall", env("ADD", "f1", c1), firewall(b.json, "tcninet", extra));
     EXPECT_EQ(r.exit_code, 1) << field;
     EXPECT_NE(r.msg().find("'" + field + "'"), std::string::npos) << r.out;
-    if (extra.contains("backend") && extra["backend"] == "firewalld")
+    if (extra.contains("backend") && extra["backend"] == "firewalld") {
       EXPECT_NE(r.msg().find("firewalld is not running"), std::string::npos) << r.out;
+    }
     EXPECT_EQ(ruleset(), before);
   }
   json other_admin = firewall(b.json, "tcninet", {{"iptablesAdminChainName", "MY-ADMIN"}});
