@@ -23,7 +23,7 @@ demo: build
 	@scripts/demo.sh $(BUILD)/ctnet
 
 test: build
-	$(CTEST) -L 'unit|integration'
+	$(CTEST) -L 'unit|integration|runtime'
 	@$(MAKE) --no-print-directory test-sanitize
 	@$(MAKE) --no-print-directory test-kernel
 
@@ -32,6 +32,9 @@ test-unit: build
 
 test-integration: build
 	$(CTEST) -L integration
+
+test-runtime: build
+	$(CTEST) -L runtime
 
 # The unit and integration suites again, on a build with AddressSanitizer and UndefinedBehaviorSanitizer
 # (its own directory; the tests exec that build's ctnet). Any finding aborts the program and fails its test.
