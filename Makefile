@@ -6,10 +6,14 @@ JOBS ?= $(shell nproc)
 CNI_DIR ?= $(PREFIX)/lib/cni
 CTEST = cd $(BUILD) && ctest --output-on-failure --timeout 600
 
-.PHONY: deps build demo test test-unit test-integration test-sanitize test-kernel bench install cni clean
+.PHONY: deps deps-test build demo test test-unit test-integration test-sanitize test-kernel bench install cni clean
 
 deps:
 	@scripts/install-deps.sh
+
+# What the tests and benchmarks start besides ctnet: podman, containerd, etcd, QEMU, iperf3 ...
+deps-test:
+	@scripts/install-deps.sh --test
 
 $(BUILD)/Makefile:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -22,18 +26,18 @@ build: deps $(BUILD)/Makefile
 demo: build
 	@scripts/demo.sh $(BUILD)/ctnet
 
-test: build
+test: build deps-test
 	$(CTEST) -L 'unit|integration|runtime'
 	@$(MAKE) --no-print-directory test-sanitize
 	@$(MAKE) --no-print-directory test-kernel
 
-test-unit: build
+test-unit: build deps-test
 	$(CTEST) -L unit
 
-test-integration: build
+test-integration: build deps-test
 	$(CTEST) -L integration
 
-test-runtime: build
+test-runtime: build deps-test
 	$(CTEST) -L runtime
 
 # The unit and integration suites again, on a build with AddressSanitizer and UndefinedBehaviorSanitizer
@@ -41,15 +45,15 @@ test-runtime: build
 $(ASAN_BUILD)/Makefile:
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCTNET_SANITIZE=ON
 
-test-sanitize: deps $(ASAN_BUILD)/Makefile
+test-sanitize: deps-test $(ASAN_BUILD)/Makefile
 	cmake --build $(ASAN_BUILD) -j $(JOBS) --target ctnet test_unit test_integration
 	cd $(ASAN_BUILD) && ctest --output-on-failure --timeout 600 -L 'unit|integration'
 
 # ipvlan and SR-IOV need drivers this machine's kernel lacks: a stock Debian kernel boots under QEMU.
-test-kernel: build
+test-kernel: build deps-test
 	@tests/kernel/run.sh $(BUILD)
 
-bench: build
+bench: build deps-test
 	@bench/run.sh $(BUILD)
 
 cni: build

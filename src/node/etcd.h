@@ -1,0 +1,130 @@
+// A client of etcd's v3 API (etcd 3.4), through its JSON gateway (/v3/...) over HTTP(S) with libcurl.
+// libcurl.so.4 is dlopen()ed on first use, so the CNI plugins (the same binary) never load it.
+//
+// Why the gateway and not gRPC: the agent's traffic is a handful of small requests per change; the gateway needs
+// one C library with TLS and failover built in (libcurl), no generated code and no C++ gRPC runtime in a binary that
+// is also exec'd for every container. Streams (watch, lease keep-alive) are the gateway's newline-delimited JSON.
+//
+// Keys and values are bytes (the gateway carries them base64-encoded); int64 fields arrive as JSON strings.
+#pragma once
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "util/error.h"
+
+namespace ctnet::etcd {
+
+struct Options {
+  std::vector<std::string> endpoints;    // "http://10.0.0.1:2379", "https://..." ; tried in order, failing over
+  std::string ca_file, cert_file, key_file;   // TLS: the CA to trust, the client certificate and key (PEM)
+  std::chrono::milliseconds timeout{3000};    // per request (connect + answer); streams: connect only
+};
+
+// No endpoint answered (each endpoint's reason in the message). The caller decides whether to retry.
+class Unavailable : public Error {
+ public:
+  using Error::Error;
+};
+// etcd answered with an error (its gRPC code and message), e.g. a lease that does not exist.
+class Refused : public Error {
+ public:
+  Refused(int code, std::string message);
+  int code() const { return code_; }
+ private:
+  int code_;
+};
+// A watch's start revision was compacted away: read the state again and watch from the new revision.
+class Compacted : public Error {
+ public:
+  explicit Compacted(int64_t compact_revision);
+  int64_t compact_revision() const { return rev_; }
+ private:
+  int64_t rev_;
+};
+
+struct KeyValue {
+  std::string key, value;
+  int64_t create_revision = 0, mod_revision = 0, version = 0, lease = 0;
+};
+
+struct Range {
+  std::vector<KeyValue> kvs;
+  int64_t revision = 0;   // the store's revision when read (watch from revision + 1)
+};
+
+struct Compare {
+  enum class Target { version, create_revision, mod_revision, value, lease };
+  enum class Op { equal, not_equal, greater, less };
+  std::string key;
+  Target target = Target::version;
+  Op op = Op::equal;
+  int64_t number = 0;     // version / revisions / lease
+  std::string value;      // Target::value
+};
+
+struct Request {          // one operation of a transaction
+  enum class Type { put, del, get };
+  Type type = Type::get;
+  std::string key, value;
+  int64_t lease = 0;
+  bool prefix = false;    // del/get: every key with this prefix
+};
+
+struct TxnResult {
+  bool succeeded = false;
+  int64_t revision = 0;
+  std::vector<Range> gets;  // the results of the get requests of the branch that ran, in order
+};
+
+struct Event {
+  enum class Type { put, del };
+  Type type = Type::put;
+  KeyValue kv;              // for del: key and mod_revision only
+};
+
+class Client {
+ public:
+  explicit Client(Options o);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  Range get(const std::string& key);
+  Range get_prefix(const std::string& prefix);
+  int64_t put(const std::string& key, const std::string& value, int64_t lease = 0);  // the new revision
+  int64_t del(const std::string& key, bool prefix = false);                             // keys deleted
+  TxnResult txn(const std::vector<Compare>& compare, const std::vector<Request>& success,
+                const std::vector<Request>& failure = {});
+
+  int64_t grant(int64_t ttl_seconds);          // a new lease's ID
+  // Refreshes the lease once; its TTL now. Throws Refused (code 5, NOT_FOUND) when the lease is gone.
+  int64_t keep_alive(int64_t lease);
+  void revoke(int64_t lease);                  // the keys attached to it go; a lease already gone is fine
+  int64_t time_to_live(int64_t lease);         // remaining seconds; -1 when the lease does not exist
+
+  // Watches every key under `prefix` from `start_revision`, calling `on_events` with each batch of events and the
+  // store revision it brings the watcher to; returns when `stop` becomes true or on_events returns false. Throws
+  // Compacted when start_revision is no longer in the store, Unavailable when the stream cannot be (re)opened.
+  // A broken stream is reopened on the next endpoint from the last revision seen, so no event is missed or
+  // repeated.
+  void watch(const std::string& prefix, int64_t start_revision,
+             const std::function<bool(const std::vector<Event>&, int64_t revision)>& on_events,
+             const std::atomic<bool>& stop);
+
+  // The endpoint that answered last (for status output).
+  const std::string& endpoint() const;
+
+ private:
+  struct Impl;
+  Impl* impl_;
+};
+
+// "k1,k2" prefix end for a range request: the key after every key that starts with `prefix`.
+std::string prefix_end(const std::string& prefix);
+
+}  // namespace ctnet::etcd
