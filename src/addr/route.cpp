@@ -28,6 +28,7 @@ nl::Message route_request(uint16_t type, uint16_t flags, const Route& r) {
   rt->rtm_protocol = r.protocol;
   rt->rtm_scope = r.scope.value_or(r.gateway ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK);
   rt->rtm_type = RTN_UNICAST;
+  if (r.onlink) rt->rtm_flags |= RTNH_F_ONLINK;
   if (r.table >= 256) m.put_u32(RTA_TABLE, r.table);
   if (r.dst.length() > 0) {
     IpAddress net = r.dst.first();
@@ -95,6 +96,7 @@ std::vector<Route> list_routes(nl::Socket& s, int family, uint32_t table) {
     r.table = t;
     r.protocol = rt->rtm_protocol;
     r.scope = rt->rtm_scope;
+    r.onlink = rt->rtm_flags & RTNH_F_ONLINK;
     size_t alen = rt->rtm_family == AF_INET ? 4 : 16;
     if (auto d = a.bytes(RTA_DST); d.size() == alen)
       r.dst = Prefix(IpAddress::from_bytes(rt->rtm_family, d.data()), rt->rtm_dst_len);

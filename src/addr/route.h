@@ -21,6 +21,7 @@ struct Route {
   std::optional<uint8_t> scope;       // unset: link scope without gateway, universe with one
   uint32_t metric = 0;
   uint32_t mtu = 0;
+  bool onlink = false;                // the gateway is on the link even without a route to it (RTNH_F_ONLINK)
 
   int family() const { return dst.family(); }
   std::string str() const;            // "default via 10.0.0.1 dev 5"
