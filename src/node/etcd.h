@@ -22,18 +22,23 @@ namespace ctnet::etcd {
 struct Options {
   std::vector<std::string> endpoints;    // "http://10.0.0.1:2379", "https://..." ; tried in order, failing over
   std::string ca_file, cert_file, key_file;   // TLS: the CA to trust, the client certificate and key (PEM)
-  std::chrono::milliseconds timeout{3000};    // per request (connect + answer); streams: connect only
+  std::chrono::milliseconds timeout{3000};    // per request (connect + answer); streams: connect + first answer
+  // How long watch() keeps trying to (re)open its stream, round after round over the endpoints, before it throws
+  // Unavailable: etcd restarting must not end the watch.
+  std::chrono::milliseconds watch_reconnect{30000};
 };
 
-// No endpoint answered (each endpoint's reason in the message). The caller decides whether to retry.
+// No endpoint answered (each endpoint's reason in the message). The caller decides whether to retry. A request
+// whose connection broke or timed out after it was sent is retried on the next endpoint like one that never
+// connected, so a put or txn may have been applied once even when an error or another endpoint's answer follows.
 class Unavailable : public Error {
  public:
   using Error::Error;
 };
-// etcd answered with an error (its gRPC code and message), e.g. a lease that does not exist.
+// etcd answered with an error (its gRPC code and message), e.g. a lease that does not exist. Never retried.
 class Refused : public Error {
  public:
-  Refused(int code, std::string message);
+  Refused(int code, std::string message);  // message: what was asked and etcd's text
   int code() const { return code_; }
  private:
   int code_;
@@ -107,16 +112,18 @@ class Client {
   void revoke(int64_t lease);                  // the keys attached to it go; a lease already gone is fine
   int64_t time_to_live(int64_t lease);         // remaining seconds; -1 when the lease does not exist
 
-  // Watches every key under `prefix` from `start_revision`, calling `on_events` with each batch of events and the
-  // store revision it brings the watcher to; returns when `stop` becomes true or on_events returns false. Throws
-  // Compacted when start_revision is no longer in the store, Unavailable when the stream cannot be (re)opened.
-  // A broken stream is reopened on the next endpoint from the last revision seen, so no event is missed or
-  // repeated.
+  // Watches every key under `prefix` from `start_revision` (0: from now), calling `on_events` with each batch of
+  // events and the revision the watcher has seen everything up to (the batch's last mod_revision: a batch never
+  // splits a revision); returns when `stop` becomes true (looked at every 100 ms) or on_events returns false.
+  // Throws Compacted when start_revision is no longer in the store, Unavailable when the stream cannot be
+  // (re)opened within Options::watch_reconnect, Refused when etcd refuses the watch. A broken stream is reopened
+  // (the same endpoint first, then the next ones) from the last revision seen + 1, so no event is missed or
+  // repeated. Exceptions of on_events end the watch and reach the caller.
   void watch(const std::string& prefix, int64_t start_revision,
              const std::function<bool(const std::vector<Event>&, int64_t revision)>& on_events,
              const std::atomic<bool>& stop);
 
-  // The endpoint that answered last (for status output).
+  // The endpoint that answered last (for status output); the first one before any answer.
   const std::string& endpoint() const;
 
  private:
@@ -124,7 +131,9 @@ class Client {
   Impl* impl_;
 };
 
-// "k1,k2" prefix end for a range request: the key after every key that starts with `prefix`.
+// The range_end that makes a range [prefix, range_end) every key starting with `prefix`: its last byte below 0xff
+// incremented, what follows dropped ("a/b" -> "a/c", "a\xff" -> "b"); "\0" (every key >= prefix) when there is none,
+// also for "" (every key).
 std::string prefix_end(const std::string& prefix);
 
 }  // namespace ctnet::etcd
