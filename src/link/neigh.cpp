@@ -64,9 +64,9 @@ bool remove_neighbour(nl::Socket& s, int ifindex, const IpAddress& dst) {
 
 std::vector<Neighbour> list_neighbours(nl::Socket& s, int ifindex, int family) {
   nl::Message m(RTM_GETNEIGH, 0);
-  auto* nd = m.put_header<ndmsg>();
-  nd->ndm_family = static_cast<uint8_t>(family);
-  nd->ndm_ifindex = ifindex;  // with NDA_IFINDEX the kernel filters the dump (strict check not needed)
+  // Strictly checked (NETLINK_GET_STRICT_CHK): the header's ifindex must be 0, the filter is NDA_IFINDEX
+  // (net/core/neighbour.c, neigh_valid_dump_req).
+  m.put_header<ndmsg>()->ndm_family = static_cast<uint8_t>(family);
   m.put_u32(NDA_IFINDEX, static_cast<uint32_t>(ifindex));
   std::vector<Neighbour> out;
   for (auto& msg : s.dump(m, "cannot list neighbours")) {

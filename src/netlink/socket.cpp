@@ -76,7 +76,20 @@ Reply Socket::exchange(Message& m) {
         return reply;
       }
       if (h->nlmsg_flags & NLM_F_DUMP_INTR) reply.interrupted = true;
-      if (h->nlmsg_type == NLMSG_DONE) return reply;
+      if (h->nlmsg_type == NLMSG_DONE) {
+        // A dump the kernel refused ends with NLMSG_DONE carrying the error (netlink_dump_done), not NLMSG_ERROR.
+        if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(int))) {
+          const int err = *static_cast<const int*>(mnl_nlmsg_get_payload(h));
+          if (err < 0) {
+            reply.error = -err;
+            const size_t len = mnl_nlmsg_get_payload_len(h);
+            if ((h->nlmsg_flags & NLM_F_ACK_TLVS) && len > sizeof(int))  // the extended ACK follows the error
+              reply.kernel_text = Attrs::of_buffer(static_cast<const char*>(mnl_nlmsg_get_payload(h)) + sizeof(int), len - sizeof(int))
+                                      .str(NLMSGERR_ATTR_MSG).value_or("");
+          }
+        }
+        return reply;
+      }
       OwnedMessage owned;
       owned.data.assign(reinterpret_cast<const char*>(h), reinterpret_cast<const char*>(h) + h->nlmsg_len);
       reply.messages.push_back(std::move(owned));

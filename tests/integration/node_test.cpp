@@ -18,6 +18,8 @@
 #include "support/run.h"
 #include "support/tcp.h"
 
+#include <fmt/format.h>
+
 namespace ctnet::test {
 namespace {
 
@@ -139,7 +141,7 @@ class NodeLab : public ::testing::Test {
     etcd_ = Proc(etcd_ns_, {"etcd", "--name", "tnd", "--data-dir", dir_ + "/etcd", "--listen-client-urls", kEtcd,
                             "--advertise-client-urls", kEtcd, "--listen-peer-urls", "http://127.0.0.1:23800",
                             "--initial-advertise-peer-urls", "http://127.0.0.1:23800", "--initial-cluster",
-                            "tnd=http://127.0.0.1:23800", "--logger", "zap", "--log-level", "error"},
+                            "tnd=http://127.0.0.1:23800", "--logger", "zap", "--log-level", "error", "--max-txn-ops", "1000"},
                  dir_ + "/etcd.log");
     ASSERT_TRUE(wait_until([&] { return etcdctl({"endpoint", "health"}).exit_code == 0; }, 20s)) << etcd_.log();
   }
@@ -253,6 +255,294 @@ TEST_F(NodeLab, PodsOnTwoHostsReachEachOtherOverVxlanDualStack) {
   auto j = json::parse(st.out);
   EXPECT_EQ(j["nodes"].size(), 2u);
   EXPECT_TRUE(j["local"]["kernelMatches"].get<bool>()) << st.out;
+}
+
+// Runs `busybox ping` for `seconds` (5 per second) in the background; lost() says how many got no answer.
+class ContinuousPing {
+ public:
+  ContinuousPing(const std::string& from_ns, const std::string& addr, int seconds)
+      : t_([this, from_ns, addr, seconds] {
+          auto r = test::run({"ip", "netns", "exec", from_ns, "busybox", "ping", "-i", "0.2", "-c", std::to_string(seconds * 5),
+                              "-W", "1", addr});
+          out_ = r.out;
+        }) {}
+  ~ContinuousPing() { wait(); }
+  void wait() {
+    if (t_.joinable()) t_.join();
+  }
+  // From "N packets transmitted, M packets received": N - M (-1 when the output has no summary).
+  int lost() {
+    wait();
+    auto p = out_.find(" packets transmitted, ");
+    if (p == std::string::npos) return -1;
+    int sent = std::stoi(out_.substr(out_.rfind('\n', p) + 1));
+    int got = std::stoi(out_.substr(p + 22));
+    return sent - got;
+  }
+  const std::string& output() const { return out_; }
+
+ private:
+  std::string out_;
+  std::thread t_;
+};
+
+TEST_F(NodeLab, HostGwRoutesPeersOnTheSegmentAndRefusesOthers) {
+  init({"--backend", "host-gw"});
+  start_agent(1);
+  start_agent(2);
+  const Host a = host(1), b = host(2);
+  ASSERT_TRUE(wait_until([&] { return peer_routes(a) == 1 && peer_routes(b) == 1; }, 10s)) << agents_[1].log();
+  EXPECT_EQ(*routes(a).begin(), "10.244.1.0/24 via 10.210.0.12 dev under0") << "the peer's subnet via its underlay address";
+  Pod pa = pod(a, "a"), pb = pod(b, "b");
+  EXPECT_TRUE(ping(pa.ns, pb.ip4, 2));
+  // A node elsewhere (not on 10.210.0.0/24) cannot be a host-gw next hop: refused, said why, not routed.
+  json far = {{"node", "far"}, {"subnets", {"10.244.9.0/24"}}, {"underlay", "10.99.0.5"}, {"backend", "host-gw"}};
+  ASSERT_EQ(etcdctl({"put", "/ctnet/networks/tndnet/subnets/9", far.dump()}).exit_code, 0);
+  EXPECT_TRUE(wait_until([&] { return agents_[1].log().find("far: host-gw needs peers on the same L2 segment") != std::string::npos; }, 5s))
+      << agents_[1].log();
+  EXPECT_EQ(peer_routes(a), 1u);
+}
+
+TEST_F(NodeLab, LeaveDropsTheNodeAtOnceAndADeadNodeGoesWithItsLease) {
+  init();
+  for (int i = 1; i <= 3; ++i) start_agent(i);
+  const Host a = host(1), b = host(2), c = host(3);
+  ASSERT_TRUE(wait_until([&] { return peer_routes(a) == 4 && peer_routes(b) == 4 && peer_routes(c) == 4; }, 10s));
+  // c stops (SIGTERM: its kernel state stays), then leaves on purpose.
+  EXPECT_EQ(agents_[3].stop(SIGTERM), 0);
+  EXPECT_TRUE(test::run({"ip", "-n", c.ns, "link", "show", "ctnet.1"}).exit_code == 0) << "SIGTERM leaves the data plane";
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = ctnet_in(c.ns, {"node", "leave", "tndnet", "--etcd", kEtcd, "--state-dir", c.state, "--cni-conf-dir", c.state + "/net.d"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(wait_until([&] { return peer_routes(a) == 2 && peer_routes(b) == 2; }, 3s)) << "peers drop a node that left at once";
+  std::cerr << "leave -> peers updated in "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count() << " ms\n";
+  EXPECT_NE(test::run({"ip", "-n", c.ns, "link", "show", "ctnet.1"}).exit_code, 0) << "leave removed the device";
+  EXPECT_FALSE(std::filesystem::exists(c.state + "/state.json"));
+  EXPECT_FALSE(std::filesystem::exists(c.state + "/net.d/10-ctnet-tndnet.conflist"));
+  // b dies (kill -9): a removes it once its 5 s lease has expired.
+  agents_[2].stop(SIGKILL);
+  EXPECT_EQ(peer_routes(a), 2u) << "not before the lease expires";
+  EXPECT_TRUE(wait_until([&] { return peer_routes(a) == 0; }, 12s)) << agents_[1].log();
+}
+
+TEST_F(NodeLab, RoutesOfPeersThatLeftWhileTheAgentWasDownAreCleanedOnStart) {  // flannel #2554
+  init();
+  start_agent(1);
+  start_agent(2);
+  const Host a = host(1), b = host(2);
+  ASSERT_TRUE(wait_until([&] { return peer_routes(a) == 2; }, 10s));
+  agents_[1].stop(SIGTERM);
+  agents_[2].stop(SIGTERM);
+  ASSERT_EQ(ctnet_in(b.ns, {"node", "leave", "tndnet", "--etcd", kEtcd, "--state-dir", b.state}).exit_code, 0);
+  EXPECT_EQ(peer_routes(a), 2u) << "a's agent is down: nothing changed its kernel";
+  start_agent(1);
+  EXPECT_TRUE(wait_until([&] { return peer_routes(a) == 0; }, 10s)) << agents_[1].log();
+  auto fdb = test::run({"bridge", "-n", a.ns, "fdb", "show", "dev", "ctnet.1"});
+  EXPECT_EQ(fdb.out.find("dst 10.210.0.12"), std::string::npos) << fdb.out;
+  auto neigh = test::run({"ip", "-n", a.ns, "neigh", "show", "dev", "ctnet.1"});
+  EXPECT_EQ(neigh.out.find("PERMANENT"), std::string::npos) << neigh.out;
+}
+
+TEST_F(NodeLab, AnAgentKilledAndRestartedLosesNoPacketAndFlapsNothing) {
+  init();
+  for (int i = 1; i <= 3; ++i) start_agent(i);
+  const Host a = host(1), b = host(2), c = host(3);
+  ASSERT_TRUE(wait_until([&] { return peer_routes(a) == 4 && peer_routes(b) == 4 && peer_routes(c) == 4; }, 10s));
+  Pod pa = pod(a, "a"), pb = pod(b, "b"), pc = pod(c, "c");
+  ASSERT_TRUE(ping(pb.ns, pc.ip4));
+  ASSERT_TRUE(ping(pa.ns, pb.ip4));
+  const auto before = routes(a);
+  size_t log_before = 0;
+  const std::string dev_before = test::run({"ip", "-n", a.ns, "-j", "link", "show", "ctnet.1"}).out;
+  {
+    ContinuousPing bc(pb.ns, pc.ip4, 4), ab(pa.ns, pb.ip4, 4);
+    std::this_thread::sleep_for(500ms);
+    log_before = agents_[1].log().size();
+    agents_[1].stop(SIGKILL);
+    start_agent(1);
+    std::this_thread::sleep_for(1500ms);
+    EXPECT_EQ(bc.lost(), 0) << bc.output();
+    EXPECT_EQ(ab.lost(), 0) << ab.output();
+  }
+  EXPECT_TRUE(wait_until([&] { return agents_[1].log().find("holds subnet", log_before) != std::string::npos; }, 5s));
+  EXPECT_EQ(routes(a), before);
+  EXPECT_EQ(test::run({"ip", "-n", a.ns, "-j", "link", "show", "ctnet.1"}).out, dev_before) << "the device is kept as it was";
+  EXPECT_EQ(agents_[1].log().find("added", log_before), std::string::npos) << "nothing to change on restart:\n" << agents_[1].log();
+}
+
+TEST_F(NodeLab, APeerWithANewVtepMacIsReprogrammed) {  // flannel #533
+  init();
+  start_agent(1);
+  start_agent(2);
+  const Host a = host(1), b = host(2);
+  ASSERT_TRUE(wait_until([&] { return peer_routes(a) == 2; }, 10s));
+  Pod pa = pod(a, "a"), pb = pod(b, "b");
+  ASSERT_TRUE(ping(pa.ns, pb.ip4));
+  // b "reboots": its agent stops, its VXLAN device goes (and with it its MAC); the new agent makes a new one.
+  agents_[2].stop(SIGTERM);
+  must({"ip", "-n", b.ns, "link", "del", "ctnet.1"});
+  start_agent(2);
+  ASSERT_TRUE(wait_until([&] { return test::run({"ip", "-n", b.ns, "link", "show", "ctnet.1"}).exit_code == 0; }, 5s));
+  auto link = json::parse(test::run({"ip", "-n", b.ns, "-j", "link", "show", "ctnet.1"}).out);
+  const std::string mac = link[0]["address"];
+  EXPECT_TRUE(wait_until([&] {
+    return test::run({"bridge", "-n", a.ns, "fdb", "show", "dev", "ctnet.1"}).out.find(mac + " dst 10.210.0.12") != std::string::npos;
+  }, 5s)) << test::run({"bridge", "-n", a.ns, "fdb", "show", "dev", "ctnet.1"}).out;
+  EXPECT_NE(test::run({"ip", "-n", a.ns, "neigh", "show", "dev", "ctnet.1"}).out.find(mac), std::string::npos);
+  EXPECT_TRUE(wait_until([&] { return ping(pa.ns, pb.ip4); }, 3s)) << "traffic flows to the new MAC";
+}
+
+TEST_F(NodeLab, ARevokedLeaseIsTakenAgainWithTheSameSubnet) {  // flannel #904
+  init();
+  start_agent(1);
+  start_agent(2);
+  const Host a = host(1), b = host(2);
+  ASSERT_TRUE(wait_until([&] { return peer_routes(a) == 2; }, 10s));
+  auto state = json::parse(read_file(b.state + "/state.json"));
+  char hex[32];
+  snprintf(hex, sizeof hex, "%llx", static_cast<unsigned long long>(state["lease"].get<int64_t>()));
+  ASSERT_EQ(etcdctl({"lease", "revoke", hex}).exit_code, 0);
+  EXPECT_TRUE(wait_until([&] { return agents_[2].log().find("is gone") != std::string::npos; }, 5s)) << agents_[2].log();
+  EXPECT_TRUE(wait_until([&] { return peer_routes(a) == 2; }, 5s));
+  EXPECT_TRUE(agents_[2].running()) << "a revoked lease does not stop the agent";
+  auto again = json::parse(read_file(b.state + "/state.json"));
+  EXPECT_EQ(again["index"], state["index"]) << "the same subnet";
+  EXPECT_NE(again["lease"], state["lease"]);
+}
+
+TEST_F(NodeLab, HundredsOfPeersAreAllProgrammed) {  // flannel #958
+  init();
+  start_agent(1);
+  const Host a = host(1);
+  ASSERT_TRUE(wait_until([&] { return std::filesystem::exists(a.state + "/state.json"); }, 10s));
+  // 300 nodes that exist only in etcd (one transaction), all on the underlay segment.
+  std::string txn = "\n";
+  for (int i = 0; i < 300; ++i) {
+    json rec = {{"node", "fake" + std::to_string(i)}, {"subnets", {fmt::format("10.244.{}.0/24", 10 + i % 240), fmt::format("fd00:244:0:{:x}::/64", 10 + i)}},
+                {"underlay", fmt::format("10.210.{}.{}", 1 + i / 250, 1 + i % 250)}, {"vtepMac", fmt::format("02:00:00:00:{:02x}:{:02x}", i / 256, i % 256)}};
+    if (i >= 240) break;  // 240 distinct v4 subnets fit the test's /16 next to the agents' own
+    txn += fmt::format("put /ctnet/networks/tndnet/subnets/{} {}\n", 10 + i, rec.dump());  // compact JSON: one word
+  }
+  txn += "\n\n";
+  auto r = test::run({"ip", "netns", "exec", etcd_ns_, "etcdctl", "--endpoints", kEtcd, "txn"}, {{"ETCDCTL_API", "3"}}, txn);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(wait_until([&] { return peer_routes(a) == 480; }, 20s)) << peer_routes(a) << "\n" << agents_[1].log();
+  auto fdb = test::run({"bridge", "-n", a.ns, "fdb", "show", "dev", "ctnet.1"});
+  EXPECT_EQ(std::count(fdb.out.begin(), fdb.out.end(), '\n'), 240 + 0) << "one entry per peer";
+  ASSERT_EQ(etcdctl({"del", "--prefix", "/ctnet/networks/tndnet/subnets/1"}).exit_code, 0);  // 10..199 and 1xx
+  ASSERT_EQ(etcdctl({"del", "--prefix", "/ctnet/networks/tndnet/subnets/2"}).exit_code, 0);
+  for (int d = 3; d <= 9; ++d) etcdctl({"del", "--prefix", "/ctnet/networks/tndnet/subnets/" + std::to_string(d)});
+  EXPECT_TRUE(wait_until([&] { return peer_routes(a) == 0; }, 20s)) << peer_routes(a);
+}
+
+TEST_F(NodeLab, TrafficFlowsWhileEtcdIsDownFor30Seconds) {  // flannel #636
+  init();
+  start_agent(1, 10);
+  start_agent(2, 10);
+  const Host a = host(1), b = host(2);
+  ASSERT_TRUE(wait_until([&] { return peer_routes(a) == 2 && peer_routes(b) == 2; }, 10s));
+  Pod pa = pod(a, "a"), pb = pod(b, "b");
+  ASSERT_TRUE(ping(pa.ns, pb.ip4));
+  {
+    ContinuousPing p(pa.ns, pb.ip4, 34);
+    std::this_thread::sleep_for(1s);
+    etcd_.stop(SIGKILL);
+    std::this_thread::sleep_for(30s);
+    EXPECT_EQ(peer_routes(a), 2u) << "etcd unreachable: the data plane stays";
+    EXPECT_TRUE(agents_[1].running() && agents_[2].running());
+    start_etcd();
+    EXPECT_EQ(p.lost(), 0) << p.output();
+  }
+  EXPECT_TRUE(wait_until([&] { return etcdctl({"get", "--prefix", "--keys-only", "/ctnet/networks/tndnet/subnets/"}).out.find("subnets/1") != std::string::npos; }, 15s));
+  EXPECT_TRUE(agents_[1].running() && agents_[2].running());
+  EXPECT_TRUE(ping(pa.ns, pb.ip4));
+}
+
+TEST_F(NodeLab, TwoNodesRaceForTheLastSubnetAndAnExhaustedNetworkSaysSo) {
+  ASSERT_EQ(ctnet_in(etcd_ns_, {"node", "init", "tndnet", "--etcd", kEtcd, "--cidr", "10.244.0.0/23"}).exit_code, 0);
+  for (int i = 1; i <= 3; ++i) start_agent(i);
+  ASSERT_TRUE(wait_until([&] { return !agents_[1].running() || !agents_[2].running() || !agents_[3].running(); }, 10s));
+  std::this_thread::sleep_for(1s);
+  int running = 0;
+  std::string refused;
+  for (int i = 1; i <= 3; ++i) {
+    if (agents_[i].running()) ++running;
+    else refused = agents_[i].log();
+  }
+  EXPECT_EQ(running, 2);
+  EXPECT_NE(refused.find("has no free subnet: all 2 are leased"), std::string::npos) << refused;
+  auto keys = etcdctl({"get", "--prefix", "--keys-only", "/ctnet/networks/tndnet/subnets/"}).out;
+  EXPECT_NE(keys.find("subnets/0"), std::string::npos);
+  EXPECT_NE(keys.find("subnets/1"), std::string::npos);
+}
+
+TEST_F(NodeLab, InitRefusesADifferentConfigurationWithoutForce) {
+  init();
+  auto same = ctnet_in(etcd_ns_, {"node", "init", "tndnet", "--etcd", kEtcd, "--cidr", "10.244.0.0/16", "--cidr", "fd00:244::/48"});
+  EXPECT_EQ(same.exit_code, 0);
+  EXPECT_NE(same.out.find("initialized already"), std::string::npos) << same.out;
+  auto other = ctnet_in(etcd_ns_, {"node", "init", "tndnet", "--etcd", kEtcd, "--cidr", "10.245.0.0/16"});
+  EXPECT_EQ(other.exit_code, 1);
+  EXPECT_NE(other.err.find("--force replaces it"), std::string::npos) << other.err;
+  EXPECT_EQ(ctnet_in(etcd_ns_, {"node", "init", "tndnet", "--etcd", kEtcd, "--cidr", "10.245.0.0/16", "--force"}).exit_code, 0);
+  auto bad = ctnet_in(etcd_ns_, {"node", "init", "tndnet", "--etcd", kEtcd, "--cidr", "10.245.0.0/16", "--subnet-len", "8"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--subnet-len"), std::string::npos) << bad.err;
+  auto unreachable = ctnet_in(etcd_ns_, {"node", "status", "tndnet", "--etcd", "http://10.210.0.100:1,http://10.210.0.99:2379", "--etcd-timeout", "500"});
+  EXPECT_EQ(unreachable.exit_code, 1);
+  EXPECT_NE(unreachable.err.find("10.210.0.99"), std::string::npos) << "names every endpoint: " << unreachable.err;
+}
+
+TEST_F(NodeLab, TlsWithClientCertificatesAndAWrongCaRefusedClearly) {
+  // A CA, a server certificate for etcd's address, a client certificate; and a CA nobody signed with.
+  const std::string d = dir_ + "/pki";
+  std::filesystem::create_directories(d);
+  auto ssl = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), "openssl");
+    auto r = test::run(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  };
+  for (const char* ca : {"ca", "other-ca"})
+    ssl({"req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", std::string("/CN=tnd-") + ca,
+         "-keyout", d + "/" + ca + ".key", "-out", d + "/" + ca + ".pem"});
+  std::ofstream(d + "/san.cnf") << "subjectAltName=IP:10.210.0.100\nextendedKeyUsage=serverAuth,clientAuth\n";
+  for (const char* who : {"server", "client"}) {
+    ssl({"req", "-newkey", "rsa:2048", "-nodes", "-subj", std::string("/CN=tnd-") + who, "-keyout", d + "/" + who + ".key",
+         "-out", d + "/" + who + ".csr"});
+    ssl({"x509", "-req", "-in", d + "/" + who + ".csr", "-CA", d + "/ca.pem", "-CAkey", d + "/ca.key", "-CAcreateserial",
+         "-days", "1", "-extfile", d + "/san.cnf", "-out", d + "/" + who + ".pem"});
+  }
+  etcd_.stop(SIGKILL);
+  const std::string url = "https://10.210.0.100:23791";
+  etcd_ = Proc(etcd_ns_, {"etcd", "--name", "tnd", "--data-dir", dir_ + "/etcd-tls", "--listen-client-urls", url,
+                          "--advertise-client-urls", url, "--listen-peer-urls", "http://127.0.0.1:23801",
+                          "--initial-advertise-peer-urls", "http://127.0.0.1:23801", "--initial-cluster", "tnd=http://127.0.0.1:23801",
+                          "--cert-file", d + "/server.pem", "--key-file", d + "/server.key", "--trusted-ca-file", d + "/ca.pem",
+                          "--client-cert-auth", "--log-level", "error", "--logger", "zap"},
+               dir_ + "/etcd-tls.log");
+  const std::vector<std::string> tls{"--etcd", url, "--etcd-ca", d + "/ca.pem", "--etcd-cert", d + "/client.pem",
+                                     "--etcd-key", d + "/client.key"};
+  auto with = [&](std::vector<std::string> a, const std::vector<std::string>& extra) {
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  ASSERT_TRUE(wait_until([&] {
+    return ctnet_in(etcd_ns_, with({"node", "init", "tndnet", "--cidr", "10.244.0.0/16"}, tls)).exit_code == 0;
+  }, 20s)) << etcd_.log();
+  for (int i : {1, 2}) {
+    Host h = host(i);
+    agents_[i] = Proc(h.ns, with({CTNET_BINARY, "node", "run", "tndnet", "--node-name", h.name, "--state-dir", h.state, "--ttl", "5"}, tls),
+                      dir_ + "/agent-" + h.name + ".log");
+  }
+  EXPECT_TRUE(wait_until([&] { return peer_routes(host(1)) == 1 && peer_routes(host(2)) == 1; }, 10s)) << agents_[1].log();
+  auto wrong = ctnet_in(etcd_ns_, {"node", "status", "tndnet", "--etcd", url, "--etcd-ca", d + "/other-ca.pem", "--etcd-cert",
+                                   d + "/client.pem", "--etcd-key", d + "/client.key"});
+  EXPECT_EQ(wrong.exit_code, 1);
+  EXPECT_NE(wrong.err.find("certificate"), std::string::npos) << wrong.err;
+  EXPECT_NE(wrong.err.find("other-ca.pem"), std::string::npos) << "names the CA file: " << wrong.err;
+  auto no_cert = ctnet_in(etcd_ns_, {"node", "status", "tndnet", "--etcd", url, "--etcd-ca", d + "/ca.pem"});
+  EXPECT_EQ(no_cert.exit_code, 1) << "etcd asks for a client certificate";
 }
 
 }  // namespace

@@ -32,7 +32,7 @@ TEST(NodeNetwork, SubnetsOfAnIndexInBothFamilies) {
   c.cidrs = {Prefix::parse("10.0.0.0/8", "c")};
   c.subnet_len = 30;
   EXPECT_EQ(c.subnet_count(), 65536) << "capped";
-  EXPECT_EQ(c.subnets(65535)[0].str(), "10.0.255.252/30");
+  EXPECT_EQ(c.subnets(65535)[0].str(), "10.3.255.252/30");
 }
 
 TEST(NodeNetwork, ValidationNamesTheOption) {
