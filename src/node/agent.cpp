@@ -28,10 +28,11 @@ std::atomic<bool> g_stop{false};
 extern "C" void on_signal(int) { g_stop = true; }
 
 void log(const std::string& msg) {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
   char when[32];
-  std::time_t t = std::time(nullptr);
-  std::strftime(when, sizeof when, "%H:%M:%S", std::localtime(&t));
-  std::fprintf(stderr, "%s ctnet node: %s\n", when, msg.c_str());
+  std::strftime(when, sizeof when, "%H:%M:%S", std::localtime(&ts.tv_sec));
+  std::fprintf(stderr, "%s.%03ld ctnet node: %s\n", when, ts.tv_nsec / 1000000, msg.c_str());
   std::fflush(stderr);
 }
 
@@ -292,6 +293,11 @@ class Agent {
         break;  // stopping
       }
       apply(nodes);
+      if (!synced_) {
+        synced_ = true;
+        log(fmt::format("in sync with {} peers, {} ms after start", peers_,
+                        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_).count()));
+      }
       try {
         client_.watch(subnets_prefix(o_.network), revision + 1,
                       [&](const std::vector<etcd::Event>& events, int64_t) {
@@ -336,6 +342,8 @@ class Agent {
   NodeRecord self_;
   State state_;
   size_t peers_ = 0;
+  bool synced_ = false;
+  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::mutex mu_;
   std::condition_variable cv_;
 };
