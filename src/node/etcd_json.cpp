@@ -95,7 +95,8 @@ json parse(std::string_view text, std::string_view what) {
 }
 
 json range_request(const std::string& key, const std::string& range_end) {
-  json j = {{"key", b64(key)}};
+  // etcd refuses an empty key; a range from "\0" is every key from the first (what etcd's own client sends).
+  json j = {{"key", b64(key.empty() && !range_end.empty() ? std::string(1, '\0') : key)}};
   if (!range_end.empty()) j["range_end"] = b64(range_end);
   return j;
 }

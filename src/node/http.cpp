@@ -135,9 +135,10 @@ bool is_tls_error(CURLcode rc) {
   }
 }
 std::string tls_files(const Tls* tls) {
-  if (!tls || tls->ca_file.empty()) return " (CA: the system's; no ca_file given)";
-  std::string s = " (ca_file " + tls->ca_file;
-  if (!tls->cert_file.empty()) s += ", cert_file " + tls->cert_file;
+  const Tls none;
+  if (!tls) tls = &none;
+  std::string s = tls->ca_file.empty() ? " (the system's CAs" : " (ca_file " + tls->ca_file;
+  s += tls->cert_file.empty() ? ", no client certificate" : ", cert_file " + tls->cert_file;
   if (!tls->key_file.empty()) s += ", key_file " + tls->key_file;
   return s + ")";
 }
@@ -212,7 +213,8 @@ Answer post(const Post& p) {
     t.a.stopped = true;
   } else if (done && rc != CURLE_OK && !t.a.stopped) {
     t.a.error = t.errbuf[0] ? t.errbuf : l.easy_strerror(rc);
-    if (is_tls_error(rc)) t.a.error += tls_files(p.tls);
+    // A refused client certificate arrives as a failed read ("... alert bad certificate"): name the files too.
+    if (is_tls_error(rc) || t.a.error.find("SSL") != std::string::npos) t.a.error += tls_files(p.tls);
   }
   return t.a;
 }

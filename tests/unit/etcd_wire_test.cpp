@@ -57,7 +57,8 @@ TEST(EtcdJson, Requests) {
   EXPECT_EQ(wire::put_request("foo", "", 7587), json::parse(R"({"key":"Zm9v","value":"","lease":"7587"})"));
   EXPECT_EQ(wire::lease_request(2324035746686133256), json::parse(R"({"ID":"2324035746686133256"})"));
   EXPECT_EQ(wire::watch_request("", std::string(1, '\0'), 0),
-            json::parse(R"({"create_request":{"key":"","range_end":"AA==","progress_notify":true}})"));
+            json::parse(R"({"create_request":{"key":"AA==","range_end":"AA==","progress_notify":true}})"));
+  EXPECT_EQ(wire::range_request("", prefix_end("")), json::parse(R"({"key":"AA==","range_end":"AA=="})"));  // every key
   EXPECT_EQ(wire::watch_request("a", "b", 12),
             json::parse(R"({"create_request":{"key":"YQ==","range_end":"Yg==","start_revision":"12","progress_notify":true}})"));
 }
