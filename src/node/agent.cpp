@@ -295,8 +295,9 @@ class Agent {
       apply(nodes);
       if (!synced_) {
         synced_ = true;
-        log(fmt::format("in sync with {} peers, {} ms after start", peers_,
-                        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_).count()));
+        log(fmt::format("in sync with {} peers, {} ms after start, {} etcd requests", peers_,
+                        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_).count(),
+                        client_.requests()));
       }
       try {
         client_.watch(subnets_prefix(o_.network), revision + 1,

@@ -52,6 +52,7 @@ struct Client::Impl {
   Options o;
   http::Tls tls;
   std::atomic<size_t> current{0};  // the endpoint that answered last: every request starts there
+  std::atomic<uint64_t> sent{0};   // HTTP requests made (each attempt, each watch stream opened)
 
   http::Post post(size_t i, const char* path, const json& body) const {
     return {.url = o.endpoints[i] + path, .body = body.dump(), .tls = &tls, .connect_timeout = o.timeout,
@@ -81,7 +82,8 @@ struct Client::Impl {
           first = line;
           return false;  // one message is the answer
         };
-      http::Answer a = http::post(p);
+      ++sent;
+    http::Answer a = http::post(p);
       std::string failure = a.error;
       if (failure.empty() && a.status / 100 == 2) {
         if (!stream || !first.empty()) {
@@ -122,6 +124,8 @@ Client::Client(Options o) : impl_(nullptr) {
 Client::~Client() { delete impl_; }
 
 const std::string& Client::endpoint() const { return impl_->o.endpoints[impl_->current.load()]; }
+
+uint64_t Client::requests() const { return impl_->sent.load(); }
 
 Range Client::get(const std::string& key) {
   return wire::parse_range(impl_->call("etcd get " + printable(key), "/v3/kv/range", wire::range_request(key, "")));
@@ -227,6 +231,7 @@ void Client::watch(const std::string& prefix, int64_t start_revision,
       finished = !on_events(fresh, seen);
       return !finished;
     };
+    ++m.sent;
     http::Answer a = http::post(p);
     if (finished || stop) return;
     if (created) {  // it was open and broke (etcd stopped, a connection lost): reopen here first, then elsewhere

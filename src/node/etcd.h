@@ -125,6 +125,8 @@ class Client {
 
   // The endpoint that answered last (for status output); the first one before any answer.
   const std::string& endpoint() const;
+  // HTTP requests sent so far (every attempt, every watch stream opened): what this client costs etcd.
+  uint64_t requests() const;
 
  private:
   struct Impl;
