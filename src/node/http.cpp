@@ -213,8 +213,10 @@ Answer post(const Post& p) {
     t.a.stopped = true;
   } else if (done && rc != CURLE_OK && !t.a.stopped) {
     t.a.error = t.errbuf[0] ? t.errbuf : l.easy_strerror(rc);
-    // A refused client certificate arrives as a failed read ("... alert bad certificate"): name the files too.
-    if (is_tls_error(rc) || t.a.error.find("SSL") != std::string::npos) t.a.error += tls_files(p.tls);
+    // A refused client certificate arrives as a failed read ("... alert bad certificate", or only a connection
+    // the server closed): on an https endpoint that never answered, name the TLS files too.
+    if (is_tls_error(rc) || t.a.error.find("SSL") != std::string::npos || (p.url.starts_with("https://") && !t.a.answered))
+      t.a.error += tls_files(p.tls);
   }
   return t.a;
 }

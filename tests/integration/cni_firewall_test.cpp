@@ -20,9 +20,14 @@ class CniFirewall : public CniFixture {
     ruleset_before_ = ruleset();
   }
   std::string ruleset() { return test::run({"ip", "netns", "exec", host_name_, "nft", "list", "ruleset"}).out; }
-  bool ping(const std::string& from_ns_path, const std::string& addr) {
-    return test::run({"ip", "netns", "exec", std::filesystem::path(from_ns_path).filename().string(), "busybox", "ping", "-c1",
-                      "-W1", addr}).exit_code == 0;
+  // One echo answered within a second; `tries` more chances where an answer is expected (a loaded machine may
+  // need longer for the first ARP round).
+  bool ping(const std::string& from_ns_path, const std::string& addr, int tries = 1) {
+    for (int i = 0; i < tries; ++i)
+      if (test::run({"ip", "netns", "exec", std::filesystem::path(from_ns_path).filename().string(), "busybox", "ping", "-c1",
+                     "-W1", addr}).exit_code == 0)
+        return true;
+    return false;
   }
   json net(const std::string& name, const std::string& bridge, const std::string& subnet) const {
     json c = bridge_conf("1.0.0", subnet);
@@ -56,7 +61,7 @@ TEST_F(CniFirewall, AddsTheAddressesAndTheAdminChainTakesEffect) {
   const std::string rules = ruleset();
   EXPECT_NE(rules.find("table inet ctnet_firewall"), std::string::npos) << rules;
   EXPECT_NE(rules.find(a1 + " comment"), std::string::npos) << rules;
-  EXPECT_TRUE(ping(c2, a1));
+  EXPECT_TRUE(ping(c2, a1, 3));
   // A user's rule in the admin chain drops traffic routed to f1 (from the host's side of the bridge, through
   // forward: here the host namespace itself routes from the client below).
   const std::string x = "tcni-x-" + tag_;
@@ -70,11 +75,11 @@ TEST_F(CniFirewall, AddsTheAddressesAndTheAdminChainTakesEffect) {
            {"ip", "-n", x, "link", "set", "tcnifx1", "up"},
            {"ip", "-n", x, "route", "add", "default", "via", "10.76.0.1"}})
     ASSERT_EQ(test::run(argv).exit_code, 0);
-  EXPECT_TRUE(ping(NetNs::path_of(x), a1));
+  EXPECT_TRUE(ping(NetNs::path_of(x), a1, 3));
   ASSERT_EQ(test::run({"ip", "netns", "exec", host_name_, "nft", "add", "rule", "inet", "ctnet_firewall", "CNI-ADMIN",
                        "ip", "daddr", a1, "drop"}).exit_code, 0);
   EXPECT_FALSE(ping(NetNs::path_of(x), a1)) << "the admin chain's drop";
-  EXPECT_TRUE(ping(NetNs::path_of(x), a2));
+  EXPECT_TRUE(ping(NetNs::path_of(x), a2, 3));
 
   auto check = firewall(prev_["f1"]);
   EXPECT_EQ(run("firewall", env("CHECK", "f1", c1), check).exit_code, 0);
@@ -99,10 +104,10 @@ TEST_F(CniFirewall, SameBridgeKeepsNetworksApart) {
   const json na = net("tcnia", "tcnibra", "10.71.0.0/24"), nb = net("tcnib", "tcnibrb", "10.72.0.0/24");
   const json policy = {{"ingressPolicy", "same-bridge"}};
   const std::string ia = attach("fa", a, na, policy), ia2 = attach("fa2", a2, na, policy), ib = attach("fb", b, nb, policy);
-  EXPECT_TRUE(ping(a2, ia)) << "the same bridge";
+  EXPECT_TRUE(ping(a2, ia, 3)) << "the same bridge";
   EXPECT_FALSE(ping(b, ia)) << "another same-bridge network";
   EXPECT_FALSE(ping(a, ib));
-  EXPECT_TRUE(ping(a, "10.72.0.1")) << "the host (its address on the other bridge is local, not forwarded)";
+  EXPECT_TRUE(ping(a, "10.72.0.1", 3)) << "the host (its address on the other bridge is local, not forwarded)";
   for (auto [id, ns, conf] : {std::tuple{"fa", a, na}, std::tuple{"fa2", a2, na}, std::tuple{"fb", b, nb}}) {
     EXPECT_EQ(run("firewall", env("DEL", id, ns), firewall(prev_[id], conf["name"], policy)).exit_code, 0);
     EXPECT_EQ(run("bridge", env("DEL", id, ns), conf).exit_code, 0);
@@ -114,7 +119,7 @@ TEST_F(CniFirewall, OpenLetsNetworksTalk) {
   const std::string a = container(), b = container();
   const json na = net("tcnia", "tcnibra", "10.71.0.0/24"), nb = net("tcnib", "tcnibrb", "10.72.0.0/24");
   const std::string ia = attach("fa", a, na), ib = attach("fb", b, nb);
-  EXPECT_TRUE(ping(b, ia));
+  EXPECT_TRUE(ping(b, ia, 3));
   for (auto [id, ns, conf] : {std::tuple{"fa", a, na}, std::tuple{"fb", b, nb}}) {
     EXPECT_EQ(run("firewall", env("DEL", id, ns), firewall(prev_[id], conf["name"])).exit_code, 0);
     EXPECT_EQ(run("bridge", env("DEL", id, ns), conf).exit_code, 0);

@@ -292,7 +292,9 @@ TEST_F(NodeLab, HostGwRoutesPeersOnTheSegmentAndRefusesOthers) {
   start_agent(2);
   const Host a = host(1), b = host(2);
   ASSERT_TRUE(wait_until([&] { return peer_routes(a) == 1 && peer_routes(b) == 1; }, 10s)) << agents_[1].log();
-  EXPECT_EQ(*routes(a).begin(), "10.244.1.0/24 via 10.210.0.12 dev under0") << "the peer's subnet via its underlay address";
+  const int b_index = json::parse(read_file(b.state + "/state.json"))["index"];
+  EXPECT_EQ(*routes(a).begin(), fmt::format("10.244.{}.0/24 via 10.210.0.12 dev under0", b_index))
+      << "the peer's subnet via its underlay address";
   Pod pa = pod(a, "a"), pb = pod(b, "b");
   EXPECT_TRUE(ping(pa.ns, pb.ip4, 2));
   // A node elsewhere (not on 10.210.0.0/24) cannot be a host-gw next hop: refused, said why, not routed.
