@@ -21,10 +21,15 @@ struct Route {
   std::optional<uint8_t> scope;       // unset: link scope without gateway, universe with one
   uint32_t metric = 0;
   uint32_t mtu = 0;
+  uint8_t type = RTN_UNICAST;         // RTN_LOCAL, RTN_BROADCAST ... in dumps with all types
 
   int family() const { return dst.family(); }
   std::string str() const;            // "default via 10.0.0.1 dev 5"
 };
+
+// The same key in a table, which an exclusive add refuses and a replace overwrites: family, destination and
+// metric (IPv6 takes metric 0 as 1024, IP6_RT_PRIO_USER). (TOS is not compared: ctnet sets none.)
+bool same_key(const Route& a, const Route& b);
 
 // The destination of a default route: 0.0.0.0/0 or ::/0.
 Prefix default_route(int family);
@@ -35,6 +40,7 @@ bool remove(nl::Socket& s, const Route& r);  // idempotent
 // The interface the kernel would send a packet to `dst` through (a route lookup, RTM_GETROUTE without a dump:
 // its cost does not grow with the routing table), if any route leads there.
 std::optional<int> lookup_oif(nl::Socket& s, const IpAddress& dst);
-std::vector<Route> list_routes(nl::Socket& s, int family = AF_UNSPEC, uint32_t table = RT_TABLE_MAIN);
+// The routes of `table` (0: every table); unicast ones only unless `all_types`.
+std::vector<Route> list_routes(nl::Socket& s, int family = AF_UNSPEC, uint32_t table = RT_TABLE_MAIN, bool all_types = false);
 
 }  // namespace ctnet::addr
