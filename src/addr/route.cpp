@@ -55,6 +55,8 @@ nl::Message add_request(const Route& r, bool replace) {
   return route_request(RTM_NEWROUTE, NLM_F_CREATE | (replace ? NLM_F_REPLACE : NLM_F_EXCL), r);
 }
 
+nl::Message append_request(const Route& r) { return route_request(RTM_NEWROUTE, NLM_F_CREATE, r); }
+
 void add(nl::Socket& s, const Route& r, bool replace) {
   nl::Message m = add_request(r, replace);
   s.ack(m, fmt::format("cannot add route {}", r.str()));

@@ -35,6 +35,10 @@ bool same_key(const Route& a, const Route& b);
 Prefix default_route(int family);
 
 nl::Message add_request(const Route& r, bool replace = false);
+// NLM_F_CREATE alone: added beside routes of the same key (IPv6 keeps such a route per link, e.g. each link's
+// fe80::/64, which an exclusive add refuses as EEXIST); EEXIST only for the very same route. Puts back a route
+// that was taken away.
+nl::Message append_request(const Route& r);
 void add(nl::Socket& s, const Route& r, bool replace = false);
 bool remove(nl::Socket& s, const Route& r);  // idempotent
 // The interface the kernel would send a packet to `dst` through (a route lookup, RTM_GETROUTE without a dump:

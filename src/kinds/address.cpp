@@ -187,7 +187,7 @@ Removal restore(Txn& txn, const Made& m) {
     if (!l || (!m.name.empty() && l->name != m.name)) return Removal::absent;  // its link went: nothing to put back on
   }
   const addr::Route r = route_from_json(m.saved);
-  nl::Message req = addr::add_request(r);
+  nl::Message req = addr::append_request(r);
   std::string text;
   int err = s->rtnl.try_ack(req, &text);
   if (err == EEXIST) return Removal::absent;  // back already

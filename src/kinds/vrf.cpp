@@ -174,7 +174,7 @@ Removal remove_port(Txn& txn, const Made& m) {
   put_back_addresses(*s, l->index, m.saved.value("addresses", json::array()), RT_TABLE_LOCAL);
   for (const auto& j : m.saved.value("routes", json::array())) {
     const addr::Route r = route::route_from_json(j);
-    nl::Message req = addr::add_request(r);
+    nl::Message req = addr::append_request(r);
     std::string text;
     if (int err = s->rtnl.try_ack(req, &text); err && err != EEXIST)
       throw Error(fmt::format("cannot put back route {} in '{}'", r.str(), s->ns.label()), err, text);

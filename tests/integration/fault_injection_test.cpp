@@ -184,8 +184,9 @@ struct Row {
 // What is left out, and why:
 //   - ifindexes, MAC addresses, operstate/carrier and statistics: they change with every re-creation or with
 //     timing, not with what exists; the admin up flag is kept.
-//   - IPv6 link-local addresses and routes (fe80::/10) and the per-link multicast route ff00::/8: the kernel
-//     makes them by itself for every link that is up, so they follow the links already compared.
+//   - IPv6 link-local addresses and their local routes, and the per-link multicast route ff00::/8: the kernel
+//     makes them by itself for every link that is up, so they follow the links already compared. The fe80::/64
+//     routes are kept: CNI sbr moves them out of the main table, and a rollback must put them back.
 //   - host-local's `lock` file (an empty flock file, kept by design, as the reference plugin does) and its
 //     `last_reserved_ip.N` files: a cursor, not a lease; every ADD moves it on (also one that succeeds and is
 //     DELeted), as the reference plugin does, so that a released address is not handed out again at once.
@@ -251,7 +252,7 @@ void snapshot_ns(const std::string& name, Snapshot& s) {
         }
       } else {  // routes of every table, both families
         std::string dst = e.value("dst", "");
-        if (dst.starts_with("fe80:") || dst == "ff00::/8") continue;
+        if ((dst.starts_with("fe80:") && dst != "fe80::/64") || dst == "ff00::/8") continue;
         s.insert(fmt_line("ns", name, "route", "table=" + e.value("table", "main"), "type=" + e.value("type", "unicast"), dst,
                           "via=" + e.value("gateway", "-"), "dev=" + e.value("dev", "-")));
       }
@@ -602,6 +603,7 @@ std::vector<Row> rows() {
                    ip({"route", "replace", "10.70.0.0/24", "dev", "eth0", "proto", "kernel", "scope", "link", "src", "10.70.0.5"});
                    ip({"route", "replace", "default", "via", "10.70.0.1", "dev", "eth0"});
                    ip({"-6", "route", "replace", "fd00:70::/64", "dev", "eth0", "proto", "kernel", "metric", "256"});
+                   ip({"-6", "route", "append", "fe80::/64", "dev", "eth0", "proto", "kernel", "metric", "256"});  // beside eth0p's
                    ip({"-6", "route", "replace", "default", "via", "fd00:70::1", "dev", "eth0"});
                  }
                  return u;
