@@ -74,13 +74,15 @@ world() {
   ip -n kf route add default via 10.62.0.1 dev eth0 && ip -n kf -6 route add default via fd00:62::1 dev eth0
   ip -n kf link add kfv type vrf table 9 && ip -n kf link del kfv
 }
-snap() {  # links (name, flags without carrier, master), addresses, routes of every table, rules
-  ip -n kf -o link show | while read -r _ name flags rest; do
-    echo "link ${name%%@*} ${flags//,LOWER_UP/} $(echo "$rest" | grep -o 'master [^ ]*')"; done
-  ip -n kf -o addr show | awk '$4 !~ /^fe80:/ {print "addr", $2, $4}'
-  ip -n kf route show table all | grep -v '^local \|^broadcast '
-  ip -n kf -6 route show table all | grep -v '^local \|^multicast \|^anycast \|^fe80::[0-9a-f]*:'
-  ip -n kf rule; ip -n kf -6 rule
+snap() {  # links (name, flags without carrier, master), addresses, routes of every table, rules; sorted
+  {
+    ip -n kf -o link show | while read -r _ name flags rest; do
+      m=; [[ $rest =~ (master [^ ]+) ]] && m=${BASH_REMATCH[1]}
+      echo "link ${name%%@*} ${flags//,LOWER_UP/} $m"
+    done
+    ip -n kf -o addr show | while read -r _ dev _ a _; do echo "addr $dev $a"; done
+    ip -n kf route show table all; ip -n kf -6 route show table all; ip -n kf rule; ip -n kf -6 rule
+  } | grep -vE '^(local|broadcast|multicast|anycast) |^addr .* fe80:' | sort
 }
 fprev='{"cniVersion":"1.0.0","interfaces":[{"name":"eth0","sandbox":"/run/netns/kf"}],"ips":[{"address":"10.62.0.5/24","interface":0}]}'
 fconf=$(vrfconf kfblue "$fprev")
@@ -89,16 +91,17 @@ world; before=$(snap)
 fadd CTNET_FAULT_COUNT=/tmp/kfcount >/dev/null || fail "the ADD without a fault"
 n=$(awk '/requests/ {print $2}' /tmp/kfcount)
 has "  the ADD takes $n kernel requests" "^[1-9][0-9]*$" echo "$n"
+world; before=$(snap)
 bad=0
 for k in $(seq 1 "$n"); do
-  world; before=$(snap)
   out=$(fadd CTNET_FAULT_REQUEST=$k)
-  if [ $? = 0 ]; then bad=$((bad + 1)); echo "    request $k: tolerated: $out"; continue; fi
+  if [ $? = 0 ]; then bad=$((bad + 1)); echo "    request $k: tolerated: $out"; world; before=$(snap); continue; fi
   echo "$out" | grep -q '"code":' || { bad=$((bad + 1)); echo "    request $k: not a CNI error: $out"; }
   after=$(snap)
-  if [ "$before" != "$after" ]; then
+  if [ "$before" != "$after" ]; then  # a world left as it was serves the next step too
     bad=$((bad + 1)); echo "    request $k ($(echo "$out" | grep -o '"msg":"[^"]*"')) left:"
-    diff <(echo "$before") <(echo "$after") | grep '^[<>]' | sed 's/^/      /'
+    diff -u <(echo "$before") <(echo "$after") | grep '^[-+][^-+]' | sed 's/^/      /'
+    world; before=$(snap)
   fi
 done
 [ "$bad" = 0 ] && pass "each of the $n requests failed in turn: a CNI error, the container as before" \
