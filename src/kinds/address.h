@@ -44,8 +44,8 @@ struct Spec {
   addr::Route route;           // route.oif is filled from `dev` when 0
   std::string dev;
   bool may_exist = false;      // EEXIST is fine: a route that is already there (e.g. a second network's default)
-  // NLM_F_REPLACE: a route with the same key (destination, metric) is overwritten. Only where that route is this
-  // transaction's own (a table it picked as free): the record's remove deletes the new one and restores nothing.
+  // NLM_F_REPLACE: a route with the same key (addr::same_key) is overwritten; it is recorded as "route-removed"
+  // first, so that a rollback deletes the new route and puts the old one back.
   bool replace = false;
 };
 
