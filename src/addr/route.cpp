@@ -13,6 +13,11 @@ std::string Route::str() const {
   return s;
 }
 
+bool same_key(const Route& a, const Route& b) {
+  auto metric = [](const Route& r) { return r.family() == AF_INET6 && r.metric == 0 ? 1024u : r.metric; };
+  return a.family() == b.family() && a.dst.network() == b.dst.network() && metric(a) == metric(b);
+}
+
 Prefix default_route(int family) {
   uint8_t zero[16] = {};
   return Prefix(IpAddress::from_bytes(family, zero), 0);
@@ -27,7 +32,7 @@ nl::Message route_request(uint16_t type, uint16_t flags, const Route& r) {
   rt->rtm_table = r.table < 256 ? static_cast<uint8_t>(r.table) : RT_TABLE_UNSPEC;
   rt->rtm_protocol = r.protocol;
   rt->rtm_scope = r.scope.value_or(r.gateway ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK);
-  rt->rtm_type = RTN_UNICAST;
+  rt->rtm_type = r.type;
   if (r.onlink) rt->rtm_flags |= RTNH_F_ONLINK;
   if (r.table >= 256) m.put_u32(RTA_TABLE, r.table);
   if (r.dst.length() > 0) {
@@ -50,6 +55,8 @@ nl::Message route_request(uint16_t type, uint16_t flags, const Route& r) {
 nl::Message add_request(const Route& r, bool replace) {
   return route_request(RTM_NEWROUTE, NLM_F_CREATE | (replace ? NLM_F_REPLACE : NLM_F_EXCL), r);
 }
+
+nl::Message append_request(const Route& r) { return route_request(RTM_NEWROUTE, NLM_F_CREATE, r); }
 
 void add(nl::Socket& s, const Route& r, bool replace) {
   nl::Message m = add_request(r, replace);
@@ -82,7 +89,7 @@ std::optional<int> lookup_oif(nl::Socket& s, const IpAddress& dst) {
   return static_cast<int>(*oif);
 }
 
-std::vector<Route> list_routes(nl::Socket& s, int family, uint32_t table) {
+std::vector<Route> list_routes(nl::Socket& s, int family, uint32_t table, bool all_types) {
   nl::Message m(RTM_GETROUTE, 0);
   m.put_header<rtmsg>()->rtm_family = static_cast<uint8_t>(family);
   std::vector<Route> out;
@@ -91,9 +98,10 @@ std::vector<Route> list_routes(nl::Socket& s, int family, uint32_t table) {
     auto a = nl::Attrs::of_message(msg.hdr(), sizeof(rtmsg));
     uint32_t t = a.u32(RTA_TABLE).value_or(rt->rtm_table);
     if (table && t != table) continue;
-    if (rt->rtm_type != RTN_UNICAST) continue;
+    if (rt->rtm_type != RTN_UNICAST && !all_types) continue;
     Route r;
     r.table = t;
+    r.type = rt->rtm_type;
     r.protocol = rt->rtm_protocol;
     r.scope = rt->rtm_scope;
     r.onlink = rt->rtm_flags & RTNH_F_ONLINK;
@@ -106,6 +114,7 @@ std::vector<Route> list_routes(nl::Socket& s, int family, uint32_t table) {
     if (auto p = a.bytes(RTA_PREFSRC); p.size() == alen) r.src = IpAddress::from_bytes(rt->rtm_family, p.data());
     r.oif = static_cast<int>(a.u32(RTA_OIF).value_or(0));
     r.metric = a.u32(RTA_PRIORITY).value_or(0);
+    if (const nlattr* metrics = a.get(RTA_METRICS)) r.mtu = nl::Attrs::of_nest(metrics).u32(RTAX_MTU).value_or(0);
     out.push_back(r);
   }
   return out;

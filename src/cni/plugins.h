@@ -79,6 +79,8 @@ std::unique_ptr<Plugin> make_dummy(Invocation& inv);
 std::unique_ptr<Plugin> make_portmap(Invocation& inv);
 std::unique_ptr<Plugin> make_firewall(Invocation& inv);
 std::unique_ptr<Plugin> make_bandwidth(Invocation& inv);
+std::unique_ptr<Plugin> make_sbr(Invocation& inv);
+std::unique_ptr<Plugin> make_vrf(Invocation& inv);
 
 // ---- helpers the plugins share -----------------------------------------------------------------------------
 

@@ -84,6 +84,8 @@ json to_json(const addr::Route& r) {
   if (r.gateway) j["gateway"] = r.gateway->str();
   if (r.src) j["src"] = r.src->str();
   if (r.scope) j["scope"] = *r.scope;
+  if (r.protocol != RTPROT_BOOT) j["protocol"] = r.protocol;  // a copied kernel route keeps its own (its delete matches on it)
+  if (r.mtu) j["mtu"] = r.mtu;
   return j;
 }
 
@@ -98,6 +100,8 @@ addr::Route route_from_json(const json& j) {
   if (j.contains("gateway")) r.gateway = IpAddress::try_parse(j["gateway"].get<std::string>());
   if (j.contains("src")) r.src = IpAddress::try_parse(j["src"].get<std::string>());
   if (j.contains("scope")) r.scope = j["scope"].get<uint8_t>();
+  r.protocol = j.value("protocol", uint8_t{RTPROT_BOOT});
+  r.mtu = j.value("mtu", 0u);
   return r;
 }
 
@@ -105,14 +109,32 @@ void apply(Txn& txn, const Spec& spec) {
   NsSocket& s = txn.open(spec.ns);
   addr::Route r = spec.route;
   if (!r.oif && !spec.dev.empty()) r.oif = index_of(s, spec.dev);
-  nl::Message m = addr::add_request(r);
+  // The route a replace overwrites is recorded as removed first, so that a rollback puts it back.
+  std::optional<size_t> overwritten;
+  int overwritten_oif = 0;
+  if (spec.replace)
+    for (const auto& x : addr::list_routes(s.rtnl, r.family(), r.table))
+      if (addr::same_key(x, r)) {
+        overwritten_oif = x.oif;
+        overwritten = txn.intend({.kind = "route-removed", .ns = txn.ref(s), .name = name_of(s, x.oif).value_or(""),
+                                  .ifindex = x.oif, .saved = to_json(x)});
+        break;
+      }
+  nl::Message m = addr::add_request(r, spec.replace);
   std::string text;
   int err = 0;
-  size_t i = txn.make({.kind = "route", .ns = txn.ref(s), .name = spec.dev, .ifindex = r.oif, .saved = to_json(r)}, [&] {
-    err = s.rtnl.try_ack(m, &text);
-    if (err && !(err == EEXIST && spec.may_exist))
-      throw Error(fmt::format("cannot add route {} in '{}'", r.str(), s.ns.label()), err, text);
-  });
+  size_t i = 0;
+  try {
+    i = txn.make({.kind = "route", .ns = txn.ref(s), .name = spec.dev, .ifindex = r.oif, .saved = to_json(r)}, [&] {
+      err = s.rtnl.try_ack(m, &text);
+      if (err && !(err == EEXIST && spec.may_exist))
+        throw Error(fmt::format("cannot add route {} in '{}'", r.str(), s.ns.label()), err, text);
+    });
+  } catch (...) {
+    if (overwritten) txn.discard(*overwritten);
+    throw;
+  }
+  if (overwritten) txn.done(*overwritten, overwritten_oif);
   if (err == EEXIST) txn.discard(i);
   else txn.done(i, r.oif);
 }
@@ -130,6 +152,10 @@ bool present(Txn& txn, const Spec& spec) {
   return false;
 }
 
+Made record(Txn& txn, NsSocket& s, const addr::Route& r, const std::string& dev) {
+  return {.kind = "route", .ns = txn.ref(s), .name = dev, .ifindex = r.oif, .saved = to_json(r)};
+}
+
 Removal remove(Txn& txn, const Made& m) {
   bool replaced = false;
   NsSocket* s = txn.reopen(m.ns, &replaced);
@@ -139,6 +165,34 @@ Removal remove(Txn& txn, const Made& m) {
     if (!l || (!m.name.empty() && l->name != m.name)) return Removal::absent;  // went with its link
   }
   return addr::remove(s->rtnl, route_from_json(m.saved)) ? Removal::removed : Removal::absent;
+}
+
+void remove_existing(Txn& txn, const Spec& spec) {
+  NsSocket& s = txn.open(spec.ns);
+  addr::Route r = spec.route;
+  if (!r.oif && !spec.dev.empty()) r.oif = index_of(s, spec.dev);
+  bool removed = false;
+  size_t i = txn.make({.kind = "route-removed", .ns = txn.ref(s), .name = spec.dev, .ifindex = r.oif, .saved = to_json(r)},
+                      [&] { removed = addr::remove(s.rtnl, r); });
+  if (!removed) txn.discard(i);  // it was gone already: nothing to put back
+  else txn.done(i, r.oif);
+}
+
+Removal restore(Txn& txn, const Made& m) {
+  bool replaced = false;
+  NsSocket* s = txn.reopen(m.ns, &replaced);
+  if (!s) return replaced ? Removal::replaced : Removal::absent;
+  if (m.ifindex) {
+    auto l = link::find(s->rtnl, m.ifindex);
+    if (!l || (!m.name.empty() && l->name != m.name)) return Removal::absent;  // its link went: nothing to put back on
+  }
+  const addr::Route r = route_from_json(m.saved);
+  nl::Message req = addr::append_request(r);
+  std::string text;
+  int err = s->rtnl.try_ack(req, &text);
+  if (err == EEXIST) return Removal::absent;  // back already
+  if (err) throw Error(fmt::format("cannot put back route {} in '{}'", r.str(), s->ns.label()), err, text);
+  return Removal::removed;
 }
 
 }  // namespace ctnet::kinds::route

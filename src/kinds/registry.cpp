@@ -12,12 +12,14 @@
 #include "kinds/link_kind.h"
 #include "kinds/netns.h"
 #include "kinds/qdisc.h"
+#include "kinds/rule.h"
 #include "kinds/subif.h"
 #include "kinds/sysctl.h"
 #include "kinds/tap.h"
 #include "kinds/txn.h"
 #include "kinds/veth.h"
 #include "kinds/vf.h"
+#include "kinds/vrf.h"
 #include "kinds/vxlan.h"
 #include "util/error.h"
 
@@ -37,7 +39,9 @@ std::map<std::string, RemoveFn, std::less<>>& table() {
       {"link", remove_link},            {"link-up", remove_link_up},
       {"link-setting", remove_link_setting}, {"tap", tap::remove},
       {"dummy", dummy::remove},         {"ifb", ifb::remove},
-      {"qdisc", qdisc::remove},
+      {"qdisc", qdisc::remove},         {"rule", rule::remove},
+      {"route-removed", route::restore}, {"vrf", vrf::remove},
+      {"vrf-port", vrf::remove_port},
   };
   return t;
 }

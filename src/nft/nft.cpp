@@ -120,20 +120,7 @@ std::string chain_name(const MasqKey& k) {
 
 const char* family_name(int family) { return family == AF_INET ? "ip" : "ip6"; }
 
-// An abstract AF_UNIX name is per network namespace and goes with the process that bound it, also on kill -9:
-// no lock file is left behind (unix(7), "Abstract sockets").
-TablesLock::TablesLock() : fd_(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) {
-  if (!fd_) throw_errno("cannot create the nftables lock socket");
-  static constexpr char kName[] = "ctnet-nft-tables";
-  sockaddr_un a{};
-  a.sun_family = AF_UNIX;
-  std::memcpy(a.sun_path + 1, kName, sizeof kName - 1);  // sun_path[0] = 0: abstract
-  const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + sizeof kName);
-  for (int tries = 0; ::bind(fd_.get(), reinterpret_cast<sockaddr*>(&a), len) != 0; ++tries) {
-    if (errno != EADDRINUSE || tries > 20000) throw_errno("cannot take the nftables lock");
-    ::usleep(500);  // another plugin holds it for one or two nft runs
-  }
-}
+TablesLock::TablesLock() : lock_("ctnet-nft-tables") {}
 
 void delete_table(const Table& t) {
   auto r = try_run("delete table " + t.name, false);

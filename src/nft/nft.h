@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "util/fd.h"
+#include "ns/ns_lock.h"
 
 namespace ctnet::nft {
 
@@ -44,7 +44,7 @@ class TablesLock {
   TablesLock();
 
  private:
-  Fd fd_;
+  NsLock lock_;  // in the namespace the plugin runs in, where libnftables acts
 };
 
 // A table of ours. `fixed` names the chains every instance of it has (an entry ending in '-' is a prefix); the

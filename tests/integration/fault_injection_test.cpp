@@ -40,6 +40,7 @@
 #include <string>
 #include <vector>
 
+#include "link/macvlan.h"
 #include "support/run.h"
 
 using nlohmann::json;
@@ -183,8 +184,9 @@ struct Row {
 // What is left out, and why:
 //   - ifindexes, MAC addresses, operstate/carrier and statistics: they change with every re-creation or with
 //     timing, not with what exists; the admin up flag is kept.
-//   - IPv6 link-local addresses and routes (fe80::/10) and the per-link multicast route ff00::/8: the kernel
-//     makes them by itself for every link that is up, so they follow the links already compared.
+//   - IPv6 link-local addresses and their local routes, and the per-link multicast route ff00::/8: the kernel
+//     makes them by itself for every link that is up, so they follow the links already compared. The fe80::/64
+//     routes are kept: CNI sbr moves them out of the main table, and a rollback must put them back.
 //   - host-local's `lock` file (an empty flock file, kept by design, as the reference plugin does) and its
 //     `last_reserved_ip.N` files: a cursor, not a lease; every ADD moves it on (also one that succeeds and is
 //     DELeted), as the reference plugin does, so that a released address is not handed out again at once.
@@ -250,7 +252,7 @@ void snapshot_ns(const std::string& name, Snapshot& s) {
         }
       } else {  // routes of every table, both families
         std::string dst = e.value("dst", "");
-        if (dst.starts_with("fe80:") || dst == "ff00::/8") continue;
+        if ((dst.starts_with("fe80:") && dst != "fe80::/64") || dst == "ff00::/8") continue;
         s.insert(fmt_line("ns", name, "route", "table=" + e.value("table", "main"), "type=" + e.value("type", "unicast"), dst,
                           "via=" + e.value("gateway", "-"), "dev=" + e.value("dev", "-")));
       }
@@ -269,6 +271,18 @@ void snapshot_ns(const std::string& name, Snapshot& s) {
     if (q.value("handle", "0:") != "0:")
       s.insert(fmt_line("ns", name, "qdisc", q.value("dev", "?"), q.value("kind", "?"), q.value("handle", "?"),
                         q.value("root", false) ? "root" : "parent=" + q.value("parent", "?")));
+  // Policy routing rules of both families (CNI sbr), the defaults included.
+  for (const char* family : {"-4", "-6"}) {
+    Proc ip = tool("/usr/sbin/ip", {"-n", name, "-j", family, "rule", "show"});
+    json rs = json::parse(ip.out, nullptr, false);
+    if (!ip.exited || ip.status != 0 || !rs.is_array()) {
+      s.insert("ns " + name + ": rules cannot be read: " + ip.describe());
+      return;
+    }
+    for (const auto& r : rs)
+      s.insert(fmt_line("ns", name, "rule", family, std::to_string(r.value("priority", -1)), "from", r.value("src", "?"),
+                        "lookup", r.value("table", r.contains("l3mdev") ? "l3mdev" : "?")));
+  }
 }
 
 Snapshot snapshot(const World& w) {
@@ -552,6 +566,84 @@ std::vector<Row> rows() {
   json subnets = limits;
   subnets["shapedSubnets"] = {"10.67.0.0/16", "fd00:67::/48"};
   r.push_back(bandwidth("bandwidth (htb classes and u32 filters: shapedSubnets)", subnets));
+  // sbr runs chained: the container's eth0 (a veth inside it) carries its addresses and routes, as the main
+  // plugin left them. Its DEL leaves the routes it moved out of the main table gone (the interface is deleted
+  // next, as the reference expects), so the face's delete here is DEL and putting them back.
+  auto addressed_eth0 = [](const World& w) {
+    const std::string c = netns_path(w.ns("c"));
+    for (std::vector<std::string> a : {std::vector<std::string>{"link", "add", "eth0", "type", "veth", "peer", "name", "eth0p"},
+                                       {"link", "set", "eth0p", "up"}, {"link", "set", "eth0", "up"},
+                                       {"addr", "add", "10.70.0.5/24", "dev", "eth0"},
+                                       {"addr", "add", "fd00:70::5/64", "dev", "eth0", "nodad"},
+                                       {"route", "add", "default", "via", "10.70.0.1", "dev", "eth0"},
+                                       {"-6", "route", "add", "default", "via", "fd00:70::1", "dev", "eth0"}})
+      must(tool("/usr/sbin/ip", a, c), "ip " + a[0]);
+  };
+  auto sbr = [addressed_eth0](std::string name, json keys, bool moves_routes) {
+    auto conf = [keys](const World& w) {
+      json c = keys;
+      c.update({{"cniVersion", "1.0.0"}, {"name", "tfinet"}, {"type", "sbr"},
+                {"prevResult", {{"cniVersion", "1.0.0"},
+                                {"interfaces", {{{"name", "eth0"}, {"sandbox", netns_path(w.ns("c"))}}}},
+                                {"ips", {{{"address", "10.70.0.5/24"}, {"gateway", "10.70.0.1"}, {"interface", 0}},
+                                         {{"address", "fd00:70::5/64"}, {"gateway", "fd00:70::1"}, {"interface", 0}}}}}}});
+      return c;
+    };
+    return Row{.name = "cni/" + name,
+               .namespaces = {"c"},
+               .prepare = addressed_eth0,
+               .op = [conf](const World& w) { return w.cni("sbr", "ADD", w.ns("c"), conf(w)); },
+               .undo = [conf, moves_routes](const World& w) {
+                 std::vector<Cmd> u{w.cni("sbr", "DEL", w.ns("c"), conf(w))};
+                 auto ip = [&](std::vector<std::string> a) {
+                   a.insert(a.begin(), {"-n", w.ns("c")});
+                   u.push_back(Cmd{.argv0 = "ip", .args = a, .exe = "/usr/sbin/ip"});
+                 };
+                 if (moves_routes) {
+                   ip({"route", "replace", "10.70.0.0/24", "dev", "eth0", "proto", "kernel", "scope", "link", "src", "10.70.0.5"});
+                   ip({"route", "replace", "default", "via", "10.70.0.1", "dev", "eth0"});
+                   ip({"-6", "route", "replace", "fd00:70::/64", "dev", "eth0", "proto", "kernel", "metric", "256"});
+                   ip({"-6", "route", "append", "fe80::/64", "dev", "eth0", "proto", "kernel", "metric", "256"});  // beside eth0p's
+                   ip({"-6", "route", "replace", "default", "via", "fd00:70::1", "dev", "eth0"});
+                 }
+                 return u;
+               },
+               .cni = true};
+  };
+  r.push_back(sbr("sbr (dual stack: rules, routes moved to tables 100 and 101)", json::object(), true));
+  r.push_back(sbr("sbr (table: rules only)", {{"table", 4242}}, false));
+  // vrf: only where the kernel has the VRF driver (CONFIG_NET_VRF; the development machine's has none, and the
+  // kernel suite proves the plugin there). The kernel's l3mdev rules, which the first VRF of a namespace brings
+  // and which stay, are there before the row runs. DEL releases eth0 as the reference does: what the kernel
+  // dropped when it cycled eth0 (its IPv6 address, the gateway routes) is put back by the face's delete here.
+  if (ctnet::link::kernel_has_link_kind("vrf")) {
+    auto vrf_world = [addressed_eth0](const World& w) {
+      addressed_eth0(w);
+      must(tool("/usr/sbin/ip", {"link", "add", "tfvrf9", "type", "vrf", "table", "99"}, netns_path(w.ns("c"))), "ip link add vrf");
+      must(tool("/usr/sbin/ip", {"link", "del", "tfvrf9"}, netns_path(w.ns("c"))), "ip link del vrf");
+    };
+    auto conf = [](const World& w) {
+      return json{{"cniVersion", "1.0.0"}, {"name", "tfinet"}, {"type", "vrf"}, {"vrfname", "tfvrf"},
+                  {"prevResult", {{"cniVersion", "1.0.0"},
+                                  {"interfaces", {{{"name", "eth0"}, {"sandbox", netns_path(w.ns("c"))}}}},
+                                  {"ips", {{{"address", "10.70.0.5/24"}, {"interface", 0}}, {{"address", "fd00:70::5/64"}, {"interface", 0}}}}}}};
+    };
+    r.push_back(Row{.name = "cni/vrf (VRF made, eth0 enslaved with its IPv6 address and routes)",
+                    .namespaces = {"c"},
+                    .prepare = vrf_world,
+                    .op = [conf](const World& w) { return w.cni("vrf", "ADD", w.ns("c"), conf(w)); },
+                    .undo = [conf](const World& w) {
+                      std::vector<Cmd> u{w.cni("vrf", "DEL", w.ns("c"), conf(w))};
+                      for (std::vector<std::string> a : {std::vector<std::string>{"-6", "addr", "replace", "fd00:70::5/64", "dev", "eth0", "nodad"},
+                                                         {"route", "replace", "default", "via", "10.70.0.1", "dev", "eth0"},
+                                                         {"-6", "route", "replace", "default", "via", "fd00:70::1", "dev", "eth0"}}) {
+                        a.insert(a.begin(), {"-n", w.ns("c")});
+                        u.push_back(Cmd{.argv0 = "ip", .args = a, .exe = "/usr/sbin/ip"});
+                      }
+                      return u;
+                    },
+                    .cni = true});
+  }
   r.push_back(cni("host-local (IPAM alone)", "host-local", [](const World& w) {
     return json{{"cniVersion", "1.0.0"}, {"name", "tfinet"}, {"type", "host-local"}, {"ipam", w.ipam("10.65.0.0/24")}};
   }));

@@ -9,10 +9,12 @@
 
 #include "addr/address.h"
 #include "addr/route.h"
+#include "addr/rule.h"
 #include "link/bridge.h"
 #include "link/link.h"
 #include "link/macvlan.h"
 #include "link/veth.h"
+#include "link/vrf.h"
 #include "netlink/socket.h"
 
 using namespace ctnet;
@@ -117,6 +119,59 @@ TEST(Encoding, MacvlanModeAndParent) {
   EXPECT_EQ(top.u32(IFLA_NET_NS_FD), 11u);
   auto data = nl::Attrs::of_nest(nl::Attrs::of_nest(top.get(IFLA_LINKINFO)).get(IFLA_INFO_DATA));
   EXPECT_EQ(data.u32(IFLA_MACVLAN_MODE), static_cast<uint32_t>(MACVLAN_MODE_BRIDGE));
+}
+
+TEST(Encoding, SourceRuleWithTableAndPriority) {
+  // What `ip rule add from 10.1.0.5 lookup 100 priority 32765` sends (linux/fib_rules.h).
+  addr::Rule r{.family = AF_INET, .src = Prefix::parse("10.1.0.5/32", "a"), .table = 100, .priority = 32765};
+  nl::Message m = addr::add_request(r);
+  Bytes expected = {
+      52, 0, 0, 0,  32, 0,  0x01, 0x06,  0, 0, 0, 0,  0, 0, 0, 0,  // RTM_NEWRULE, REQUEST|EXCL|CREATE
+      2, 0, 32, 0,  100, 0, 0, 1,  0, 0, 0, 0,                     // fib_rule_hdr: AF_INET, src_len 32, table 100, FR_ACT_TO_TBL
+      8, 0, 2, 0,   10, 1, 0, 5,                                   // FRA_SRC
+      8, 0, 6, 0,   0xfd, 0x7f, 0, 0,                              // FRA_PRIORITY 32765
+      8, 0, 15, 0,  100, 0, 0, 0,                                  // FRA_TABLE 100
+  };
+  EXPECT_EQ(bytes_of(m), expected);
+  EXPECT_EQ(r.str(), "from 10.1.0.5 lookup 100 priority 32765");
+}
+
+TEST(Encoding, RuleTableAbove255OnlyInItsAttribute) {
+  addr::Rule r{.family = AF_INET6, .src = Prefix::parse("fd00::5/128", "a"), .table = 1000};
+  nl::Message m = addr::add_request(r);
+  const auto* h = m.header<fib_rule_hdr>();
+  EXPECT_EQ(h->family, AF_INET6);
+  EXPECT_EQ(h->src_len, 128);
+  EXPECT_EQ(h->table, RT_TABLE_UNSPEC);
+  nl::OwnedMessage owned{std::vector<char>(m.bytes().begin(), m.bytes().end())};
+  auto a = nl::Attrs::of_message(owned.hdr(), sizeof(fib_rule_hdr));
+  EXPECT_EQ(a.u32(FRA_TABLE), 1000u);
+  EXPECT_FALSE(a.has(FRA_PRIORITY)) << "no priority given: none sent";
+  EXPECT_EQ(a.bytes(FRA_SRC).size(), 16u);
+}
+
+TEST(Encoding, DefaultRulePriorityIsTheKernels) {
+  auto rules = [](std::vector<uint32_t> prios) {
+    std::vector<addr::Rule> out;
+    for (auto p : prios) out.push_back({.priority = p});
+    return out;
+  };
+  EXPECT_EQ(addr::default_priority(rules({0, 32766, 32767})), 32765u);
+  EXPECT_EQ(addr::default_priority(rules({0, 32765, 32766, 32767})), 32764u);
+  EXPECT_EQ(addr::default_priority(rules({0, 0})), 0u);
+  EXPECT_EQ(addr::default_priority(rules({0})), 0u);
+  EXPECT_EQ(addr::default_priority({}), 0u);
+}
+
+TEST(Encoding, VrfCarriesItsTable) {
+  nl::Message m = link::vrf_request("blue", 1001);
+  nl::OwnedMessage owned{std::vector<char>(m.bytes().begin(), m.bytes().end())};
+  EXPECT_EQ(owned.hdr()->nlmsg_flags, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL);
+  auto top = nl::Attrs::of_message(owned.hdr(), sizeof(ifinfomsg));
+  EXPECT_EQ(top.str(IFLA_IFNAME), "blue");
+  auto info = nl::Attrs::of_nest(top.get(IFLA_LINKINFO));
+  EXPECT_EQ(info.str(IFLA_INFO_KIND), "vrf");
+  EXPECT_EQ(nl::Attrs::of_nest(info.get(IFLA_INFO_DATA)).u32(IFLA_VRF_TABLE), 1001u);
 }
 
 TEST(Encoding, ExtendedAckMessageIsRead) {
