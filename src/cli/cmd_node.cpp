@@ -108,7 +108,7 @@ void add_node_commands(CLI::App& app) {
   run->add_option("--cni-bin-dir", a->agent.cni_bin_dir, "where to look for portmap and loopback (default /opt/cni/bin:/usr/lib/cni)");
   run->add_option("--bridge", a->agent.bridge, "the pods' bridge in the conflist (default ctnet0)");
   run->add_option("--ttl", a->agent.ttl, "seconds of the node's etcd lease (default 60)");
-  run->callback([a] { std::exit(node::run(a->resolved())); });
+  run->callback([a] { node::run(a->resolved()); });  // returns on SIGTERM/SIGINT (0); failures throw
 
   auto* leave = top->add_subcommand("leave", "after the agent stopped: release the node's subnet (peers drop it at once) and "
                                              "remove its kernel state\n  example: ctnet node leave pods --etcd http://10.0.0.1:2379");
