@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cctype>
 #include <sstream>
 
 #include "addr/route.h"
@@ -151,7 +152,7 @@ class Portmap : public Plugin {
     const auto m = go_keys(given, {"hostPort", "containerPort", "protocol", "hostIP"});
     nft::PortMapping out{.host_port = port_of(m, "hostPort", field), .container_port = port_of(m, "containerPort", field)};
     out.protocol = get_string(m, "protocol", field).value_or("tcp");
-    std::transform(out.protocol.begin(), out.protocol.end(), out.protocol.begin(), ::tolower);
+    for (auto& c : out.protocol) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (out.protocol != "tcp" && out.protocol != "udp" && out.protocol != "sctp")
       bad_config(join_field(field, "protocol"), fmt::format("'{}' is not tcp, udp or sctp", out.protocol));
     if (auto ip = get_string(m, "hostIP", field); ip && !ip->empty()) out.host_ip = IpAddress::parse(*ip, join_field(field, "hostIP"));
