@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 CNI_DIR ?= $(PREFIX)/lib/cni
 CTEST = cd $(BUILD) && ctest --output-on-failure --timeout 600
 
-.PHONY: deps deps-test build demo test test-unit test-integration test-sanitize test-kernel bench install cni clean
+.PHONY: deps deps-test build demo test test-unit test-integration test-runtime test-sanitize test-kernel bench install cni clean
 
 deps:
 	@scripts/install-deps.sh
