@@ -71,9 +71,10 @@ std::vector<Prefix> NetworkConfig::subnets(int64_t index) const {
   for (const auto& p : cidrs) {
     const int len = p.family() == AF_INET ? subnet_len : subnet_len6;
     // network + (index << host bits of a node subnet), on the address's bytes (IPv6 needs 128 bits).
-    const int size = static_cast<int>(p.first().size());
+    const IpAddress network = p.first();  // one object: begin and end must point into the same bytes
+    const int size = static_cast<int>(network.size());
     std::array<uint8_t, 16> b{};
-    std::copy(p.first().data(), p.first().data() + size, b.begin());
+    std::copy(network.data(), network.data() + size, b.begin());
     auto add_bit = [&](int pos) {  // adds 2^pos, pos counted from the address's last bit
       unsigned inc = 1u << (pos % 8);
       for (int byte = size - 1 - pos / 8; byte >= 0 && inc; --byte) {
