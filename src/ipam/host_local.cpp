@@ -27,6 +27,17 @@ namespace {
 constexpr const char* kIndexDir = ".ctnet";
 constexpr const char* kLineBreak = "\r\n";  // the reference's separator between ID and IFNAME
 
+// The non-empty lines of a file's content (no streams: a plugin that builds no std::locale starts faster).
+template <class F>
+void for_each_line(std::string_view text, F&& f) {
+  while (!text.empty()) {
+    auto nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+    if (!line.empty()) f(line);
+  }
+}
+
 IpAddress parse_ip(const std::string& text, const std::string& field) {
   auto a = IpAddress::try_parse(text);
   if (!a) bad_config(field, "'" + text + "' is not an IP address");
@@ -211,9 +222,7 @@ class Store {
     std::vector<std::string> keep;
     auto c = read_all(bucket_name(key));
     if (!c) return keep;
-    std::istringstream in(*c);
-    for (std::string line; std::getline(in, line);) {
-      if (line.empty()) continue;
+    for_each_line(*c, [&](std::string_view line) {
       auto sp = line.find(' ');
       if (sp != std::string::npos && line.compare(0, sp, key) == 0 && sp == key.size()) {
         if (found) {
@@ -227,10 +236,10 @@ class Store {
           }
           *found = std::move(ips);
         }
-        continue;
+        return;
       }
-      keep.push_back(line);
-    }
+      keep.emplace_back(line);
+    });
     return keep;
   }
   void write_bucket(const std::string& key, const std::vector<std::string>& lines) {
@@ -284,12 +293,10 @@ class Store {
       if (!c) continue;
       std::vector<std::string> kept;
       bool changed = false;
-      std::istringstream in(*c);
-      for (std::string line; std::getline(in, line);) {
-        if (line.empty()) continue;
-        if (keep(line.substr(0, line.find(' ')))) kept.push_back(line);
+      for_each_line(*c, [&](std::string_view line) {
+        if (keep(std::string(line.substr(0, line.find(' '))))) kept.emplace_back(line);
         else changed = true;
-      }
+      });
       if (!changed) continue;
       std::string content;
       for (const auto& l : kept) content += l + "\n";

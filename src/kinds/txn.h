@@ -123,7 +123,8 @@ class Txn {
 // The remove function of a kind: idempotent, works from the record alone (also when the namespace is gone).
 using RemoveFn = Removal (*)(Txn&, const Made&);
 // Kinds defined above the engine (a CNI plugin's IPAM lease, a lab's process...) register theirs at start-up.
-void define_kind(const std::string& kind, RemoveFn fn);
+// `kind` is kept by reference: a string literal.
+void define_kind(std::string_view kind, RemoveFn fn);
 // Removes one recorded object through its kind's driver; throws Error on failure.
 Removal remove(Txn& txn, const Made& m);
 
