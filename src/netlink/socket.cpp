@@ -57,9 +57,14 @@ Reply Socket::exchange(Message& m) {
   if (mnl_socket_sendto(sock_.get(), req, req->nlmsg_len) < 0) throw_errno("cannot send netlink request");
 
   Reply reply;
-  alignas(NLMSG_ALIGNTO) static thread_local char buf[32768];  // MNL_SOCKET_DUMP_SIZE
+  // One receive buffer per thread, on the heap: a zeroed thread_local array would be cleared (all its pages
+  // touched) by ld.so at every start; malloc'd, only the pages a reply fills are ever touched.
+  static constexpr size_t kBufSize = 32768;  // MNL_SOCKET_DUMP_SIZE
+  static thread_local std::unique_ptr<char[]> heap_buf;
+  if (!heap_buf) heap_buf.reset(new char[kBufSize]);
+  char* buf = heap_buf.get();
   for (;;) {
-    ssize_t n = mnl_socket_recvfrom(sock_.get(), buf, sizeof buf);
+    ssize_t n = mnl_socket_recvfrom(sock_.get(), buf, kBufSize);
     if (n < 0) {
       if (errno == EINTR) continue;
       throw_errno("cannot read netlink reply");
