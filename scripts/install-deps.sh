@@ -2,7 +2,7 @@
 # Installs the Debian packages ctnet needs to build, test and benchmark. Idempotent: apt-get runs only when
 # something is missing. Packages and why: see README.md, "Dependencies".
 set -eu
-BUILD_PKGS="g++ cmake make pkg-config ccache libmnl-dev nlohmann-json3-dev libcli11-dev libfmt-dev libyaml-cpp-dev
+BUILD_PKGS="g++ cmake make pkg-config ccache nlohmann-json3-dev libcli11-dev libfmt-dev libyaml-cpp-dev
   libnftables-dev libgtest-dev"
 RUN_PKGS="nftables graphviz"
 # For tests and benchmarks only: the reference CNI plugins and `ip` to compare with, QEMU and busybox for the

@@ -79,6 +79,8 @@ class Txn {
   // is set when the name now leads to another namespace.
   NsSocket* reopen(const NsRef& r, bool* replaced = nullptr);
   NsRef ref(NsSocket& s);                  // the identity of a socket's namespace
+  // Whether `s` is the host's socket: the namespace this thread is in (it needs no switch to act there).
+  bool is_host(const NsSocket& s) const;
   void forget(const NsRef& r);             // close our socket in it (a namespace is freed only when unused)
 
   // Recording. `intend` before the kernel call (returns the entry's index), `done` after it.

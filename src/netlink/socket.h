@@ -11,8 +11,7 @@
 #include <vector>
 
 #include "netlink/message.h"
-
-struct mnl_socket;
+#include "util/fd.h"
 
 namespace ctnet {
 class NetNs;
@@ -55,7 +54,7 @@ class Socket {
   uint32_t next_seq() { return ++seq_; }
 
  private:
-  std::unique_ptr<mnl_socket, int (*)(mnl_socket*)> sock_;
+  Fd fd_;
   uint32_t portid_ = 0;
   uint32_t seq_ = 0;
 };
