@@ -202,12 +202,29 @@ class Store {
       if (::mkdirat(dir_.get(), kIndexDir, 0755) != 0 && errno != EEXIST) throw_io("cannot create " + path_ + "/" + kIndexDir);
       f = Fd(::openat(dir_.get(), name.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
     }
-    if (!f || fault::fail_write() || ::pwrite(f.get(), content.data(), content.size(), 0) != static_cast<ssize_t>(content.size()))
+    if (!f) throw_io("cannot write " + path_ + "/" + name);
+    rewrite(f.get(), name, content, old_size);
+  }
+  void rewrite(int fd, const std::string& name, const std::string& content, size_t old_size) {
+    if (fault::fail_write() || ::pwrite(fd, content.data(), content.size(), 0) != static_cast<ssize_t>(content.size()))
       throw_io("cannot write " + path_ + "/" + name);
     if (old_size != std::string::npos && old_size <= content.size()) return;
     struct stat st{};
-    if (::fstat(f.get(), &st) == 0 && st.st_size > static_cast<off_t>(content.size()))
-      if (::ftruncate(f.get(), static_cast<off_t>(content.size())) != 0) throw_io("cannot write " + path_ + "/" + name);
+    if (::fstat(fd, &st) == 0 && st.st_size > static_cast<off_t>(content.size()))
+      if (::ftruncate(fd, static_cast<off_t>(content.size())) != 0) throw_io("cannot write " + path_ + "/" + name);
+  }
+  // A file read now and rewritten (rewrite) later under the same lock, the allocation cursor: one open for both.
+  struct Kept {
+    Fd fd;
+    std::string content;
+  };
+  std::optional<Kept> read_kept(const std::string& name) {
+    Fd f(::openat(dir_.get(), name.c_str(), O_RDWR | O_CLOEXEC));
+    if (!f) return std::nullopt;
+    char buf[4096];
+    ssize_t n = ::read(f.get(), buf, sizeof buf);
+    if (n < 0) return std::nullopt;
+    return Kept{std::move(f), std::string(buf, static_cast<size_t>(n))};
   }
 
   // ---- the per-attachment index --------------------------------------------------------------------------
@@ -484,7 +501,7 @@ std::vector<Lease> allocate(const HostLocalConfig& c, const std::string& id, con
       const std::string last_file = "last_reserved_ip." + std::to_string(s);
       std::optional<IpAddress> got;
       size_t got_range = 0;
-      size_t last_size = std::string::npos;  // of last_file, when read
+      std::optional<Store::Kept> cursor;  // last_file, when read
       if (wanted[s]) {
         if (!st.reserve(*wanted[s], id, ifname))
           throw Conflict("requested address " + wanted[s]->str() + " is already allocated");
@@ -492,10 +509,9 @@ std::vector<Lease> allocate(const HostLocalConfig& c, const std::string& id, con
         got_range = *range_of(set, *got);
       } else {
         Cursor cur{set, 0, set[0].start};
-        last_size = 0;  // absent
-        if (auto last = c.lowest_free ? std::nullopt : st.read(last_file)) {
-          last_size = last->size();
-          if (auto ip = IpAddress::try_parse(Store::trim(*last)))
+        if (!c.lowest_free) cursor = st.read_kept(last_file);
+        if (cursor) {
+          if (auto ip = IpAddress::try_parse(Store::trim(cursor->content)))
             if (auto r = range_of(set, *ip)) {
               cur.r = *r;
               cur.a = *ip;
@@ -516,7 +532,8 @@ std::vector<Lease> allocate(const HostLocalConfig& c, const std::string& id, con
           throw Exhausted("no IP addresses available in range set " + std::to_string(s) + " of network " + c.network);
       }
       made.push_back(got->str());
-      if (!c.lowest_free) st.write_file(last_file, got->str(), last_size);
+      if (cursor) st.rewrite(cursor->fd.get(), last_file, got->str(), cursor->content.size());
+      else if (!c.lowest_free) st.write_file(last_file, got->str());
       out.push_back({Prefix(*got, set[got_range].subnet.length()), set[got_range].gateway});
     }
     st.write_index(id, ifname, made);

@@ -26,8 +26,6 @@ Socket::Socket(int protocol) : fd_(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC,
   // our whole request back inside each error. Both are best effort on older kernels.
   ::setsockopt(fd_.get(), SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one);
   ::setsockopt(fd_.get(), SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
-  // Strict checking makes the kernel honour filters in dump requests instead of ignoring them.
-  ::setsockopt(fd_.get(), SOL_NETLINK, NETLINK_GET_STRICT_CHK, &one, sizeof one);
 }
 
 Socket Socket::in(const NetNs& ns, int protocol) {
@@ -121,6 +119,13 @@ std::vector<OwnedMessage> Socket::query(Message& m, std::string_view context) {
 }
 
 std::vector<OwnedMessage> Socket::dump(Message& m, std::string_view context) {
+  if (!strict_) {
+    // Strict checking makes the kernel honour filters in dump requests instead of ignoring them (best effort on
+    // older kernels); set before the first dump only, as a plugin's ADD dumps nothing.
+    int one = 1;
+    ::setsockopt(fd_.get(), SOL_NETLINK, NETLINK_GET_STRICT_CHK, &one, sizeof one);
+    strict_ = true;
+  }
   m.hdr()->nlmsg_flags |= NLM_F_DUMP;
   for (int attempt = 0;; ++attempt) {
     Reply r = exchange(m);

@@ -57,6 +57,7 @@ class Socket {
   Fd fd_;
   uint32_t portid_ = 0;
   uint32_t seq_ = 0;
+  bool strict_ = false;  // NETLINK_GET_STRICT_CHK set
 };
 
 // The extended-ACK message carried by an NLMSG_ERROR reply, or "" (exposed for unit tests).
