@@ -253,7 +253,7 @@ echo "state at the end: ctnet $(ip netns exec ${NSP}pmc-$TAG nft -j list ruleset
 printf "%-16s" ""
 for n in $PM_SCALE; do printf "%14s" "ADD N=$n"; done
 for n in $PM_SCALE; do printf "%14s" "DEL N=$n"; done
-printf "%12s%12s%10s\n" "ADD last/1st" "DEL last/1st" failures
+printf "%14s%14s%10s\n" "ADD last/1st" "DEL last/1st" failures
 for k in c r; do
 	printf "%-16s" "$([ $k = c ] && echo "ctnet portmap" || echo "reference")"
 	first="" last="" dfirst="" dlast=""
@@ -271,7 +271,7 @@ for k in c r; do
 	done
 	f=0
 	for n in $PM_SCALE; do f=$((f + $(fails "$W/pm.add.$k.$n") + $(fails "$W/pm.del.$k.$n"))); done
-	printf "%12s%12s%10s\n" "$(ratio "$last" "$first")" "$(ratio "$dlast" "$dfirst")" "$f"
+	printf "%14s%14s%10s\n" "$(ratio "$last" "$first")" "$(ratio "$dlast" "$dfirst")" "$f"
 done
 echo "portmap ADD ctnet/reference:$(for n in $PM_SCALE; do printf " N=%s %s" "$n" "$(ratio "$(median "$W/pm.add.c.$n")" "$(median "$W/pm.add.r.$n")")"; done); peak RSS of an ADD: ctnet $(maxrss "$W/pm.add.c.${PM_SCALE##* }") KiB, reference $(maxrss "$W/pm.add.r.${PM_SCALE##* }") KiB"
 for k in c r x; do ip netns del ${NSP}pm$k-$TAG; done
