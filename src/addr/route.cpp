@@ -29,7 +29,7 @@ nl::Message route_request(uint16_t type, uint16_t flags, const Route& r) {
   auto* rt = m.put_header<rtmsg>();
   rt->rtm_family = static_cast<uint8_t>(r.family());
   rt->rtm_dst_len = static_cast<uint8_t>(r.dst.length());
-  rt->rtm_table = r.table < 256 ? static_cast<uint8_t>(r.table) : RT_TABLE_UNSPEC;
+  rt->rtm_table = r.table < 256 ? static_cast<uint8_t>(r.table) : static_cast<uint8_t>(RT_TABLE_UNSPEC);
   rt->rtm_protocol = r.protocol;
   rt->rtm_scope = r.scope.value_or(r.gateway ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK);
   rt->rtm_type = r.type;
@@ -66,7 +66,7 @@ void add(nl::Socket& s, const Route& r, bool replace) {
 bool remove(nl::Socket& s, const Route& r) {
   nl::Message m = route_request(RTM_DELROUTE, 0, r);
   // For deletion the kernel matches on what is given; scope NOWHERE matches any scope.
-  static_cast<rtmsg*>(mnl_nlmsg_get_payload(m.hdr()))->rtm_scope = RT_SCOPE_NOWHERE;
+  static_cast<rtmsg*>(nl::payload(m.hdr()))->rtm_scope = RT_SCOPE_NOWHERE;
   std::string text;
   int err = s.try_ack(m, &text);
   if (err == ESRCH || err == ENODEV || err == ENOENT) return false;

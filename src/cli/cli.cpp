@@ -26,12 +26,22 @@ void add_output_option(CLI::App* cmd, Output& out) {
   cmd->add_option("-o,--output", out.format, "output format")->check(CLI::IsMember({"text", "json"}));
 }
 
-int main(int argc, char** argv) {
+namespace {
+std::string_view program_name(char** argv) {
   std::string_view self = argv[0];
   if (auto slash = self.rfind('/'); slash != std::string_view::npos) self.remove_prefix(slash + 1);
+  return self;
+}
+}  // namespace
+
+bool is_plugin_invocation(int argc, char** argv) {
+  std::string_view self = program_name(argv);
+  return cni::is_plugin_name(self) || (self == "ctnet" && std::getenv("CNI_COMMAND") && argc == 1);
+}
+
+int main(int argc, char** argv) {
   // CNI plugins are found by file name in CNI_PATH: decide before building the CLI (every exec counts).
-  if (cni::is_plugin_name(self) || (self == "ctnet" && std::getenv("CNI_COMMAND") && argc == 1))
-    return cni::run_plugin(self);
+  if (is_plugin_invocation(argc, argv)) return cni::run_plugin(program_name(argv));
 
   // --host-netns NAME (before the verb) or CTNET_HOST_NETNS: treat that namespace as "the host" (where
   // bridges and host veth ends go). Tests use it to keep the machine's own namespace untouched.

@@ -4,6 +4,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 
@@ -27,10 +30,15 @@ constexpr PluginEntry kPlugins[] = {
     {"bandwidth", make_bandwidth}, {"sbr", make_sbr}, {"vrf", make_vrf},
 };
 
+// With write(2), not stdio: the answer is one write, without stdio's buffer and its fstat of stdout.
 void print_text(std::string s) {
   s += '\n';
-  std::fwrite(s.data(), 1, s.size(), stdout);
-  std::fflush(stdout);
+  for (size_t done = 0; done < s.size();) {
+    ssize_t n = ::write(1, s.data() + done, s.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;  // nobody to tell
+    done += static_cast<size_t>(n);
+  }
 }
 
 // A byte that is not UTF-8 never stops an answer (nlohmann::json would throw): it becomes U+FFFD. Input is

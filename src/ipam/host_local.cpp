@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -26,6 +28,17 @@ namespace {
 
 constexpr const char* kIndexDir = ".ctnet";
 constexpr const char* kLineBreak = "\r\n";  // the reference's separator between ID and IFNAME
+
+// The non-empty lines of a file's content (no streams: a plugin that builds no std::locale starts faster).
+template <class F>
+void for_each_line(std::string_view text, F&& f) {
+  while (!text.empty()) {
+    auto nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+    if (!line.empty()) f(line);
+  }
+}
 
 IpAddress parse_ip(const std::string& text, const std::string& field) {
   auto a = IpAddress::try_parse(text);
@@ -181,14 +194,37 @@ class Store {
   }
   // Overwrites in place. Not O_TRUNC: on ext4 a truncate to zero followed by a write makes close() start
   // writeback at once (the auto_da_alloc "replace via truncate" heuristic), which costs milliseconds per ADD.
-  // Shrinking to the new length afterwards is not a truncate to zero and does not trigger it.
-  void write_file(const std::string& name, const std::string& content) {
+  // Shrinking to the new length afterwards is not a truncate to zero and does not trigger it. `old_size`: the
+  // length the file had when read under this lock (npos: unknown), so a longer content needs no fstat.
+  void write_file(const std::string& name, const std::string& content, size_t old_size = std::string::npos) {
     Fd f(::openat(dir_.get(), name.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
-    if (!f || fault::fail_write() || ::pwrite(f.get(), content.data(), content.size(), 0) != static_cast<ssize_t>(content.size()))
+    if (!f && errno == ENOENT && name.starts_with(kIndexDir)) {  // the first index bucket of the pool
+      if (::mkdirat(dir_.get(), kIndexDir, 0755) != 0 && errno != EEXIST) throw_io("cannot create " + path_ + "/" + kIndexDir);
+      f = Fd(::openat(dir_.get(), name.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+    }
+    if (!f) throw_io("cannot write " + path_ + "/" + name);
+    rewrite(f.get(), name, content, old_size);
+  }
+  void rewrite(int fd, const std::string& name, const std::string& content, size_t old_size) {
+    if (fault::fail_write() || ::pwrite(fd, content.data(), content.size(), 0) != static_cast<ssize_t>(content.size()))
       throw_io("cannot write " + path_ + "/" + name);
+    if (old_size != std::string::npos && old_size <= content.size()) return;
     struct stat st{};
-    if (::fstat(f.get(), &st) == 0 && st.st_size > static_cast<off_t>(content.size()))
-      if (::ftruncate(f.get(), static_cast<off_t>(content.size())) != 0) throw_io("cannot write " + path_ + "/" + name);
+    if (::fstat(fd, &st) == 0 && st.st_size > static_cast<off_t>(content.size()))
+      if (::ftruncate(fd, static_cast<off_t>(content.size())) != 0) throw_io("cannot write " + path_ + "/" + name);
+  }
+  // A file read now and rewritten (rewrite) later under the same lock, the allocation cursor: one open for both.
+  struct Kept {
+    Fd fd;
+    std::string content;
+  };
+  std::optional<Kept> read_kept(const std::string& name) {
+    Fd f(::openat(dir_.get(), name.c_str(), O_RDWR | O_CLOEXEC));
+    if (!f) return std::nullopt;
+    char buf[4096];
+    ssize_t n = ::read(f.get(), buf, sizeof buf);
+    if (n < 0) return std::nullopt;
+    return Kept{std::move(f), std::string(buf, static_cast<size_t>(n))};
   }
 
   // ---- the per-attachment index --------------------------------------------------------------------------
@@ -200,20 +236,21 @@ class Store {
   static std::string bucket_name(const std::string& key) {
     uint32_t h = 2166136261u;
     for (unsigned char ch : key) h = (h ^ ch) * 16777619u;
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%s/idx-%02x", kIndexDir, h % kIndexBuckets);
-    return buf;
+    return fmt::format("{}/idx-{:02x}", kIndexDir, h % kIndexBuckets);
   }
   static std::string key_of(const std::string& id, const std::string& ifname) { return id + "+" + ifname; }
 
+  // A bucket's content, read once per lock: an ADD looks its key up and then rewrites the same bucket.
+  const std::optional<std::string>& bucket(const std::string& name) {
+    if (!bucket_ || bucket_->first != name) bucket_.emplace(name, read_all(name));
+    return bucket_->second;
+  }
   // The bucket's lines without the one for `key`, and that line's addresses if present.
   std::vector<std::string> bucket_lines(const std::string& key, std::optional<std::vector<std::string>>* found) {
     std::vector<std::string> keep;
-    auto c = read_all(bucket_name(key));
+    const auto& c = bucket(bucket_name(key));
     if (!c) return keep;
-    std::istringstream in(*c);
-    for (std::string line; std::getline(in, line);) {
-      if (line.empty()) continue;
+    for_each_line(*c, [&](std::string_view line) {
       auto sp = line.find(' ');
       if (sp != std::string::npos && line.compare(0, sp, key) == 0 && sp == key.size()) {
         if (found) {
@@ -227,16 +264,19 @@ class Store {
           }
           *found = std::move(ips);
         }
-        continue;
+        return;
       }
-      keep.push_back(line);
-    }
+      keep.emplace_back(line);
+    });
     return keep;
   }
   void write_bucket(const std::string& key, const std::vector<std::string>& lines) {
     std::string content;
     for (const auto& l : lines) content += l + "\n";
-    write_file(bucket_name(key), content);
+    const std::string name = bucket_name(key);
+    const auto& old = bucket(name);
+    write_file(name, content, old ? old->size() : 0);
+    bucket_.emplace(name, std::move(content));
   }
   std::optional<std::vector<std::string>> read_index(const std::string& id, const std::string& ifname) {
     std::optional<std::vector<std::string>> found;
@@ -249,10 +289,7 @@ class Store {
     std::string line = key + " ";
     for (size_t i = 0; i < ips.size(); ++i) line += (i ? "," : "") + ips[i];
     lines.push_back(line);
-    struct stat st{};
-    if (::fstatat(dir_.get(), kIndexDir, &st, 0) != 0 && ::mkdirat(dir_.get(), kIndexDir, 0755) != 0 && errno != EEXIST)
-      throw_io("cannot create " + path_ + "/" + kIndexDir);
-    write_bucket(key, lines);
+    write_bucket(key, lines);  // write_file makes the index directory on first use
   }
   void remove_index(const std::string& id, const std::string& ifname) {
     const std::string key = key_of(id, ifname);
@@ -278,18 +315,15 @@ class Store {
   template <class F>
   void filter_index(F&& keep) {
     for (unsigned b = 0; b < kIndexBuckets; ++b) {
-      char name[32];
-      std::snprintf(name, sizeof name, "%s/idx-%02x", kIndexDir, b);
+      const std::string name = fmt::format("{}/idx-{:02x}", kIndexDir, b);
       auto c = read_all(name);
       if (!c) continue;
       std::vector<std::string> kept;
       bool changed = false;
-      std::istringstream in(*c);
-      for (std::string line; std::getline(in, line);) {
-        if (line.empty()) continue;
-        if (keep(line.substr(0, line.find(' ')))) kept.push_back(line);
+      for_each_line(*c, [&](std::string_view line) {
+        if (keep(std::string(line.substr(0, line.find(' '))))) kept.emplace_back(line);
         else changed = true;
-      }
+      });
       if (!changed) continue;
       std::string content;
       for (const auto& l : kept) content += l + "\n";
@@ -364,6 +398,7 @@ class Store {
   std::string path_;
   Fd dir_;
   Fd lock_;
+  std::optional<std::pair<std::string, std::optional<std::string>>> bucket_;  // (name, content or absent)
 };
 
 // The addresses of a range set in allocation order, as a cursor that wraps around.
@@ -466,6 +501,7 @@ std::vector<Lease> allocate(const HostLocalConfig& c, const std::string& id, con
       const std::string last_file = "last_reserved_ip." + std::to_string(s);
       std::optional<IpAddress> got;
       size_t got_range = 0;
+      std::optional<Store::Kept> cursor;  // last_file, when read
       if (wanted[s]) {
         if (!st.reserve(*wanted[s], id, ifname))
           throw Conflict("requested address " + wanted[s]->str() + " is already allocated");
@@ -473,8 +509,9 @@ std::vector<Lease> allocate(const HostLocalConfig& c, const std::string& id, con
         got_range = *range_of(set, *got);
       } else {
         Cursor cur{set, 0, set[0].start};
-        if (auto last = c.lowest_free ? std::nullopt : st.read(last_file)) {
-          if (auto ip = IpAddress::try_parse(Store::trim(*last)))
+        if (!c.lowest_free) cursor = st.read_kept(last_file);
+        if (cursor) {
+          if (auto ip = IpAddress::try_parse(Store::trim(cursor->content)))
             if (auto r = range_of(set, *ip)) {
               cur.r = *r;
               cur.a = *ip;
@@ -495,7 +532,8 @@ std::vector<Lease> allocate(const HostLocalConfig& c, const std::string& id, con
           throw Exhausted("no IP addresses available in range set " + std::to_string(s) + " of network " + c.network);
       }
       made.push_back(got->str());
-      if (!c.lowest_free) st.write_file(last_file, got->str());
+      if (cursor) st.rewrite(cursor->fd.get(), last_file, got->str(), cursor->content.size());
+      else if (!c.lowest_free) st.write_file(last_file, got->str());
       out.push_back({Prefix(*got, set[got_range].subnet.length()), set[got_range].gateway});
     }
     st.write_index(id, ifname, made);

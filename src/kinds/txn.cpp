@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -68,11 +67,8 @@ std::string& host_spec() {
 NsRef identity(NsSocket& s, const std::string& spec) {
   NsRef r;
   r.spec = spec;
-  struct stat st{};
-  if (fstat(s.ns.fd(), &st) == 0) {
-    r.dev = st.st_dev;
-    r.ino = st.st_ino;
-  }
+  r.dev = s.ns.dev();  // NetNs read them when it opened the namespace
+  r.ino = s.ns.inode();
   uint64_t cookie = 0;
   socklen_t len = sizeof cookie;
   if (getsockopt(s.rtnl.fd(), SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len) == 0) r.cookie = cookie;
@@ -83,11 +79,8 @@ NsRef identity(NsSocket& s, const std::string& spec) {
 NsRef identify(const NetNs& ns, const std::string& spec) {
   NsRef r;
   r.spec = spec;
-  struct stat st{};
-  if (fstat(ns.fd(), &st) == 0) {
-    r.dev = st.st_dev;
-    r.ino = st.st_ino;
-  }
+  r.dev = ns.dev();
+  r.ino = ns.inode();
   NsGuard in(ns);
   int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd >= 0) {
@@ -148,6 +141,11 @@ NsSocket* Txn::reopen(const NsRef& r, bool* replaced) {
     return nullptr;
   }
   return s;
+}
+
+bool Txn::is_host(const NsSocket& s) const {
+  auto it = by_spec_.find("");
+  return it != by_spec_.end() && it->second == &s;
 }
 
 NsRef Txn::ref(NsSocket& s) {

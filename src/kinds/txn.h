@@ -79,6 +79,8 @@ class Txn {
   // is set when the name now leads to another namespace.
   NsSocket* reopen(const NsRef& r, bool* replaced = nullptr);
   NsRef ref(NsSocket& s);                  // the identity of a socket's namespace
+  // Whether `s` is the host's socket: the namespace this thread is in (it needs no switch to act there).
+  bool is_host(const NsSocket& s) const;
   void forget(const NsRef& r);             // close our socket in it (a namespace is freed only when unused)
 
   // Recording. `intend` before the kernel call (returns the entry's index), `done` after it.
@@ -123,7 +125,8 @@ class Txn {
 // The remove function of a kind: idempotent, works from the record alone (also when the namespace is gone).
 using RemoveFn = Removal (*)(Txn&, const Made&);
 // Kinds defined above the engine (a CNI plugin's IPAM lease, a lab's process...) register theirs at start-up.
-void define_kind(const std::string& kind, RemoveFn fn);
+// `kind` is kept by reference: a string literal.
+void define_kind(std::string_view kind, RemoveFn fn);
 // Removes one recorded object through its kind's driver; throws Error on failure.
 Removal remove(Txn& txn, const Made& m);
 

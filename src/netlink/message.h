@@ -1,10 +1,10 @@
-// Netlink messages: a builder for requests (attributes and nests laid out by libmnl) and a parsed view of
-// replies (attributes indexed by type). Encoding is kept apart from I/O so unit tests can compare the bytes
-// of a request against what the kernel expects.
+// Netlink messages: a builder for requests (attributes and nests laid out by the kernel's NLMSG_*/NLA_* rules)
+// and a parsed view of replies (attributes indexed by type). Encoding is kept apart from I/O so unit tests can
+// compare the bytes of a request against what the kernel expects.
 #pragma once
-#include <libmnl/libmnl.h>
 #include <linux/netlink.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -13,6 +13,28 @@
 #include <vector>
 
 namespace ctnet::nl {
+
+// The layout rules (include/uapi/linux/netlink.h), as libmnl spells them: everything is 4-byte aligned, the
+// payload follows the 16-byte nlmsghdr, an attribute's value its 4-byte nlattr.
+constexpr size_t align(size_t len) { return (len + NLMSG_ALIGNTO - 1) & ~static_cast<size_t>(NLMSG_ALIGNTO - 1); }
+inline void* payload(nlmsghdr* h) { return reinterpret_cast<char*>(h) + NLMSG_HDRLEN; }
+inline const void* payload(const nlmsghdr* h) { return reinterpret_cast<const char*>(h) + NLMSG_HDRLEN; }
+inline size_t payload_len(const nlmsghdr* h) { return h->nlmsg_len - NLMSG_HDRLEN; }
+inline uint16_t attr_type(const nlattr* a) { return a->nla_type & NLA_TYPE_MASK; }
+inline const void* attr_payload(const nlattr* a) { return reinterpret_cast<const char*>(a) + NLA_HDRLEN; }
+inline size_t attr_payload_len(const nlattr* a) { return a->nla_len - NLA_HDRLEN; }
+// A whole attribute fits in the `len` bytes left (and its length field is sane).
+inline bool attr_ok(const nlattr* a, int len) {
+  return len >= static_cast<int>(sizeof(nlattr)) && a->nla_len >= sizeof(nlattr) && static_cast<int>(a->nla_len) <= len;
+}
+// A whole message fits in the `len` bytes left.
+inline bool message_ok(const nlmsghdr* h, int len) {
+  return len >= static_cast<int>(sizeof(nlmsghdr)) && h->nlmsg_len >= sizeof(nlmsghdr) && static_cast<int>(h->nlmsg_len) <= len;
+}
+inline const nlmsghdr* next_message(const nlmsghdr* h, int* len) {
+  *len -= static_cast<int>(align(h->nlmsg_len));
+  return reinterpret_cast<const nlmsghdr*>(reinterpret_cast<const char*>(h) + align(h->nlmsg_len));
+}
 
 class Message {
  public:
@@ -23,11 +45,11 @@ class Message {
   // The family header that follows nlmsghdr (ifinfomsg, ifaddrmsg, rtmsg, genlmsghdr...), zeroed.
   template <class T>
   T* put_header() {
-    return static_cast<T*>(mnl_nlmsg_put_extra_header(hdr(), sizeof(T)));
+    return static_cast<T*>(reserve(sizeof(T)));
   }
   template <class T>
   const T* header() const {
-    return static_cast<const T*>(mnl_nlmsg_get_payload(hdr()));
+    return static_cast<const T*>(payload(hdr()));
   }
 
   void put(uint16_t type, const void* data, size_t len);
@@ -37,7 +59,7 @@ class Message {
   void put_str(uint16_t type, std::string_view s);  // NUL-terminated
   void put_flag(uint16_t type) { put(type, nullptr, 0); }
   nlattr* begin_nest(uint16_t type);
-  void end_nest(nlattr* nest) { mnl_attr_nest_end(hdr(), nest); }
+  void end_nest(nlattr* nest) { nest->nla_len = static_cast<uint16_t>(tail() - reinterpret_cast<char*>(nest)); }
   // Raw space in the message (e.g. the ifinfomsg inside VETH_INFO_PEER), zeroed.
   void* reserve(size_t len);
 
@@ -46,6 +68,7 @@ class Message {
   std::span<const uint8_t> bytes() const { return {reinterpret_cast<const uint8_t*>(buf_), hdr()->nlmsg_len}; }
 
  private:
+  char* tail() { return buf_ + align(hdr()->nlmsg_len); }
   alignas(8) char buf_[4096];
 };
 
@@ -80,7 +103,7 @@ struct OwnedMessage {
   const nlmsghdr* hdr() const { return reinterpret_cast<const nlmsghdr*>(data.data()); }
   template <class T>
   const T* header() const {
-    return static_cast<const T*>(mnl_nlmsg_get_payload(hdr()));
+    return static_cast<const T*>(payload(hdr()));
   }
 };
 

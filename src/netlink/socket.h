@@ -11,8 +11,7 @@
 #include <vector>
 
 #include "netlink/message.h"
-
-struct mnl_socket;
+#include "util/fd.h"
 
 namespace ctnet {
 class NetNs;
@@ -55,9 +54,10 @@ class Socket {
   uint32_t next_seq() { return ++seq_; }
 
  private:
-  std::unique_ptr<mnl_socket, int (*)(mnl_socket*)> sock_;
+  Fd fd_;
   uint32_t portid_ = 0;
   uint32_t seq_ = 0;
+  bool strict_ = false;  // NETLINK_GET_STRICT_CHK set
 };
 
 // The extended-ACK message carried by an NLMSG_ERROR reply, or "" (exposed for unit tests).

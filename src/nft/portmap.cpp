@@ -81,13 +81,15 @@ std::vector<Wanted> wanted(const PortmapSpec& s) {
   return out;
 }
 
+// The table with its maps, sets and chains, as `add` commands: where they exist already they change nothing, so
+// they go into every ADD's transaction (one kernel commit per ADD, and a failed ADD leaves no table behind).
 std::string create_commands(const std::string& t, int family, const std::string& network) {
   const char* a = family == AF_INET ? "ipv4_addr" : "ipv6_addr";
   std::string comment = network.substr(0, 127);
   for (auto& c : comment)
     if (c == '"' || c == '\\') c = '_';  // a comment is quoted text
   return fmt::format(
-      "create table {0} {{ comment \"{1}\"; }}\n"
+      "add table {0} {{ comment \"{1}\"; }}\n"
       "add map {0} ports {{ type inet_proto . inet_service : {2} . inet_service; }}\n"
       "add map {0} ip_ports {{ type {2} . inet_proto . inet_service : {2} . inet_service; }}\n"
       "add set {0} hairpin {{ type ifname . inet_proto . inet_service; }}\n"
@@ -166,21 +168,19 @@ void add_portmap(const PortmapSpec& s) {
     cmds += w.value.empty()
                 ? fmt::format("add element {} {} {{ {} comment \"{}\" }}\n", t.name, w.set, w.key, comment)
                 : fmt::format("add element {} {} {{ {} comment \"{}\" : {} }}\n", t.name, w.set, w.key, comment, w.value);
-  TablesLock lock;
-  try {
-    with_table(t, create_commands(t.name, family, s.key.network), cmds,
-               fmt::format("cannot add the port mappings of {}", s.key.container_id));
-  } catch (const Error& e) {
-    // A key held by another attachment with another target: the kernel says EEXIST; say whose it is.
-    if (std::string(e.what()).find("File exists") == std::string::npos) throw;
-    const auto listed = elements(list_json("table " + t.name));
-    for (const auto& w : wanted(s))
-      for (const auto& x : listed)
-        if (x.set == w.set && x.key_text == w.key && x.comment != comment)
-          throw Conflict(fmt::format("host port {} is already mapped to {} by another attachment ({})", w.key,
-                                     x.value_text.empty() ? "?" : x.value_text, x.comment));
-    throw;
-  }
+  TablesLock lock;  // a DEL that finds the table unused deletes it: not between its listing and its delete
+  const auto r = try_run(create_commands(t.name, family, s.key.network) + cmds);
+  if (r.ok) return;
+  const Error failed(fmt::format("cannot add the port mappings of {}: {}", s.key.container_id, r.err));
+  // A key held by another attachment with another target: the kernel says EEXIST; say whose it is.
+  if (r.err.find("File exists") == std::string::npos) throw failed;
+  const auto listed = elements(list_json("table " + t.name));
+  for (const auto& w : wanted(s))
+    for (const auto& x : listed)
+      if (x.set == w.set && x.key_text == w.key && x.comment != comment)
+        throw Conflict(fmt::format("host port {} is already mapped to {} by another attachment ({})", w.key,
+                                   x.value_text.empty() ? "?" : x.value_text, x.comment));
+  throw failed;
 }
 
 void remove_portmap(const MasqKey& key) {

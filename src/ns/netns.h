@@ -34,6 +34,7 @@ class NetNs {
   int fd() const { return fd_.get(); }
   const std::string& label() const { return label_; }  // the name or path it was opened by, for messages
   ino_t inode() const { return inode_; }
+  dev_t dev() const { return dev_; }
   bool same_as(const NetNs& o) const { return inode_ == o.inode_ && dev_ == o.dev_; }
 
  private:

@@ -2,6 +2,7 @@
 
 #include <linux/net_namespace.h>
 #include <linux/rtnetlink.h>
+#include <sys/socket.h>
 
 namespace ctnet {
 

@@ -236,7 +236,7 @@ std::vector<VfConfig> parse_vfinfo(const nl::OwnedMessage& m) {
   const nlattr* list = a.get(IFLA_VFINFO_LIST);
   if (!list) return out;
   for (const nlattr* info : nl::Attrs::list(list)) {
-    if (mnl_attr_get_type(info) != IFLA_VF_INFO) continue;
+    if (nl::attr_type(info) != IFLA_VF_INFO) continue;
     auto v = nl::Attrs::of_nest(info);
     VfConfig c;
     if (auto p = payload<ifla_vf_mac>(v, IFLA_VF_MAC)) {
@@ -249,9 +249,9 @@ std::vector<VfConfig> parse_vfinfo(const nl::OwnedMessage& m) {
     }
     if (const nlattr* vl = v.get(IFLA_VF_VLAN_LIST)) {
       for (const nlattr* e : nl::Attrs::list(vl)) {
-        if (mnl_attr_get_type(e) != IFLA_VF_VLAN_INFO || mnl_attr_get_payload_len(e) < sizeof(ifla_vf_vlan_info)) continue;
+        if (nl::attr_type(e) != IFLA_VF_VLAN_INFO || nl::attr_payload_len(e) < sizeof(ifla_vf_vlan_info)) continue;
         ifla_vf_vlan_info i;
-        std::memcpy(&i, mnl_attr_get_payload(e), sizeof i);
+        std::memcpy(&i, nl::attr_payload(e), sizeof i);
         c.vlan = static_cast<uint16_t>(i.vlan);
         c.qos = static_cast<uint8_t>(i.qos);
         c.proto = ntohs(i.vlan_proto) == 0x88a8 ? VlanProto::dot1ad : VlanProto::dot1q;

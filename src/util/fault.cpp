@@ -20,6 +20,7 @@ struct State {
     if (p && *p) {
       count_path = p;
       std::atexit(write_count);
+      std::at_quick_exit(write_count);  // how a CNI plugin ends (src/main.cpp)
     }
   }
   static long number(const char* var) {

@@ -47,6 +47,14 @@ IpAddress IpAddress::parse(std::string_view text, std::string_view field) {
 std::string IpAddress::str() const {
   if (!family_) return "<none>";
   char buf[INET6_ADDRSTRLEN];
+  if (family_ == AF_INET) {  // by hand: inet_ntop formats through sprintf, a large part of libc to page in
+    char* p = buf;
+    for (size_t i = 0; i < 4; ++i) {
+      if (i) *p++ = '.';
+      p = std::to_chars(p, buf + sizeof buf, bytes_[i]).ptr;
+    }
+    return std::string(buf, p);
+  }
   inet_ntop(family_, bytes_.data(), buf, sizeof buf);
   return buf;
 }

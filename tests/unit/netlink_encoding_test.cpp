@@ -46,7 +46,7 @@ TEST(Encoding, AddIpv4AddressWithBroadcast) {
 
 TEST(Encoding, Ipv6AddressHasDadDisabled) {
   nl::Message m = addr::add_request(3, Prefix::parse("fd00::2/64", "a"));
-  auto* ifa = static_cast<const ifaddrmsg*>(mnl_nlmsg_get_payload(m.hdr()));
+  auto* ifa = static_cast<const ifaddrmsg*>(nl::payload(m.hdr()));
   EXPECT_EQ(ifa->ifa_family, AF_INET6);
   EXPECT_EQ(ifa->ifa_flags, IFA_F_NODAD);
   nl::OwnedMessage owned{std::vector<char>(m.bytes().begin(), m.bytes().end())};
@@ -92,8 +92,8 @@ TEST(Encoding, VethPeerIsBornInTheTargetNamespace) {
   const nlattr* peer = data.get(VETH_INFO_PEER);
   ASSERT_NE(peer, nullptr);
   // The peer nest starts with its own ifinfomsg, then the peer's attributes.
-  const char* p = static_cast<const char*>(mnl_attr_get_payload(peer));
-  auto peer_attrs = nl::Attrs::of_buffer(p + sizeof(ifinfomsg), mnl_attr_get_payload_len(peer) - sizeof(ifinfomsg));
+  const char* p = static_cast<const char*>(nl::attr_payload(peer));
+  auto peer_attrs = nl::Attrs::of_buffer(p + sizeof(ifinfomsg), nl::attr_payload_len(peer) - sizeof(ifinfomsg));
   EXPECT_EQ(peer_attrs.str(IFLA_IFNAME), "c1");
   EXPECT_EQ(peer_attrs.u32(IFLA_NET_NS_FD), 42u);
   EXPECT_EQ(peer_attrs.u32(IFLA_MTU), 1400u);
@@ -189,7 +189,7 @@ TEST(Encoding, ExtendedAckMessageIsRead) {
   a->nla_type = NLMSGERR_ATTR_MSG;
   a->nla_len = static_cast<uint16_t>(sizeof(nlattr) + sizeof text);
   std::memcpy(tlv + sizeof(nlattr), text, sizeof text);
-  h->nlmsg_len = static_cast<uint32_t>(sizeof(nlmsghdr) + sizeof(nlmsgerr) + MNL_ALIGN(a->nla_len));
+  h->nlmsg_len = static_cast<uint32_t>(sizeof(nlmsghdr) + sizeof(nlmsgerr) + nl::align(a->nla_len));
   EXPECT_EQ(nl::extack_message(h), "Device is already enslaved");
   h->nlmsg_flags = NLM_F_CAPPED;  // no TLVs
   EXPECT_EQ(nl::extack_message(h), "");

@@ -24,10 +24,10 @@ const nlattr* only_setting(const nl::Message& m, uint16_t* type) {
   auto a = nl::Attrs::of_message(m.hdr(), sizeof(ifinfomsg));
   auto list = nl::Attrs::list(a.get(IFLA_VFINFO_LIST));
   EXPECT_EQ(list.size(), 1u);
-  EXPECT_EQ(mnl_attr_get_type(list[0]), IFLA_VF_INFO);
+  EXPECT_EQ(nl::attr_type(list[0]), IFLA_VF_INFO);
   auto inner = nl::Attrs::list(list[0]);
   EXPECT_EQ(inner.size(), 1u);
-  *type = mnl_attr_get_type(inner[0]);
+  *type = nl::attr_type(inner[0]);
   return inner[0];
 }
 
@@ -77,9 +77,9 @@ TEST(SriovVfConfig, VlanListCarriesProtocolInNetworkOrder) {
   ASSERT_EQ(t, IFLA_VF_VLAN_LIST);
   auto entries = nl::Attrs::list(vl);
   ASSERT_EQ(entries.size(), 1u);
-  ASSERT_EQ(mnl_attr_get_type(entries[0]), IFLA_VF_VLAN_INFO);
+  ASSERT_EQ(nl::attr_type(entries[0]), IFLA_VF_VLAN_INFO);
   ifla_vf_vlan_info i;
-  std::memcpy(&i, mnl_attr_get_payload(entries[0]), sizeof i);
+  std::memcpy(&i, nl::attr_payload(entries[0]), sizeof i);
   EXPECT_EQ(i.vf, 1u);
   EXPECT_EQ(i.vlan, 100u);
   EXPECT_EQ(i.qos, 5u);
@@ -99,7 +99,7 @@ TEST(SriovVfConfig, RateKeepsTheOtherBoundFromTheCurrentSettings) {
   const nlattr* a = only_setting(reqs[0].msg, &t);
   ASSERT_EQ(t, IFLA_VF_RATE);
   ifla_vf_rate r;
-  std::memcpy(&r, mnl_attr_get_payload(a), sizeof r);
+  std::memcpy(&r, nl::attr_payload(a), sizeof r);
   EXPECT_EQ(r.min_tx_rate, 10u);
   EXPECT_EQ(r.max_tx_rate, 300u);
 }
