@@ -21,5 +21,6 @@ bool wanted(std::string_view verb);
 void add_core_commands(CLI::App& app);      // ns, connect, attach, detach, ping, show, doctor (cmd_core.cpp)
 void add_topology_commands(CLI::App& app);  // up, down, status, check, graph, validate, labs (cmd_topology.cpp)
 void add_kind_commands(CLI::App& app);      // macvlan, ipvlan, sriov (cmd_kinds.cpp)
+void add_cni_commands(CLI::App& app);       // cni dhcp-daemon (cmd_cni.cpp)
 
 }  // namespace ctnet::cli

@@ -56,6 +56,10 @@ class Ipam {
  public:
   explicit Ipam(const Invocation& inv);
   bool configured() const { return !type_.empty(); }
+  // An IPAM plugin executed from CNI_PATH may talk on the container's interface (dhcp does): the plugins make
+  // the interface first and run it then, and DEL releases it before the interface goes, as the reference
+  // plugins order it. host-local and static run first, so that their failure costs no kernel work.
+  bool needs_interface() const { return configured() && !host_local_ && !static_; }
   // Allocates, recorded in the transaction as kind "ipam" (a rollback releases it).
   Result add(kinds::Txn& txn);
   // The record DEL releases; none when no IPAM is configured.

@@ -24,7 +24,7 @@ constexpr PluginEntry kPlugins[] = {
     {"ipvlan", make_ipvlan}, {"host-device", make_host_device}, {"sriov", make_sriov}, {"loopback", make_loopback},
     {"tuning", make_tuning}, {"static", make_static}, {"tap", make_tap},              {"vlan", make_vlan},
     {"dummy", make_dummy},   {"portmap", make_portmap}, {"firewall", make_firewall},
-    {"bandwidth", make_bandwidth},
+    {"bandwidth", make_bandwidth}, {"dhcp", make_dhcp},
 };
 
 void print_text(std::string s) {

@@ -1,5 +1,5 @@
 // The CNI face: the ctnet binary behaves as a CNI plugin when invoked under a plugin's name
-// (bridge, ptp, host-local, macvlan, ipvlan, host-device, sriov, loopback, tuning, static, tap, vlan, dummy, portmap, firewall) or as "ctnet" with CNI_COMMAND set.
+// (bridge, ptp, host-local, macvlan, ipvlan, host-device, sriov, loopback, tuning, static, tap, vlan, dummy, portmap, firewall, bandwidth, dhcp) or as "ctnet" with CNI_COMMAND set.
 #pragma once
 #include <exception>
 #include <string_view>

@@ -79,6 +79,7 @@ std::unique_ptr<Plugin> make_dummy(Invocation& inv);
 std::unique_ptr<Plugin> make_portmap(Invocation& inv);
 std::unique_ptr<Plugin> make_firewall(Invocation& inv);
 std::unique_ptr<Plugin> make_bandwidth(Invocation& inv);
+std::unique_ptr<Plugin> make_dhcp(Invocation& inv);
 
 // ---- helpers the plugins share -----------------------------------------------------------------------------
 
