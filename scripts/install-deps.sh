@@ -6,11 +6,11 @@ BUILD_PKGS="g++ cmake make pkg-config ccache libmnl-dev nlohmann-json3-dev libcl
   libnftables-dev libgtest-dev"
 RUN_PKGS="nftables graphviz"
 # For tests and benchmarks only: the reference CNI plugins and `ip` to compare with, QEMU and busybox for the
-# kernel suite, hyperfine for timing whole commands, iperf3 for the bandwidth plugin's rates; for the runtime
-# tests podman, containerd and runc (listed: podman's first choice, crun, cannot start containers here), jq, and
-# gRPC for Python (the CRI client).
+# kernel suite, hyperfine for timing whole commands, iperf3 for the bandwidth plugin's rates, dnsmasq as the DHCP
+# server of the dhcp plugin's tests; for the runtime tests podman, containerd and runc (listed: podman's first
+# choice, crun, cannot start containers here), jq, and gRPC for Python (the CRI client).
 TEST_PKGS="containernetworking-plugins iproute2 qemu-system-x86 busybox-static xz-utils file bc hyperfine python3
-  iperf3 podman containerd runc jq python3-grpcio python3-grpc-tools"
+  iperf3 dnsmasq-base podman containerd runc jq python3-grpcio python3-grpc-tools"
 missing=""
 for p in $BUILD_PKGS $RUN_PKGS $TEST_PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

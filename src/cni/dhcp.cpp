@@ -208,6 +208,8 @@ class Dhcp : public Plugin {
 
 }  // namespace
 
+void validate_dhcp_ipam(const Invocation& inv, const json& ipam) { parse_dhcp(inv, ipam); }
+
 kinds::Removal remove_dhcp_lease(kinds::Txn&, const kinds::Made& m) {
   json req = key_of(m.saved.value("containerID", ""), m.saved.value("network", ""), m.saved.value("ifname", ""));
   req["op"] = "release";

@@ -78,6 +78,10 @@ class Ipam {
   Dns static_dns_;
 };
 
+// The dhcp IPAM's keys (src/cni/dhcp.cpp), checked by the plugin that executes it before anything is made;
+// throws naming the field.
+void validate_dhcp_ipam(const Invocation& inv, const nlohmann::json& ipam);
+
 // The addresses the runtime asked for, as given (CIDRs for static, plain or CIDR for host-local): CNI_ARGS IP=
 // (a comma list), and runtimeConfig.ips (else args.cni.ips).
 struct RequestedAddresses {

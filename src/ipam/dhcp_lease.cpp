@@ -37,9 +37,11 @@ std::string seconds_text(Millis d) { return fmt::format("{:g} s", static_cast<do
 }  // namespace
 
 struct LeaseKeeper::Port {
-  Fd sock;
+  nl::Socket rt;  // rtnetlink in the container namespace
+  Fd sock;        // packet socket (ETH_P_IP) bound to the interface
   int ifindex = 0;
   MacAddress mac;
+  Fd udp;         // bound to the leased address on the interface, port 68; none without the address
 };
 
 LeaseKeeper::LeaseKeeper(std::string id, std::string netns, std::string ifname, ClientOptions opts, ClientSettings s, Log log)
@@ -93,7 +95,7 @@ uint32_t LeaseKeeper::new_xid() {
   return static_cast<uint32_t>(rng());
 }
 
-LeaseKeeper::Port LeaseKeeper::open_port(bool bring_up) {
+LeaseKeeper::Port LeaseKeeper::open_port(bool bring_up, std::optional<IpAddress> leased) {
   NetNs ns = [&] {
     try {
       return NetNs::open_path(netns_);
@@ -110,7 +112,7 @@ LeaseKeeper::Port LeaseKeeper::open_port(bool bring_up) {
   if (!l->mac) throw Error(fmt::format("interface {} in {} has no MAC address", ifname_, netns_));
   // As the reference: an interface that is down is brought up to ask for its lease.
   if (bring_up && !l->is_up()) link::change(rt, l->index, {.up = true}, fmt::format("cannot set {} up", ifname_));
-  Port p{Fd(::socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, 0)), l->index, *l->mac};
+  Port p{std::move(rt), Fd(::socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, 0)), l->index, *l->mac, Fd()};
   if (!p.sock) throw_errno("cannot open a packet socket");
   // Protocol 0 at creation and ETH_P_IP at bind: no frame of another interface is queued in between.
   sockaddr_ll a{};
@@ -119,28 +121,53 @@ LeaseKeeper::Port LeaseKeeper::open_port(bool bring_up) {
   a.sll_ifindex = l->index;
   if (::bind(p.sock.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
     throw_errno(fmt::format("cannot bind a packet socket to {}", ifname_));
+  if (leased) {
+    Fd u(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    const int one = 1;
+    sockaddr_in from{};
+    from.sin_family = AF_INET;
+    from.sin_port = htons(kClientPort);
+    std::memcpy(&from.sin_addr, leased->data(), 4);
+    // Fails (EADDRNOTAVAIL) when the interface does not carry the address: then send() falls back to a frame.
+    if (u && ::setsockopt(u.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0 &&
+        ::setsockopt(u.get(), SOL_SOCKET, SO_BINDTODEVICE, ifname_.data(), static_cast<socklen_t>(ifname_.size())) == 0 &&
+        ::bind(u.get(), reinterpret_cast<sockaddr*>(&from), sizeof from) == 0)
+      p.udp = std::move(u);
+  }
   return p;
 }
 
 namespace {
 
-void send_frame(int sock, int ifindex, const MacAddress& to_mac, const std::string& packet) {
+}  // namespace
+
+void LeaseKeeper::send(const Port& p, const Message& m, const IpAddress& src, const IpAddress& dst) {
+  const std::string payload = encode(m);
+  const auto type = m.type();
+  const std::string what = fmt::format("cannot send {} on {}", type ? to_string(*type) : "a DHCP message", ifname_);
+  if (dst != kBroadcast && p.udp) {
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(kServerPort);
+    std::memcpy(&to.sin_addr, dst.data(), 4);
+    if (::sendto(p.udp.get(), payload.data(), payload.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to) < 0)
+      throw_errno(what);
+    return;
+  }
+  const std::string packet = ipv4_udp(src, dst, kClientPort, kServerPort, payload);
   sockaddr_ll to{};
   to.sll_family = AF_PACKET;
   to.sll_protocol = htons(ETH_P_IP);
-  to.sll_ifindex = ifindex;
+  to.sll_ifindex = p.ifindex;
   to.sll_halen = 6;
-  std::memcpy(to.sll_addr, to_mac.bytes.data(), 6);
-  if (::sendto(sock, packet.data(), packet.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to) < 0)
-    throw_errno("cannot send a DHCP message");
+  std::memcpy(to.sll_addr, kBroadcastMac.bytes.data(), 6);
+  if (::sendto(p.sock.get(), packet.data(), packet.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to) < 0)
+    throw_errno(what);
 }
 
-}  // namespace
-
-std::optional<LeaseKeeper::Reply> LeaseKeeper::exchange(const Port& p, const Message& m, const IpAddress& src, const IpAddress& dst,
-                                           const MacAddress& dst_mac, std::initializer_list<Type> want,
-                                           std::optional<IpAddress> from_server) {
-  send_frame(p.sock.get(), p.ifindex, dst_mac, ipv4_udp(src, dst, kClientPort, kServerPort, encode(m)));
+std::optional<Message> LeaseKeeper::exchange(const Port& p, const Message& m, const IpAddress& src, const IpAddress& dst,
+                                             std::initializer_list<Type> want, std::optional<IpAddress> from_server) {
+  send(p, m, src, dst);
   const auto deadline = Clock::now() + settings_.timeout;
   char buf[4096];
   for (;;) {
@@ -170,9 +197,18 @@ std::optional<LeaseKeeper::Reply> LeaseKeeper::exchange(const Port& p, const Mes
     for (Type t : want) wanted = wanted || type == t;
     if (!wanted) continue;
     if (from_server && r->address_option(opt::server_id) != *from_server) continue;  // another server's answer
-    Reply out{std::move(*r), {}};
-    std::memcpy(out.from.bytes.data(), from.sll_addr, 6);
-    return out;
+    return r;
+  }
+}
+
+void LeaseKeeper::wait_running(Port& p) {
+  // A link that has just come up drops what it is given until the kernel's linkwatch has activated it (up to a
+  // second later; IFF_RUNNING is set then): a DISCOVER sent before would be lost and cost a resend.
+  const auto until = Clock::now() + std::min(settings_.timeout, Millis(2000));
+  for (;;) {
+    auto l = link::find(p.rt, p.ifindex);
+    if (!l || (l->flags & IFF_RUNNING) || Clock::now() >= until) return;
+    sleep_until(Clock::now() + Millis(50));
   }
 }
 
@@ -181,6 +217,7 @@ Message LeaseKeeper::acquire(std::optional<IpAddress> hint) {
   const auto deadline = start + settings_.resend_timeout;
   Port p = open_port(true);
   opts_.mac = p.mac;
+  wait_running(p);
   static thread_local std::mt19937 rng(std::random_device{}());
   std::uniform_int_distribution<int> jitter(-1000, 1000);
   for (int failures = 1;; ++failures) {
@@ -189,21 +226,20 @@ Message LeaseKeeper::acquire(std::optional<IpAddress> hint) {
     Message d = discover(opts_, xid, hint);
     d.secs = secs;
     std::string why;
-    if (auto offer = exchange(p, d, kAny, kBroadcast, kBroadcastMac, {Type::offer}); !offer) {
+    if (auto offer = exchange(p, d, kAny, kBroadcast, {Type::offer}); !offer) {
       why = fmt::format("no DHCPOFFER within {}", seconds_text(settings_.timeout));
     } else {
-      Message r = request_offered(opts_, xid, offer->msg);
+      Message r = request_offered(opts_, xid, *offer);
       r.secs = secs;
-      const auto server = offer->msg.address_option(opt::server_id);
-      auto ack = exchange(p, r, kAny, kBroadcast, kBroadcastMac, {Type::ack, Type::nak}, server);
+      const auto server = offer->address_option(opt::server_id);
+      auto ack = exchange(p, r, kAny, kBroadcast, {Type::ack, Type::nak}, server);
       if (!ack) {
         why = fmt::format("no DHCPACK from {} within {}", server ? server->str() : "the server", seconds_text(settings_.timeout));
-      } else if (ack->msg.type() == Type::nak) {
-        const auto* text = ack->msg.option(56);  // the server's message, if any
+      } else if (ack->type() == Type::nak) {
+        const auto* text = ack->option(56);  // the server's message, if any
         why = fmt::format("DHCPNAK from {}{}", server ? server->str() : "the server", text ? ": " + *text : "");
       } else {
-        server_mac_ = ack->from;
-        return ack->msg;
+        return *ack;
       }
     }
     const auto now = Clock::now();
@@ -256,13 +292,12 @@ void LeaseKeeper::maintain() {
         return;
       }
       const bool renewing = phase == Phase::renewing;
-      std::optional<Reply> reply;
+      std::optional<Message> reply;
       try {
-        Port p = open_port(false);
+        Port p = open_port(false, l.address.address());
         Message req = request_extension(opts_, new_xid(), l.address.address());
         // RENEWING asks the server that granted the lease, REBINDING any server.
-        reply = renewing ? exchange(p, req, l.address.address(), l.server, server_mac_, {Type::ack, Type::nak})
-                         : exchange(p, req, l.address.address(), kBroadcast, kBroadcastMac, {Type::ack, Type::nak});
+        reply = exchange(p, req, l.address.address(), renewing ? l.server : kBroadcast, {Type::ack, Type::nak});
       } catch (const Gone& e) {
         log_(fmt::format("{}: {}: no longer keeping the lease of {}", id_, e.what(), l.address.str()));
         return;
@@ -271,9 +306,8 @@ void LeaseKeeper::maintain() {
       } catch (const std::exception& e) {
         log_(fmt::format("{}: {}", id_, e.what()));  // the interface is down, say: try again later
       }
-      if (reply && reply->msg.type() == Type::ack) {
-        server_mac_ = reply->from;
-        bind(reply->msg);
+      if (reply && reply->type() == Type::ack) {
+        bind(*reply);
         const auto t = current()->timers;
         log_(fmt::format("{}: {} {} for {} s (renew in {} s)", id_, renewing ? "renewed" : "rebound", l.address.str(),
                          t.lease.count(), t.t1.count()));
@@ -305,10 +339,8 @@ void LeaseKeeper::send_release() {
   const auto l = current();
   if (!l) return;
   try {
-    Port p = open_port(false);
-    send_frame(p.sock.get(), p.ifindex, server_mac_,
-               ipv4_udp(l->address.address(), l->server, kClientPort, kServerPort,
-                        encode(release(opts_, new_xid(), l->address.address(), l->server))));
+    Port p = open_port(false, l->address.address());
+    send(p, release(opts_, new_xid(), l->address.address(), l->server), l->address.address(), l->server);
     log_(fmt::format("{}: released {} to {}", id_, l->address.str(), l->server.str()));
   } catch (const std::exception& e) {
     log_(fmt::format("{}: cannot release {}: {}", id_, l->address.str(), e.what()));

@@ -1,9 +1,12 @@
 // A DHCP client for one container interface, kept by a thread of its own: it acquires the lease
 // (DISCOVER/OFFER/REQUEST/ACK), renews it at T1 (unicast to the server), rebinds at T2 (broadcast), sets the
-// interface down when it expires, and releases it (DHCPRELEASE) when stopped so. Messages go through a packet
-// socket bound to the interface inside the container's namespace, opened anew for every exchange (the thread
-// enters the namespace only to open it, through NsGuard): the namespace is never held open, and an interface
-// or namespace that disappeared ends the lease instead of keeping it alive.
+// interface down when it expires, and releases it (DHCPRELEASE) when stopped so. Its sockets are opened inside
+// the container's namespace anew for every exchange (the thread enters the namespace only to open them, through
+// NsGuard): the namespace is never held open, and an interface or namespace that disappeared ends the lease
+// instead of keeping it alive. Every answer is read from a packet socket bound to the interface (the kernel's UDP
+// would not deliver an offer to an interface without its address); broadcasts go out through it too, while the
+// unicasts to the server (renewal, release) leave through a UDP socket bound to the leased address, so that the
+// kernel's routing and ARP find the server (or the relay before it) whatever its MAC is by then.
 #pragma once
 #include <atomic>
 #include <chrono>
@@ -51,21 +54,20 @@ class LeaseKeeper {
 
  private:
   struct Port;  // the interface, opened in the container namespace
-  struct Reply {
-    Message msg;
-    MacAddress from;  // the frame's source: the server, or the relay in front of it
-  };
   struct Stopped {};
   enum class Stop : int { no, quietly, release };
 
   void run();
-  // Opens the interface (`bring_up`: set it up first if it is down); throws Gone for a namespace or interface
-  // that no longer exists.
-  Port open_port(bool bring_up);
-  // Sends m (from src to dst, by dst_mac), then waits for a reply to m's xid of a type in `want`.
-  std::optional<Reply> exchange(const Port& p, const Message& m, const IpAddress& src, const IpAddress& dst,
-                                  const MacAddress& dst_mac, std::initializer_list<Type> want,
-                                  std::optional<IpAddress> from_server = {});
+  // Opens the interface (`bring_up`: set it up first if it is down; `leased`: the UDP socket for unicasts from
+  // that address, when the interface carries it); throws Gone for a namespace or interface that no longer exists.
+  Port open_port(bool bring_up, std::optional<IpAddress> leased = {});
+  // Waits (a little) until the interface is running: carrier, and activated by the kernel.
+  void wait_running(Port& p);
+  // Sends m from src to dst: a broadcast, or a unicast without the UDP socket, as a broadcast frame.
+  void send(const Port& p, const Message& m, const IpAddress& src, const IpAddress& dst);
+  // Sends m, then waits for a reply to m's xid of a type in `want` (from `from_server` when given).
+  std::optional<Message> exchange(const Port& p, const Message& m, const IpAddress& src, const IpAddress& dst,
+                                  std::initializer_list<Type> want, std::optional<IpAddress> from_server = {});
   Message acquire(std::optional<IpAddress> hint);  // DISCOVER .. ACK, with resends; throws Error or Stopped
   void bind(const Message& ack);
   void maintain();
@@ -82,7 +84,6 @@ class LeaseKeeper {
   Fd wake_;  // eventfd: stop() wakes every wait
   std::atomic<Stop> stop_{Stop::no};
   uint64_t ns_inode_ = 0;  // the namespace the lease began in (a path re-used by another one is not it)
-  MacAddress server_mac_;  // where the ACK came from: renewals and the release go back there
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
