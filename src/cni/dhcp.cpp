@@ -131,6 +131,7 @@ class Dhcp : public Plugin {
   }
 
   Result add(kinds::Txn& txn) override {
+    open_container_netns(inv_);  // code 3 when CNI_NETNS is no namespace, before the daemon is asked
     json req = key();
     req["op"] = "allocate";
     req["netns"] = inv_.netns;

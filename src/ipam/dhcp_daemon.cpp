@@ -19,6 +19,7 @@
 #include <memory>
 #include <set>
 
+#include "ns/netns.h"
 #include "util/fd.h"
 #include "util/json_get.h"
 #include "util/names.h"
@@ -218,20 +219,27 @@ class Server {
         c.provide.emplace_back(option_code(o.value("code", json()), f + ".code"), *value);
       }
 
+    uint64_t inode = 0;  // a namespace made anew at the same path is another container
+    try {
+      inode = NetNs::open_path(netns).inode();
+    } catch (const Error& e) {
+      throw Error(fmt::format("container namespace {} cannot be opened: {}", netns, e.what()));
+    }
     std::shared_ptr<LeaseKeeper> k, replaced;
     {
       std::lock_guard lock(mu_);
       if (stopping_) throw Error("the DHCP daemon is stopping");
       auto it = leases_.find(a);
-      if (it != leases_.end() && it->second->netns() == netns && !it->second->ended()) {
-        k = it->second;  // ADD again (or CHECK's way of the reference): the lease it holds
+      if (it != leases_.end() && it->second->netns() == netns && !it->second->ended() &&
+          (it->second->netns_inode() == inode || it->second->netns_inode() == 0)) {
+        k = it->second;  // ADD again: the lease it holds
       } else {
         if (it != leases_.end()) replaced = std::move(it->second);
         k = std::make_shared<LeaseKeeper>(name(a), netns, a.ifname, c, o_.client, o_.log);
         leases_[a] = k;
       }
     }
-    if (replaced) replaced->stop(true);  // the same attachment in another namespace: that container is gone
+    if (replaced) replaced->stop(true);  // the same attachment in another namespace: that container is gone (or the lease ended)
     try {
       return {{"lease", to_json(k->wait_bound())}};
     } catch (const Error&) {
@@ -381,7 +389,12 @@ void run_daemon(const DaemonOptions& options) {
       if (errno == EINTR) continue;
       throw_errno("cannot wait for requests");
     }
-    if (fds[1].revents & POLLIN) break;
+    if (fds[1].revents & POLLIN) {
+      signalfd_siginfo info{};
+      (void)!::read(sig.get(), &info, sizeof info);  // consumed: it must not strike once the mask is restored
+      o.log(fmt::format("{} received", strsignal(static_cast<int>(info.ssi_signo))));
+      break;
+    }
     if (!(fds[0].revents & POLLIN)) continue;
     int c = ::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC);
     if (c < 0) {

@@ -109,6 +109,8 @@ LeaseKeeper::Port LeaseKeeper::open_port(bool bring_up, std::optional<IpAddress>
   nl::Socket rt;
   auto l = link::find(rt, ifname_);
   if (!l) throw Gone(fmt::format("interface {} does not exist in {}", ifname_, netns_));
+  if (ifindex_ && l->index != ifindex_) throw Gone(fmt::format("interface {} in {} is not the one the lease began on", ifname_, netns_));
+  ifindex_ = l->index;
   if (!l->mac) throw Error(fmt::format("interface {} in {} has no MAC address", ifname_, netns_));
   // As the reference: an interface that is down is brought up to ask for its lease.
   if (bring_up && !l->is_up()) link::change(rt, l->index, {.up = true}, fmt::format("cannot set {} up", ifname_));

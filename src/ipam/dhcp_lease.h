@@ -51,6 +51,8 @@ class LeaseKeeper {
   // True once the lease has ended by itself (acquiring failed, it expired, the interface went away).
   bool ended() const;
   const std::string& netns() const { return netns_; }
+  // The nsfs inode of the namespace the lease began in (0 until it was opened).
+  uint64_t netns_inode() const { return ns_inode_; }
 
  private:
   struct Port;  // the interface, opened in the container namespace
@@ -83,7 +85,9 @@ class LeaseKeeper {
   const Log log_;
   Fd wake_;  // eventfd: stop() wakes every wait
   std::atomic<Stop> stop_{Stop::no};
-  uint64_t ns_inode_ = 0;  // the namespace the lease began in (a path re-used by another one is not it)
+  // The namespace and interface the lease began on: a path or name re-used by another one is not it.
+  std::atomic<uint64_t> ns_inode_{0};
+  int ifindex_ = 0;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
