@@ -6,11 +6,12 @@ BUILD_PKGS="g++ cmake make pkg-config ccache nlohmann-json3-dev libcli11-dev lib
   libnftables-dev libgtest-dev libcurl4-openssl-dev"
 RUN_PKGS="nftables graphviz libcurl4"
 # For tests and benchmarks only: the reference CNI plugins and `ip` to compare with, QEMU and busybox for the
-# kernel suite, hyperfine for timing whole commands, iperf3 for the bandwidth plugin's rates; for the runtime
-# tests podman, containerd and runc (listed: podman's first choice, crun, cannot start containers here), jq, and
-# gRPC for Python (the CRI client); strace and valgrind for bench/cni.sh and scripts/hot-text.sh.
+# kernel suite, hyperfine for timing whole commands, iperf3 for the bandwidth plugin's rates, dnsmasq as the DHCP
+# server of the dhcp plugin's tests; for the runtime tests podman, containerd and runc (listed: podman's first
+# choice, crun, cannot start containers here), jq, and gRPC for Python (the CRI client); etcd and openssl for the
+# node tests; strace and valgrind for bench/cni.sh and scripts/hot-text.sh.
 TEST_PKGS="containernetworking-plugins iproute2 qemu-system-x86 busybox-static xz-utils file bc hyperfine python3
-  iperf3 podman containerd runc jq python3-grpcio python3-grpc-tools etcd-server etcd-client openssl
+  iperf3 dnsmasq-base podman containerd runc jq python3-grpcio python3-grpc-tools etcd-server etcd-client openssl
   strace valgrind"
 missing=""
 want="$BUILD_PKGS $RUN_PKGS"

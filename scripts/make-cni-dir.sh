@@ -17,7 +17,7 @@ cp "$bin" "$tmp"
 strip --strip-unneeded "$tmp" 2>/dev/null || true
 chmod 0755 "$tmp"
 mv -f "$tmp" "$dir/ctnet"
-for name in bridge ptp host-local macvlan ipvlan host-device sriov loopback tuning static tap vlan dummy portmap firewall bandwidth sbr vrf; do
+for name in bridge ptp host-local macvlan ipvlan host-device sriov loopback tuning static tap vlan dummy portmap firewall bandwidth sbr vrf dhcp; do
 	ln -f "$dir/ctnet" "$dir/$name" 2>/dev/null || install -m 0755 "$dir/ctnet" "$dir/$name"
 done
-echo "CNI plugins in $dir: ctnet bridge ptp host-local macvlan ipvlan host-device sriov loopback tuning static tap vlan dummy portmap firewall bandwidth sbr vrf ($(du -sh "$dir" | cut -f1))"
+echo "CNI plugins in $dir: ctnet bridge ptp host-local macvlan ipvlan host-device sriov loopback tuning static tap vlan dummy portmap firewall bandwidth sbr vrf dhcp ($(du -sh "$dir" | cut -f1))"

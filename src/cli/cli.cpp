@@ -76,12 +76,14 @@ int main(int argc, char** argv) {
   add_topology_commands(app);
   add_kind_commands(app);
   add_node_commands(app);
+  add_cni_commands(app);
   if (app.get_subcommands({}).empty()) {  // not a verb we know: register all, so CLI11 explains
     set_requested_verb("");
     add_core_commands(app);
     add_topology_commands(app);
     add_kind_commands(app);
     add_node_commands(app);
+    add_cni_commands(app);
   }
   try {
     std::optional<NsGuard> in_host;

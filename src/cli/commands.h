@@ -22,5 +22,6 @@ void add_core_commands(CLI::App& app);      // ns, connect, attach, detach, ping
 void add_topology_commands(CLI::App& app);  // up, down, status, check, graph, validate, labs (cmd_topology.cpp)
 void add_kind_commands(CLI::App& app);      // macvlan, ipvlan, sriov (cmd_kinds.cpp)
 void add_node_commands(CLI::App& app);      // node init|run|leave|status (cmd_node.cpp)
+void add_cni_commands(CLI::App& app);       // cni dhcp-daemon (cmd_cni.cpp)
 
 }  // namespace ctnet::cli

@@ -64,26 +64,30 @@ class Bridge : public Plugin {
 
   Result add(kinds::Txn& txn) override {
     open_container_netns(txn, inv_);
-    Result ipr = ipam_.add(txn);
-    for (const auto& ip : ipr.ips)
-      if (is_gw_ && !ip.gateway) throw CniError(kInvalidConfig, fmt::format("isGateway: IPAM gave {} no gateway", ip.address.str()));
+    Result ipr;
+    auto run_ipam = [&] {
+      ipr = ipam_.add(txn);
+      for (const auto& ip : ipr.ips)
+        if (is_gw_ && !ip.gateway) throw CniError(kInvalidConfig, fmt::format("isGateway: IPAM gave {} no gateway", ip.address.str()));
+    };
+    if (!ipam_.needs_interface()) run_ipam();
 
     // Shared: other containers' ports come and go on it, so a rollback removes it only while it has none.
     const link::Link br = kinds::bridge::ensure(txn, {.name = bridge_, .mtu = mtu_, .mtu_of_default_route = true,
                                                       .vlan_filtering = vlan_ != 0 || !trunk_.empty(), .promisc = promisc_,
                                                       .shared = true}).link;
+    const std::string host = host_veth_name(inv_);
+    const MacAddress host_mac = host_veth_mac(inv_);
+    const uint32_t mtu = mtu_ ? mtu_ : br.mtu;
+    auto v = kinds::veth::apply(txn, {.name = host, .peer_ns = inv_.netns, .peer_name = inv_.ifname, .mtu = mtu,
+                                      .mac = host_mac, .peer_mac = mac_, .master = bridge_, .peer_up = !disable_container_iface_});
+    if (ipam_.needs_interface()) run_ipam();
     if (is_gw_) {
       for (const auto& ip : ipr.ips)
         kinds::address::apply(txn, {.ifname = bridge_, .ifindex = br.index, .prefix = Prefix(*ip.gateway, ip.address.length()),
                                     .may_exist = true, .replace_overlapping = force_address_, .shared = true});
       enable_forwarding(txn, ipr);
     }
-
-    const std::string host = host_veth_name(inv_);
-    const MacAddress host_mac = host_veth_mac(inv_);
-    const uint32_t mtu = mtu_ ? mtu_ : br.mtu;
-    auto v = kinds::veth::apply(txn, {.name = host, .peer_ns = inv_.netns, .peer_name = inv_.ifname, .mtu = mtu,
-                                      .mac = host_mac, .peer_mac = mac_, .master = bridge_, .peer_up = !disable_container_iface_});
     if (hairpin_ || port_isolation_ || vlan_ || !trunk_.empty()) kinds::port::apply(txn, port_spec(), v.index, br.index);
 
     Result res;

@@ -22,8 +22,9 @@ void configure_container(kinds::Txn& txn, const std::string& ns, int index, cons
 
 void add_routes(kinds::Txn& txn, const std::string& ns, int index, const std::string& ifname, const Result& r) {
   for (const auto& rt : r.routes) {
-    addr::Route route{.dst = rt.dst, .gateway = rt.gw, .oif = index};
-    if (!route.gateway)
+    addr::Route route{.dst = rt.dst, .gateway = rt.gw, .oif = index, .metric = rt.priority};
+    if (rt.scope) route.scope = static_cast<uint8_t>(*rt.scope);
+    if (!route.gateway && !rt.scope)  // an on-link route (a scope given, no gateway) stays on the link
       for (const auto& ip : r.ips)
         if (ip.gateway && ip.gateway->family() == rt.dst.family()) {
           route.gateway = ip.gateway;
@@ -112,8 +113,10 @@ void OneInterfacePlugin::check_link(nl::Socket& cs) {
 
 Result OneInterfacePlugin::add_interface(kinds::Txn& txn, const std::function<int()>& make) {
   NsSocket& cns = open_container_netns(txn, inv_);
-  Result ipr = ipam_.add(txn);
+  Result ipr;
+  if (!ipam_.needs_interface()) ipr = ipam_.add(txn);
   const int index = make();
+  if (ipam_.needs_interface()) ipr = ipam_.add(txn);
   Result res;
   take_ipam_result(res, ipr, 0);
   res.interfaces.push_back({inv_.ifname, kinds::mac_of(cns, inv_.ifname).str(), inv_.netns, kinds::mtu_of(cns, inv_.ifname)});
@@ -127,16 +130,20 @@ std::vector<kinds::Made> OneInterfacePlugin::records_of(kinds::Txn& txn, const s
 
 std::vector<kinds::Made> OneInterfacePlugin::records_with(kinds::Txn& txn, kinds::Made link) const {
   std::vector<kinds::Made> out;
-  if (auto r = ipam_.record(txn)) out.push_back(std::move(*r));
+  auto lease = ipam_.record(txn);
+  if (lease && !ipam_.needs_interface()) out.push_back(std::move(*lease));
   // Without CNI_NETNS the namespace is gone, and the kernel took (or gave back) the interface with it.
   if (!inv_.netns.empty()) out.push_back(std::move(link));
+  if (lease && ipam_.needs_interface()) out.push_back(std::move(*lease));  // removed first: newest first
   return out;
 }
 
 std::vector<kinds::Made> veth_attachment_records(kinds::Txn& txn, const Invocation& inv, const Ipam& ipam, bool macspoof, bool ip_masq) {
   std::vector<kinds::Made> out;
-  if (auto r = ipam.record(txn)) out.push_back(std::move(*r));
+  auto lease = ipam.record(txn);
+  if (lease && !ipam.needs_interface()) out.push_back(std::move(*lease));
   out.push_back({.kind = "veth", .ns = txn.ref(txn.host()), .name = host_veth_name(inv)});
+  if (lease && ipam.needs_interface()) out.push_back(std::move(*lease));  // released while the veth still exists
   const nft::MasqKey key{inv.name, inv.container_id, inv.ifname};
   if (macspoof) out.push_back(macspoof_record(txn, key));
   if (ip_masq) out.push_back(masq_record(txn, key));

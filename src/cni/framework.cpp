@@ -268,6 +268,8 @@ Ipam::Ipam(const Invocation& inv) : inv_(inv) {
     const RequestedAddresses given = requested_addresses(inv);
     static_ = ipam::parse_static(*ipam, given.args, inv.arg("GATEWAY"), given.runtime, !inv.at_least("0.3.0"));
     if (const auto* d = get_object(*ipam, "dns", "ipam")) static_dns_ = dns_from_json(*d, "ipam.dns");
+  } else if (type_ == "dhcp") {
+    validate_dhcp_ipam(inv, *ipam);  // executed once the interface exists: its keys are refused before that
   } else if (type_.find('/') != std::string::npos || type_ == "." || type_ == "..") {
     bad_config("ipam.type", fmt::format("'{}' is not a plugin name", type_));
   }

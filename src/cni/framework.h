@@ -56,6 +56,10 @@ class Ipam {
  public:
   explicit Ipam(const Invocation& inv);
   bool configured() const { return !type_.empty(); }
+  // An IPAM plugin executed from CNI_PATH may talk on the container's interface (dhcp does): the plugins make
+  // the interface first and run it then, and DEL releases it before the interface goes, as the reference
+  // plugins order it. host-local and static run first, so that their failure costs no kernel work.
+  bool needs_interface() const { return configured() && !host_local_ && !static_; }
   // Allocates, recorded in the transaction as kind "ipam" (a rollback releases it).
   Result add(kinds::Txn& txn);
   // The record DEL releases; none when no IPAM is configured.
@@ -73,6 +77,10 @@ class Ipam {
   std::optional<ipam::StaticConfig> static_;  // in-process too: nothing to allocate, record or release
   Dns static_dns_;
 };
+
+// The dhcp IPAM's keys (src/cni/dhcp.cpp), checked by the plugin that executes it before anything is made;
+// throws naming the field.
+void validate_dhcp_ipam(const Invocation& inv, const nlohmann::json& ipam);
 
 // The addresses the runtime asked for, as given (CIDRs for static, plain or CIDR for host-local): CNI_ARGS IP=
 // (a comma list), and runtimeConfig.ips (else args.cni.ips).

@@ -227,6 +227,7 @@ void define_kinds() {
   kinds::define_kind("nft-portmap", remove_portmap);
   kinds::define_kind("nft-firewall", remove_firewall);
   kinds::define_kind("state-file", remove_state_file);
+  kinds::define_kind("dhcp-lease", remove_dhcp_lease);
 }
 
 void remove_records(kinds::Txn& txn, std::vector<kinds::Made> records) {

@@ -4,6 +4,7 @@
 //   "nft-macspoof"  the MAC spoof check of an attachment (macspoofchk)
 //   "nft-portmap"   the port mappings of an attachment (portmap)
 //   "nft-firewall"  the firewall plugin's accepts of an attachment
+//   "dhcp-lease"    a lease ctnet's DHCP daemon keeps for an attachment (the dhcp plugin)
 // ADD records them; a rollback and DEL remove them through kinds::remove like any other record, so `saved`
 // holds everything the removal needs, and DEL can rebuild the same records from the invocation alone.
 #pragma once
@@ -49,6 +50,10 @@ kinds::Made macspoof_record(kinds::Txn& txn, const nft::MasqKey& key);
 kinds::Made portmap_record(kinds::Txn& txn, const nft::MasqKey& key);
 // Kind "nft-firewall": the firewall plugin's set elements of an attachment, removed by its key alone.
 kinds::Made firewall_record(kinds::Txn& txn, const nft::MasqKey& key);
+
+// Kind "dhcp-lease" (src/cni/dhcp.cpp): its remove asks the daemon to release the lease; a daemon that is gone
+// holds none.
+kinds::Removal remove_dhcp_lease(kinds::Txn& txn, const kinds::Made& m);
 
 // DEL: removes `records` (what ADD made, in ADD's order, as DEL can rebuild it from the invocation) newest
 // first through the kinds' remove, exactly as a rollback does: best effort, every step runs, and the failures

@@ -115,7 +115,8 @@ class HostDevice : public OneInterfacePlugin {
   Result add(kinds::Txn& txn) override {
     NsSocket& host = txn.host();
     NsSocket& cns = open_container_netns(txn, inv_);
-    Result ipr = ipam_.add(txn);
+    Result ipr;
+    if (!ipam_.needs_interface()) ipr = ipam_.add(txn);
     std::string device = device_;
     if (device.empty() && !sysfs_dir_.empty()) device = netdev_in(sysfs_dir_);
     if (device.empty()) {
@@ -128,6 +129,7 @@ class HostDevice : public OneInterfacePlugin {
     }
     // The old name travels with the device as its alias, so DEL (which has no record of it) can give it back.
     const int index = kinds::host_device::apply(txn, {.device = device, .ns = inv_.netns, .name = inv_.ifname, .alias_old_name = true});
+    if (ipam_.needs_interface()) ipr = ipam_.add(txn);
     Result res;
     take_ipam_result(res, ipr, 0);
     res.interfaces.push_back({inv_.ifname, kinds::mac_of(cns, inv_.ifname).str(), inv_.netns, kinds::mtu_of(cns, inv_.ifname)});

@@ -27,7 +27,7 @@ constexpr PluginEntry kPlugins[] = {
     {"ipvlan", make_ipvlan}, {"host-device", make_host_device}, {"sriov", make_sriov}, {"loopback", make_loopback},
     {"tuning", make_tuning}, {"static", make_static}, {"tap", make_tap},              {"vlan", make_vlan},
     {"dummy", make_dummy},   {"portmap", make_portmap}, {"firewall", make_firewall},
-    {"bandwidth", make_bandwidth}, {"sbr", make_sbr}, {"vrf", make_vrf},
+    {"bandwidth", make_bandwidth}, {"sbr", make_sbr}, {"vrf", make_vrf}, {"dhcp", make_dhcp},
 };
 
 // With write(2), not stdio: the answer is one write, without stdio's buffer and its fstat of stdout.

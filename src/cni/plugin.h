@@ -1,6 +1,6 @@
 // The CNI face: the ctnet binary behaves as a CNI plugin when invoked under a plugin's name
 // (bridge, ptp, host-local, macvlan, ipvlan, host-device, sriov, loopback, tuning, static, tap, vlan, dummy, portmap,
-// firewall, bandwidth, sbr, vrf) or as "ctnet" with CNI_COMMAND set.
+// firewall, bandwidth, sbr, vrf, dhcp) or as "ctnet" with CNI_COMMAND set.
 #pragma once
 #include <exception>
 #include <string_view>

@@ -81,6 +81,7 @@ std::unique_ptr<Plugin> make_firewall(Invocation& inv);
 std::unique_ptr<Plugin> make_bandwidth(Invocation& inv);
 std::unique_ptr<Plugin> make_sbr(Invocation& inv);
 std::unique_ptr<Plugin> make_vrf(Invocation& inv);
+std::unique_ptr<Plugin> make_dhcp(Invocation& inv);
 
 // ---- helpers the plugins share -----------------------------------------------------------------------------
 

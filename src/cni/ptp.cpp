@@ -29,17 +29,22 @@ class Ptp : public Plugin {
   Result add(kinds::Txn& txn) override {
     NsSocket& host = txn.host();
     open_container_netns(txn, inv_);
-    Result ipr = ipam_.add(txn);
-    if (ipr.ips.empty()) throw CniError(kInvalidConfig, "ptp: IPAM returned no addresses");
-    for (const auto& ip : ipr.ips)
-      if (!ip.gateway) throw CniError(kInvalidConfig, fmt::format("ptp: IPAM gave {} no gateway", ip.address.str()));
-    enable_forwarding(txn, ipr);
+    Result ipr;
+    auto run_ipam = [&] {
+      ipr = ipam_.add(txn);
+      if (ipr.ips.empty()) throw CniError(kInvalidConfig, "ptp: IPAM returned no addresses");
+      for (const auto& ip : ipr.ips)
+        if (!ip.gateway) throw CniError(kInvalidConfig, fmt::format("ptp: IPAM gave {} no gateway", ip.address.str()));
+    };
+    if (!ipam_.needs_interface()) run_ipam();
 
     const std::string host_name = host_veth_name(inv_);
     const MacAddress host_mac = host_veth_mac(inv_);
     const uint32_t mtu = mtu_ ? mtu_ : kinds::mtu_of_default_route(host);
     auto v = kinds::veth::apply(txn, {.name = host_name, .peer_ns = inv_.netns, .peer_name = inv_.ifname, .mtu = mtu,
                                       .mac = host_mac, .peer_mac = mac_});
+    if (ipam_.needs_interface()) run_ipam();
+    enable_forwarding(txn, ipr);
     for (const auto& ip : ipr.ips) {
       kinds::address::apply(txn, {.ifname = host_name, .ifindex = v.index, .prefix = host_prefix(*ip.gateway), .may_exist = true});
       kinds::route::apply(txn, {.route = {.dst = host_prefix(ip.address.address()), .oif = v.index}, .dev = host_name});

@@ -91,7 +91,8 @@ class Sriov : public OneInterfacePlugin {
 
   Result add(kinds::Txn& txn) override {
     NsSocket& cns = open_container_netns(txn, inv_);
-    Result ipr = ipam_.add(txn);
+    Result ipr;
+    if (!ipam_.needs_interface()) ipr = ipam_.add(txn);
     sriov::AttachSpec spec;
     spec.netns = inv_.netns;
     spec.name = inv_.ifname;
@@ -107,6 +108,7 @@ class Sriov : public OneInterfacePlugin {
       spec.vf = vf_;
     }
     kinds::vf::apply(txn, spec);  // configured, moved in, renamed and up
+    if (ipam_.needs_interface()) ipr = ipam_.add(txn);
     const int index = kinds::index_of(cns, inv_.ifname);
     Result res;
     res.interfaces.push_back({inv_.ifname, kinds::mac_of(cns, inv_.ifname).str(), inv_.netns, 0});

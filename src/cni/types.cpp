@@ -121,6 +121,9 @@ nlohmann::json Result::to_json(std::string_view version) const {
     for (const auto& r : routes) {
       nlohmann::json o = {{"dst", r.dst.network().str()}};
       if (r.gw) o["gw"] = r.gw->str();
+      // As the reference's types (100) write them, for 1.0.0 and 1.1.0; 0.x results have no such keys.
+      if (!old && r.priority) o["priority"] = r.priority;
+      if (!old && r.scope) o["scope"] = *r.scope;
       arr.push_back(std::move(o));
     }
   }
@@ -176,6 +179,14 @@ Result Result::from_json(const nlohmann::json& j, std::string_view field) {
         auto g = IpAddress::try_parse(*gw);
         if (!g) bad_config(f + ".gw", "'" + *gw + "' is not an IP address");
         e.gw = *g;
+      }
+      if (auto prio = get_int(o, "priority", f)) {
+        if (*prio < 0 || *prio > UINT32_MAX) bad_config(f + ".priority", fmt::format("{} is not a route metric", *prio));
+        e.priority = static_cast<uint32_t>(*prio);
+      }
+      if (auto scope = get_int(o, "scope", f)) {
+        if (*scope < 0 || *scope > 255) bad_config(f + ".scope", fmt::format("{} is not a route scope (0-255)", *scope));
+        e.scope = static_cast<int>(*scope);
       }
       r.routes.push_back(std::move(e));
     }

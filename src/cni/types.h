@@ -67,6 +67,8 @@ struct IpConfig {
 struct RouteEntry {
   Prefix dst;                        // network form
   std::optional<IpAddress> gw;
+  uint32_t priority = 0;             // the route's metric (0: the kernel's default); 1.0.0 and later
+  std::optional<int> scope;          // RT_SCOPE_*: 253 (link) for an on-link route; 1.0.0 and later
 };
 
 struct Dns {
