@@ -190,6 +190,8 @@ class Agent {
     plane_ = std::make_unique<Dataplane>(net_, underlay_);
     self_.node = o_.node_name.empty() ? host_name() : o_.node_name;
     self_.underlay = underlay_.address;
+    self_.underlay_addresses = {underlay_.address};
+    if (underlay_.other_family) self_.underlay_addresses.push_back(*underlay_.other_family);
     self_.backend = net_.backend;
     self_.vtep_mac = plane_->setup();
     state_.node = self_.node;
@@ -440,10 +442,14 @@ std::string status(const AgentOptions& o, bool as_json) {
                                  net.cidrs.size() > 1 ? fmt::format(" and {} /{}", net.cidrs[1].str(), net.subnet_len6) : "");
   text += fmt::format("{:<6} {:<20} {:<34} {:<16} {:<18} {}\n", "INDEX", "NODE", "SUBNETS", "UNDERLAY", "VTEP MAC", "LEASE TTL");
   for (const auto& j : list) {
-    std::string subnets;
+    std::string subnets, underlay = j["underlay"].get<std::string>();
     for (const auto& s : j["subnets"]) subnets += (subnets.empty() ? "" : ",") + s.get<std::string>();
+    if (j.contains("underlayAddresses")) {
+      underlay.clear();
+      for (const auto& u : j["underlayAddresses"]) underlay += (underlay.empty() ? "" : ",") + u.get<std::string>();
+    }
     text += fmt::format("{:<6} {:<20} {:<34} {:<16} {:<18} {}s\n", j["index"].get<int64_t>(), j["node"].get<std::string>(), subnets,
-                        j["underlay"].get<std::string>(), j.value("vtepMac", "-"), j["leaseTTL"].get<int64_t>());
+                        underlay, j.value("vtepMac", "-"), j["leaseTTL"].get<int64_t>());
   }
   if (out.contains("local")) {
     const auto& l = out["local"];

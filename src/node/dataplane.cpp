@@ -1,6 +1,7 @@
 #include "node/dataplane.h"
 
 #include <fmt/format.h>
+#include <linux/if_addr.h>
 #include <sys/socket.h>
 
 #include <set>
@@ -91,9 +92,9 @@ Dataplane::Desired Dataplane::desired(const std::vector<NodeRecord>& peers, Reco
   Desired d;
   const int vx = net_.backend == Backend::vxlan ? link::get(s_.rtnl, device()).index : 0;
   std::vector<addr::Address> connected;
-  if (net_.backend == Backend::host_gw) connected = addr::list(s_.rtnl, underlay_.ifindex, underlay_.address.family());
+  if (net_.backend == Backend::host_gw) connected = addr::list(s_.rtnl, underlay_.ifindex, AF_UNSPEC);
   for (const auto& p : peers) {
-    if (p.underlay.family() != underlay_.address.family()) {
+    if (net_.backend == Backend::vxlan && p.underlay.family() != underlay_.address.family()) {
       stats.refused.push_back(fmt::format("{}: its underlay {} is not of this node's family", p.node, p.underlay.str()));
       continue;
     }
@@ -108,16 +109,22 @@ Dataplane::Desired Dataplane::desired(const std::vector<NodeRecord>& peers, Reco
         d.routes.push_back({.dst = s.network(), .gateway = gateway_of(s), .oif = vx, .protocol = kRouteProtocol, .onlink = true});
       }
     } else {
-      bool on_segment = false;
-      for (const auto& a : connected) on_segment = on_segment || a.prefix.contains(p.underlay);
-      if (!on_segment) {
-        stats.refused.push_back(fmt::format("{}: host-gw needs peers on the same L2 segment; {} is not on {}'s subnet",
-                                            p.node, p.underlay.str(), underlay_.ifname));
-        continue;
+      // Each subnet via the peer's underlay address of its family, which must be on one of our connected subnets.
+      for (const auto& s : p.subnets) {
+        const auto hop = p.underlay_of(s.family());
+        if (!hop) {
+          stats.refused.push_back(fmt::format("{}: publishes no underlay address of {}'s family for host-gw", p.node, s.str()));
+          continue;
+        }
+        bool on_segment = false;
+        for (const auto& a : connected) on_segment = on_segment || a.prefix.contains(*hop);
+        if (!on_segment) {
+          stats.refused.push_back(fmt::format("{}: host-gw needs peers on the same L2 segment; {} is not on {}'s subnet",
+                                              p.node, hop->str(), underlay_.ifname));
+          continue;
+        }
+        d.routes.push_back({.dst = s.network(), .gateway = *hop, .oif = underlay_.ifindex, .protocol = kRouteProtocol});
       }
-      for (const auto& s : p.subnets)
-        if (s.family() == p.underlay.family())
-          d.routes.push_back({.dst = s.network(), .gateway = p.underlay, .oif = underlay_.ifindex, .protocol = kRouteProtocol});
     }
   }
   return d;
@@ -203,13 +210,17 @@ Underlay find_underlay(const std::string& ifname, const std::optional<IpAddress>
     u.mtu = l->mtu;
   }
   const int family = towards ? towards->family() : AF_INET;
+  std::vector<IpAddress> found;  // the first usable address of each family, `family` first
   for (int f : {family, family == AF_INET ? AF_INET6 : AF_INET})
     for (const auto& a : addr::list(s, u.ifindex, f))
-      if (a.scope == RT_SCOPE_UNIVERSE) {
-        u.address = a.prefix.address();
-        return u;
+      if (a.scope == RT_SCOPE_UNIVERSE && !(a.flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED))) {
+        found.push_back(a.prefix.address());
+        break;
       }
-  throw InvalidInput("--iface", fmt::format("{} has no global address to carry the overlay", u.ifname));
+  if (found.empty()) throw InvalidInput("--iface", fmt::format("{} has no global address to carry the overlay", u.ifname));
+  u.address = found[0];
+  if (found.size() > 1) u.other_family = found[1];
+  return u;
 }
 
 }  // namespace ctnet::node

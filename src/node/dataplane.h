@@ -22,7 +22,8 @@ inline constexpr uint8_t kRouteProtocol = 0x63;  // 99: not in iproute2's rt_pro
 struct Underlay {
   std::string ifname;
   int ifindex = 0;
-  IpAddress address;
+  IpAddress address;                        // the one peers send to (VXLAN's local address)
+  std::optional<IpAddress> other_family;    // a global address of the other family on the same link, if any
   uint32_t mtu = 0;
 };
 
@@ -56,7 +57,7 @@ class Dataplane {
 };
 
 // The underlay: `ifname`, or the link the kernel would reach `towards` through; its first global address of
-// the family of `towards` (or IPv4).
+// the family of `towards` (or IPv4), and its first of the other family (tentative ones, still in DAD, skipped).
 Underlay find_underlay(const std::string& ifname, const std::optional<IpAddress>& towards);
 
 }  // namespace ctnet::node

@@ -95,7 +95,19 @@ json NodeRecord::to_json() const {
   for (const auto& p : subnets) s.push_back(p.str());
   json j = {{"node", node}, {"subnets", s}, {"underlay", underlay.str()}, {"backend", to_string(backend)}};
   if (vtep_mac) j["vtepMac"] = vtep_mac->str();
+  if (!underlay_addresses.empty()) {
+    json a = json::array();
+    for (const auto& u : underlay_addresses) a.push_back(u.str());
+    j["underlayAddresses"] = a;
+  }
   return j;
+}
+
+std::optional<IpAddress> NodeRecord::underlay_of(int family) const {
+  if (underlay.family() == family) return underlay;
+  for (const auto& a : underlay_addresses)
+    if (a.family() == family) return a;
+  return std::nullopt;
 }
 
 std::optional<NodeRecord> NodeRecord::from_json(const std::string& text) {
@@ -106,6 +118,8 @@ std::optional<NodeRecord> NodeRecord::from_json(const std::string& text) {
     r.node = j.value("node", "");
     for (const auto& p : j.value("subnets", json::array())) r.subnets.push_back(Prefix::parse(p.get<std::string>(), "subnets"));
     r.underlay = IpAddress::parse(j.value("underlay", ""), "underlay");
+    for (const auto& a : j.value("underlayAddresses", json::array()))
+      r.underlay_addresses.push_back(IpAddress::parse(a.get<std::string>(), "underlayAddresses"));
     if (j.contains("vtepMac")) r.vtep_mac = MacAddress::parse(j["vtepMac"].get<std::string>(), "vtepMac");
     r.backend = backend_from(j.value("backend", "vxlan"), "backend");
     if (r.node.empty() || r.subnets.empty()) return std::nullopt;

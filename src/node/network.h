@@ -41,6 +41,10 @@ struct NodeRecord {
   std::string node;                          // its name
   std::vector<Prefix> subnets;               // its subnet(s)
   IpAddress underlay;                        // where its VXLAN packets come from / host-gw next hop
+  // Its addresses on the underlay link, one per family, `underlay` first: host-gw routes a subnet via the one of
+  // the subnet's family (an IPv6 pod subnet over a dual-stack underlay).
+  std::vector<IpAddress> underlay_addresses;
+  std::optional<IpAddress> underlay_of(int family) const;
   std::optional<MacAddress> vtep_mac;        // vxlan backend
   Backend backend = Backend::vxlan;
 

@@ -126,13 +126,14 @@ class NodeLab : public ::testing::Test {
     must({"ip", "-n", n, "link", "set", "lo", "up"});
     return n;
   }
-  // A namespace on the underlay bridge with `addr`/24 on its link `under0`.
-  std::string attach(const std::string& what, const std::string& addr) {
+  // A namespace on the underlay bridge with `addr`/24 (and `addr6`/64) on its link `under0`.
+  std::string attach(const std::string& what, const std::string& addr, const std::string& addr6 = "") {
     const std::string n = ns(what);
     const std::string port = "tnd" + what.substr(0, 8) + std::to_string(namespaces_.size());
     must({"ip", "-n", lan_, "link", "add", port, "type", "veth", "peer", "name", "under0", "netns", n});
     must({"ip", "-n", lan_, "link", "set", port, "master", "tndbr0", "up"});
     must({"ip", "-n", n, "addr", "add", addr + "/24", "dev", "under0"});
+    if (!addr6.empty()) must({"ip", "-n", n, "addr", "add", addr6 + "/64", "dev", "under0", "nodad"});
     must({"ip", "-n", n, "link", "set", "under0", "up"});
     return n;
   }
@@ -168,7 +169,8 @@ class NodeLab : public ::testing::Test {
     int i;
   };
   Host host(int i) {
-    if (!hosts_.count(i)) hosts_[i] = {attach("h" + std::to_string(i), "10.210.0." + std::to_string(10 + i)), "h" + std::to_string(i),
+    if (!hosts_.count(i)) hosts_[i] = {attach("h" + std::to_string(i), "10.210.0." + std::to_string(10 + i),
+                                              "fd00:210::" + std::to_string(10 + i)), "h" + std::to_string(i),
                                        dir_ + "/h" + std::to_string(i), i};
     return hosts_[i];
   }
@@ -291,18 +293,23 @@ TEST_F(NodeLab, HostGwRoutesPeersOnTheSegmentAndRefusesOthers) {
   start_agent(1);
   start_agent(2);
   const Host a = host(1), b = host(2);
-  ASSERT_TRUE(wait_until([&] { return peer_routes(a) == 1 && peer_routes(b) == 1; }, 10s)) << agents_[1].log();
+  ASSERT_TRUE(wait_until([&] { return peer_routes(a) == 2 && peer_routes(b) == 2; }, 10s)) << agents_[1].log();
   const int b_index = json::parse(read_file(b.state + "/state.json"))["index"];
-  EXPECT_EQ(*routes(a).begin(), fmt::format("10.244.{}.0/24 via 10.210.0.12 dev under0", b_index))
-      << "the peer's subnet via its underlay address";
+  // The peer's subnets via its underlay address of each family (the underlay is dual-stack).
+  const std::set<std::string> want{fmt::format("10.244.{}.0/24 via 10.210.0.12 dev under0", b_index),
+                                   fmt::format("fd00:244:0:{:x}::/64 via fd00:210::12 dev under0", b_index)};
+  EXPECT_EQ(routes(a), want);
   Pod pa = pod(a, "a"), pb = pod(b, "b");
   EXPECT_TRUE(ping(pa.ns, pb.ip4, 2));
+  EXPECT_TRUE(wait_until([&] { return ping(pa.ns, pb.ip6); }, 5s)) << pa.ip6 << " -> " << pb.ip6;
+  Server server(NetNs::path_of(pb.ns), 8080, "pod-b");
+  EXPECT_EQ(fetch(NetNs::open_named(pa.ns), pb.ip4, 8080), "pod-b") << "TCP across hosts over host-gw";
   // A node elsewhere (not on 10.210.0.0/24) cannot be a host-gw next hop: refused, said why, not routed.
   json far = {{"node", "far"}, {"subnets", {"10.244.9.0/24"}}, {"underlay", "10.99.0.5"}, {"backend", "host-gw"}};
   ASSERT_EQ(etcdctl({"put", "/ctnet/networks/tndnet/subnets/9", far.dump()}).exit_code, 0);
   EXPECT_TRUE(wait_until([&] { return agents_[1].log().find("far: host-gw needs peers on the same L2 segment") != std::string::npos; }, 5s))
       << agents_[1].log();
-  EXPECT_EQ(peer_routes(a), 1u);
+  EXPECT_EQ(peer_routes(a), 2u);
 }
 
 TEST_F(NodeLab, LeaveDropsTheNodeAtOnceAndADeadNodeGoesWithItsLease) {

@@ -1,6 +1,7 @@
 // The multi-host network's arithmetic and records: the INDEX-th node subnet of each family, the count of them,
 // configuration validation naming the option, records that do not parse ignored.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 
 #include "node/network.h"
 #include "util/error.h"
@@ -69,6 +70,13 @@ TEST(NodeNetwork, ConfigAndRecordRoundTrip) {
   auto parsed = NodeRecord::from_json(r.to_json().dump());
   ASSERT_TRUE(parsed);
   EXPECT_EQ(*parsed, r);
+  EXPECT_EQ(r.underlay_of(AF_INET), r.underlay);
+  EXPECT_FALSE(r.underlay_of(AF_INET6)) << "a record of an IPv4-only underlay (or of an older ctnet)";
+  r.underlay_addresses = {r.underlay, IpAddress::parse("fd00::1", "u")};
+  parsed = NodeRecord::from_json(r.to_json().dump());
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(*parsed, r);
+  EXPECT_EQ(parsed->underlay_of(AF_INET6), IpAddress::parse("fd00::1", "u")) << "host-gw's IPv6 next hop";
   EXPECT_FALSE(NodeRecord::from_json("not json"));
   EXPECT_FALSE(NodeRecord::from_json(R"({"node": "x", "subnets": ["nope"], "underlay": "10.0.0.1"})"));
   EXPECT_EQ(index_of_key("n", "/ctnet/networks/n/subnets/12"), 12);
