@@ -25,7 +25,7 @@ nl::Message rule_request(uint16_t type, uint16_t flags, const Rule& r) {
   h->family = static_cast<uint8_t>(r.family);
   h->action = r.action;
   // As iproute2 encodes it: a table below 256 in the header too (older kernels read only that), FRA_TABLE always.
-  h->table = r.table < 256 ? static_cast<uint8_t>(r.table) : RT_TABLE_UNSPEC;
+  h->table = static_cast<uint8_t>(r.table < 256 ? r.table : uint32_t{RT_TABLE_UNSPEC});
   if (r.src) {
     h->src_len = static_cast<uint8_t>(r.src->length());
     IpAddress net = r.src->first();
