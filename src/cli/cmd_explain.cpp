@@ -127,7 +127,7 @@ void add_explain_command(CLI::App& app) {
       std::cout << explain::render(res, r.dst);
       if (pr) std::cout << explain::render(*pr);
     }
-    if (!res.reaches) throw Error(fmt::format("{} does not reach {}", r.src_label, r.dst.str()), EHOSTUNREACH);
+    if (!res.reaches) throw Error(fmt::format("{} does not reach {}", r.src_label, r.dst.str()));
   });
 }
 

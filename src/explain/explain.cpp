@@ -162,6 +162,10 @@ class Walker {
   Result res_;
   bool returning_ = false;
   std::string prefix_;  // "reply: " on the return path, "underlay: " inside a VXLAN's underlay
+  // Where the packet of this direction must end up, when known (DST given as a namespace; the source, for the
+  // reply): lets a flooded bridge or a macvlan parent find the receiver without asking every namespace.
+  const NetNs* target_ns_ = nullptr;
+  IpAddress target_;
   Ns* delivered_ = nullptr;        // where the last walk_l3 delivered its packet
   std::optional<IpAddress> src_;  // the source address the forward path chose
 };
@@ -475,8 +479,8 @@ std::optional<Walker::Landing> Walker::find_on_bridge(Ns& b, const LinkX& br, co
     LinkX x = link_of(d, *dev);
     return Landing{&d, *dev, x.l.name};
   };
-  if (req_.dst_ns && nh == req_.dst) {
-    Ns& d = adopt(*req_.dst_ns);
+  if (target_ns_ && nh == target_) {
+    Ns& d = adopt(*target_ns_);
     if (auto l = check_ns(d)) return l;
   }
   (void)br;
@@ -493,7 +497,7 @@ std::optional<Walker::Landing> Walker::find_on_bridge(Ns& b, const LinkX& br, co
 
 Walker::Landing Walker::bridge_forward(Ns& b, const LinkX& br, const LinkX* in, const IpAddress& nh,
                                        std::optional<MacAddress> mac, const Packet& p, int depth) {
-  if (in && in->port_state != BR_STATE_FORWARDING)
+  if (in && in->port_state != BR_STATE_FORWARDING && in->l.is_up())
     stop(b, in->l.name, "bridge",
          {"stp-blocking", fmt::format("port {} of bridge {} is in STP state {}: frames are not forwarded", in->l.name, br.l.name, stp_name(in->port_state)),
           fmt::format("check the STP topology of {} (a loop?), or set the port's state: bridge link set dev {} state 3", br.l.name, in->l.name)});
@@ -543,6 +547,8 @@ Walker::Landing Walker::bridge_forward(Ns& b, const LinkX& br, const LinkX* in, 
   }
   if (*port == br.l.index) return {&b, br.l.index, br.l.name};
   LinkX out = link_of(b, *port);
+  // A port that is down is also STP "disabled": the link state is the cause to name.
+  if (!out.l.is_up() || !out.l.has_carrier()) egress(b, out, p, "bridge port");
   if (out.port_state != BR_STATE_FORWARDING)
     stop(b, out.l.name, "bridge",
          {"stp-blocking", fmt::format("port {} of bridge {} is in STP state {}", out.l.name, br.l.name, stp_name(out.port_state)),
@@ -606,8 +612,8 @@ Walker::Landing Walker::l2(Ns& n, const LinkX& out, const IpAddress& nh, std::op
            {"macvlan-host", fmt::format("{} is local to {} ({}'s namespace): a macvlan child cannot reach its parent's host", nh.str(), pns->label, parent.l.name),
             fmt::format("add a host-side macvlan: ctnet macvlan shim --parent {} --addr CIDR", parent.l.name)});
     // A sibling on the same parent: switched inside the driver only when both are in bridge mode.
-    if (req_.dst_ns && nh == req_.dst) {
-      Ns& d = adopt(*req_.dst_ns);
+    if (target_ns_ && nh == target_) {
+      Ns& d = adopt(*target_ns_);
       if (auto dev = local_dev(d, nh)) {
         LinkX x = link_of(d, *dev);
         if (x.l.kind == "macvlan" && by_nsid(d, x.l.link_netnsid) == pns && x.l.parent == parent.l.index) {
@@ -749,8 +755,8 @@ void Walker::walk_l3(Ns* n, Packet p, int iif, std::string iifname, int depth) {
           {{"state", ne ? nud_name(ne->first) : "NONE"}});
     }
     // Towards a macvlan child of the very device we leave through: the parent never delivers to its children.
-    if (req_.dst_ns && nh == req_.dst) {
-      Ns& dn = adopt(*req_.dst_ns);
+    if (target_ns_ && nh == target_) {
+      Ns& dn = adopt(*target_ns_);
       if (auto dev = local_dev(dn, nh)) {
         LinkX x = link_of(dn, *dev);
         if (x.l.kind == "macvlan" && x.l.parent == out.l.index && by_nsid(dn, x.l.link_netnsid) == n)
@@ -804,6 +810,7 @@ Result Walker::run() {
   p.size = req_.size;
   if (p.size && p.size < min_size(p))
     throw InvalidInput("--size", fmt::format("{} bytes are fewer than the headers of a {} packet ({})", p.size, to_string(p.proto), min_size(p)));
+  if (req_.dst_ns) target_ns_ = &*req_.dst_ns, target_ = req_.dst;
   try {
     walk_l3(&src, p, 0, "", 0);
     if (req_.return_path) {
@@ -820,6 +827,8 @@ Result Walker::run() {
         back.reply = true;
         returning_ = true;
         prefix_ = "reply: ";
+        target_ns_ = &req_.src;
+        target_ = back.dst;
         walk_l3(at, back, 0, "", 0);
         returning_ = false;
         prefix_.clear();

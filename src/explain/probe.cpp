@@ -397,6 +397,9 @@ ProbeResult probe(const Request& r, const Result& walk) {
         std::string loc = field("location");
         auto rp = line.find("reason: ");
         std::string reason = rp == std::string::npos ? "?" : line.substr(rp + 8);
+        // The reply, once our socket has its copy: the source's own stack has no socket for it (ping_rcv,
+        // tcp_v4_rcv for a SYN-ACK to a raw SYN).
+        if (s.reply && reason == "NO_SOCKET") continue;
         pr.drops.push_back(fmt::format("{} at {}", reason, loc));
         if (pr.code.empty()) pr.code = code_of_reason(reason, loc);
       }
