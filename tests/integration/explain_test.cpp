@@ -19,7 +19,9 @@ using nlohmann::json;
 // routed through r, 10.3/fd00:3 a plain veth pair, 10.4 macvlan, 10.5 VXLAN underlay, 10.6 overlay.
 const char* kLib = R"SH(
 set -e
-ns() { for n in "$@"; do ip netns add $P-$n; ip -n $P-$n link set lo up; done; }
+# No DAD: a tentative link-local address leaves IPv6 neighbour discovery unanswered for a second or two.
+ns() { for n in "$@"; do ip netns add $P-$n; ip -n $P-$n link set lo up
+  ip netns exec $P-$n sh -c 'for c in all default; do echo 0 > /proc/sys/net/ipv6/conf/$c/accept_dad; done'; done; }
 bridged() {
   ns h a b
   ip -n $P-h link add br0 type bridge; ip -n $P-h link set br0 up
