@@ -248,3 +248,36 @@ TEST_F(ExplainCannotTell, BadInputNamesTheField) {
 
 }  // namespace
 }  // namespace ctnet::test
+
+namespace ctnet::test {
+namespace {
+
+// A lab brought up by ctnet itself: explain takes LAB/NODE, and `check` prints the explain verdict of every
+// pair that fails.
+class ExplainLab : public NetnsFixture {
+ protected:
+  ExplainLab() : NetnsFixture("tez") { lab_ = prefix() + "-routed"; }
+  ~ExplainLab() override { ctnet({"down", lab_}); }
+  std::string lab_;
+};
+
+TEST_F(ExplainLab, LabNodesAndCheckPrintTheVerdictOfFailingPairs) {
+  auto up = ctnet({"up", "--prefix", prefix() + "-", std::string(CTNET_SOURCE_DIR) + "/examples/routed.yaml"});
+  ASSERT_EQ(up.exit_code, 0) << up.out << up.err;
+  auto ok = ctnet({"explain", lab_ + "/a1", lab_ + "/b1"});
+  EXPECT_EQ(ok.exit_code, 0) << ok.out << ok.err;
+  EXPECT_NE(ok.out.find("reaches 10.2.0."), std::string::npos) << ok.out;
+  auto r = run({"ip", "netns", "exec", prefix() + "-router", "sh", "-c", "echo 0 > /proc/sys/net/ipv4/ip_forward"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = json::parse(ctnet({"explain", lab_ + "/a1", lab_ + "/b1", "-o", "json"}).out);
+  EXPECT_EQ(j["reason"], "forwarding-off") << j.dump(2);
+  EXPECT_EQ(j["hop"]["namespace"], prefix() + "-router") << j.dump(2);
+  auto check = ctnet({"check", lab_, "--count", "1", "--timeout", "200"});
+  EXPECT_NE(check.exit_code, 0);
+  EXPECT_NE(check.out.find("stops at " + prefix() + "-router"), std::string::npos) << check.out;
+  EXPECT_NE(check.out.find("forwarding is off"), std::string::npos) << check.out;
+  EXPECT_NE(ctnet({"explain", lab_ + "/nope", "10.2.0.2"}).err.find("has no namespace 'nope'"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ctnet::test
