@@ -49,9 +49,15 @@ struct Stop {
 
 struct Ns {
   NetNs ns;
-  nl::Socket rtnl;
   std::string label;
   std::map<int32_t, Ns*> by_nsid;  // namespaces as this one numbers them (IFLA_LINK_NETNSID)
+  std::map<int32_t, std::string> nsid_names;  // ... and their names under /run/netns, once all were asked
+  bool scanned = false;
+  std::optional<nl::Socket> sock;  // opened on first use: a namespace only looked at costs no switch
+  nl::Socket& rtnl() {
+    if (!sock) sock.emplace(nl::Socket::in(ns));
+    return *sock;
+  }
 };
 
 // A link with what the path needs beyond link::Link: bridge port, bridge, macvlan and VXLAN attributes.
@@ -140,7 +146,7 @@ class Walker {
   std::optional<std::pair<uint16_t, std::optional<MacAddress>>> neigh_get(Ns& n, int ifindex, const IpAddress& a);
   std::optional<int> bridge_fdb(Ns& n, int bridge, const MacAddress& mac);
   std::optional<IpAddress> vxlan_fdb(Ns& n, int vx, const MacAddress& mac);
-  std::vector<int> bridge_ports(Ns& n, int bridge);
+  std::vector<link::Link> bridge_ports(Ns& n, int bridge);
   std::optional<int> local_dev(Ns& n, const IpAddress& a);
   std::string sysctl(Ns& n, const std::string& key);
 
@@ -173,8 +179,7 @@ class Walker {
 Ns& Walker::ns_of(NetNs ns, std::string label) {
   for (auto& s : spaces_)
     if (s->ns.same_as(ns)) return *s;
-  nl::Socket sock = nl::Socket::in(ns);
-  spaces_.push_back(std::make_unique<Ns>(Ns{std::move(ns), std::move(sock), std::move(label), {}}));
+  spaces_.push_back(std::make_unique<Ns>(Ns{std::move(ns), std::move(label), {}, {}, false, std::nullopt}));
   return *spaces_.back();
 }
 
@@ -197,22 +202,28 @@ Ns* Walker::by_nsid(Ns& from, std::optional<int32_t> nsid) {
   if (auto it = from.by_nsid.find(*nsid); it != from.by_nsid.end()) return it->second;
   auto try_one = [&](Ns& c) -> bool {
     if (&c == &from) return false;
-    auto id = nsid_of(from.rtnl, c.ns);
+    auto id = nsid_of(from.rtnl(), c.ns);
     if (id) from.by_nsid[*id] = &c;
     return id && *id == *nsid;
   };
-  for (auto& s : spaces_)
-    if (try_one(*s)) return s.get();
+  if (!from.scanned)
+    for (auto& s : spaces_)
+      if (try_one(*s)) return s.get();
   std::vector<std::string> names = req_.hint_names;
   auto candidate = [&](NetNs ns, const std::string& label) -> Ns* {
-    auto id = nsid_of(from.rtnl, ns);
+    auto id = nsid_of(from.rtnl(), ns);
     if (!id || *id != *nsid) return nullptr;
     Ns& c = ns_of(std::move(ns), label);
     from.by_nsid[*id] = &c;
     return &c;
   };
-  if (Ns* c = candidate(NetNs::current(), "host")) return c;
   std::set<std::string> tried;
+  if (!from.scanned) {
+  if (target_ns_) {  // where the packet is going: the likeliest owner of a peer on the way
+    Ns& t = adopt(*target_ns_);
+    if (&t != &from && try_one(t)) return &t;
+  }
+  if (Ns* c = candidate(NetNs::current(), "host")) return c;
   for (auto& n : names) {
     tried.insert(n);
     try {
@@ -220,17 +231,27 @@ Ns* Walker::by_nsid(Ns& from, std::optional<int32_t> nsid) {
     } catch (const Error&) {
     }
   }
-  if (DIR* d = opendir(kNetnsRunDir)) {
-    std::vector<std::string> all;
-    while (dirent* e = readdir(d))
-      if (e->d_name[0] != '.' && !tried.count(e->d_name)) all.push_back(e->d_name);
-    closedir(d);
-    for (auto& n : all) {
-      try {
-        if (Ns* c = candidate(NetNs::open_named(n), n)) return c;
-      } catch (const Error&) {
+  }
+  // Every name under /run/netns, asked once (a namespace handle opened and closed each, no socket): the ids
+  // of all of them are kept, so the ports of a big bridge cost one scan, not one each.
+  if (!from.scanned) {
+    from.scanned = true;
+    if (DIR* d = opendir(kNetnsRunDir)) {
+      while (dirent* e = readdir(d)) {
+        if (e->d_name[0] == '.' || tried.count(e->d_name)) continue;
+        try {
+          NetNs c = NetNs::open_named(e->d_name);
+          if (auto id = nsid_of(from.rtnl(), c)) from.nsid_names[*id] = e->d_name;
+        } catch (const Error&) {
+        }
       }
+      closedir(d);
     }
+  }
+  if (auto it = from.nsid_names.find(*nsid); it != from.nsid_names.end()) {
+    Ns& c = ns_of(NetNs::open_named(it->second), it->second);
+    from.by_nsid[*nsid] = &c;
+    return &c;
   }
   return nullptr;
 }
@@ -239,7 +260,7 @@ LinkX Walker::link_of(Ns& n, int index) {
   nl::Message m(RTM_GETLINK, NLM_F_ACK);
   m.put_header<ifinfomsg>()->ifi_index = index;
   m.put_u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
-  nl::Reply r = n.rtnl.exchange(m);
+  nl::Reply r = n.rtnl().exchange(m);
   if (r.error || r.messages.empty())
     throw Error(fmt::format("cannot read link {} in {}", index, n.label), r.error, r.kernel_text);
   LinkX x;
@@ -282,7 +303,7 @@ Walker::RouteAns Walker::route_get(Ns& n, const Packet& p, const IpAddress& dst,
     if (p.sport) m.put_u16(RTA_SPORT, htons(p.sport));
     if (p.dport) m.put_u16(RTA_DPORT, htons(p.dport));
   }
-  nl::Reply r = n.rtnl.exchange(m);
+  nl::Reply r = n.rtnl().exchange(m);
   RouteAns ans;
   ans.error = r.error;
   ans.text = r.kernel_text;
@@ -307,7 +328,7 @@ std::optional<std::pair<uint16_t, std::optional<MacAddress>>> Walker::neigh_get(
   nd->ndm_family = static_cast<uint8_t>(a.family());
   nd->ndm_ifindex = ifindex;
   m.put(NDA_DST, a.data(), a.size());
-  nl::Reply r = n.rtnl.exchange(m);
+  nl::Reply r = n.rtnl().exchange(m);
   if (r.error || r.messages.empty()) return std::nullopt;
   const auto* h = r.messages.front().header<ndmsg>();
   auto at = nl::Attrs::of_message(r.messages.front().hdr(), sizeof(ndmsg));
@@ -327,7 +348,7 @@ std::optional<int> Walker::bridge_fdb(Ns& n, int bridge, const MacAddress& mac) 
   nd->ndm_family = AF_BRIDGE;
   m.put(NDA_LLADDR, mac.bytes.data(), 6);
   m.put_u32(NDA_MASTER, static_cast<uint32_t>(bridge));
-  nl::Reply r = n.rtnl.exchange(m);
+  nl::Reply r = n.rtnl().exchange(m);
   if (r.error || r.messages.empty()) return std::nullopt;
   return r.messages.front().header<ndmsg>()->ndm_ifindex;
 }
@@ -343,7 +364,7 @@ std::optional<IpAddress> Walker::vxlan_fdb(Ns& n, int vx, const MacAddress& mac)
     nd->ndm_ifindex = vx;
     nd->ndm_flags = NTF_SELF;
     m.put(NDA_LLADDR, key.bytes.data(), 6);
-    nl::Reply r = n.rtnl.exchange(m);
+    nl::Reply r = n.rtnl().exchange(m);
     if (r.error || r.messages.empty()) continue;
     auto at = nl::Attrs::of_message(r.messages.front().hdr(), sizeof(ndmsg));
     auto b = at.bytes(NDA_DST);
@@ -353,15 +374,15 @@ std::optional<IpAddress> Walker::vxlan_fdb(Ns& n, int vx, const MacAddress& mac)
   return std::nullopt;
 }
 
-std::vector<int> Walker::bridge_ports(Ns& n, int bridge) {
+std::vector<link::Link> Walker::bridge_ports(Ns& n, int bridge) {
   nl::Message m(RTM_GETLINK, 0);
   m.put_header<ifinfomsg>()->ifi_family = AF_UNSPEC;
   m.put_u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
   m.put_u32(IFLA_MASTER, static_cast<uint32_t>(bridge));  // the kernel filters the dump by master
-  std::vector<int> out;
-  for (auto& msg : n.rtnl.dump(m, "cannot list bridge ports")) {
+  std::vector<link::Link> out;
+  for (auto& msg : n.rtnl().dump(m, "cannot list bridge ports")) {
     auto l = link::parse(msg);
-    if (l.master == bridge) out.push_back(l.index);
+    if (l.master == bridge) out.push_back(std::move(l));
   }
   return out;
 }
@@ -370,7 +391,7 @@ std::vector<int> Walker::bridge_ports(Ns& n, int bridge) {
 std::optional<int> Walker::local_dev(Ns& n, const IpAddress& a) {
   nl::Message m(RTM_GETADDR, 0);
   m.put_header<ifaddrmsg>()->ifa_family = static_cast<uint8_t>(a.family());
-  for (auto& msg : n.rtnl.dump(m, "cannot list addresses")) {
+  for (auto& msg : n.rtnl().dump(m, "cannot list addresses")) {
     auto at = nl::Attrs::of_message(msg.hdr(), sizeof(ifaddrmsg));
     auto b = at.bytes(IFA_LOCAL);
     if (b.empty()) b = at.bytes(IFA_ADDRESS);
@@ -484,13 +505,12 @@ std::optional<Walker::Landing> Walker::find_on_bridge(Ns& b, const LinkX& br, co
     if (auto l = check_ns(d)) return l;
   }
   (void)br;
-  for (int port : bridge_ports(b, br.l.index)) {
-    LinkX q = link_of(b, port);
-    if (q.l.kind != "veth") continue;
-    Ns* peer = by_nsid(b, q.l.link_netnsid);
+  for (const auto& q : bridge_ports(b, br.l.index)) {
+    if (q.kind != "veth") continue;
+    Ns* peer = by_nsid(b, q.link_netnsid);
     if (!peer) continue;
     auto dev = local_dev(*peer, nh);
-    if (dev && *dev == q.l.parent) return Landing{peer, *dev, link_of(*peer, *dev).l.name};
+    if (dev && *dev == q.parent) return Landing{peer, *dev, link_of(*peer, *dev).l.name};
   }
   return std::nullopt;
 }
@@ -528,16 +548,14 @@ Walker::Landing Walker::bridge_forward(Ns& b, const LinkX& br, const LinkX* in, 
     auto ports = bridge_ports(b, br.l.index);
     if (found) {
       LinkX d = link_of(*found->ns, found->ifindex);
-      for (int q : ports) {
-        LinkX x = link_of(b, q);
-        if (x.l.index == d.l.parent && by_nsid(b, x.l.link_netnsid) == found->ns) port = q;
-      }
+      for (const auto& x : ports)
+        if (x.index == d.l.parent && x.kind == "veth" && by_nsid(b, x.link_netnsid) == found->ns) port = x.index;
       how = "flooded (no FDB entry yet), reaches port";
     }
     if (!port)
-      for (int q : ports)
-        if (link_of(b, q).l.kind == "vxlan" && (!in || in->l.index != q)) {
-          port = q;
+      for (const auto& q : ports)
+        if (q.kind == "vxlan" && (!in || in->l.index != q.index)) {
+          port = q.index;
           how = "flooded (no FDB entry yet), through VXLAN port";
         }
     if (!port)
@@ -655,7 +673,7 @@ Walker::Landing Walker::l2(Ns& n, const LinkX& out, const IpAddress& nh, std::op
     nl::Message m(RTM_GETLINK, 0);
     m.put_header<ifinfomsg>()->ifi_family = AF_UNSPEC;
     m.put_u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
-    for (auto& msg : r->rtnl.dump(m, "cannot list links")) {
+    for (auto& msg : r->rtnl().dump(m, "cannot list links")) {
       auto l = link::parse(msg);
       if (l.kind != "vxlan") continue;
       LinkX x = link_of(*r, l.index);
