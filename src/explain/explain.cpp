@@ -147,6 +147,12 @@ class Walker {
   std::optional<int> bridge_fdb(Ns& n, int bridge, const MacAddress& mac);
   std::optional<IpAddress> vxlan_fdb(Ns& n, int vx, const MacAddress& mac);
   std::vector<link::Link> bridge_ports(Ns& n, int bridge);
+  struct Vlans {
+    std::map<uint16_t, bool> vids;  // vid -> egress untagged
+    std::optional<uint16_t> pvid;
+  };
+  Vlans port_vlans(Ns& n, int index);
+  void check_vlan(Ns& b, const LinkX& br, const LinkX* in, const LinkX* out);
   std::optional<int> local_dev(Ns& n, const IpAddress& a);
   std::string sysctl(Ns& n, const std::string& key);
 
@@ -374,6 +380,52 @@ std::optional<IpAddress> Walker::vxlan_fdb(Ns& n, int vx, const MacAddress& mac)
   return std::nullopt;
 }
 
+// A port's VLANs (`bridge vlan show dev PORT`): the AF_BRIDGE link dump with RTEXT_FILTER_BRVLAN (the kernel has
+// no single-link get for it, net/core/rtnetlink.c rtnl_bridge_getlink); the bridge device itself answers for
+// frames to and from the bridge's own stack ("self").
+Walker::Vlans Walker::port_vlans(Ns& n, int index) {
+  nl::Message m(RTM_GETLINK, 0);
+  m.put_header<ifinfomsg>()->ifi_family = AF_BRIDGE;
+  m.put_u32(IFLA_EXT_MASK, RTEXT_FILTER_BRVLAN);
+  Vlans v;
+  for (auto& msg : n.rtnl().dump(m, "cannot list bridge VLANs")) {
+    if (msg.header<ifinfomsg>()->ifi_index != index) continue;
+    auto a = nl::Attrs::of_message(msg.hdr(), sizeof(ifinfomsg));
+    if (!a.has(IFLA_AF_SPEC)) continue;
+    for (const nlattr* e : nl::Attrs::list(a.get(IFLA_AF_SPEC))) {
+      if (nl::attr_type(e) != IFLA_BRIDGE_VLAN_INFO || nl::attr_payload_len(e) < sizeof(bridge_vlan_info)) continue;
+      bridge_vlan_info vi;
+      std::memcpy(&vi, nl::attr_payload(e), sizeof vi);
+      v.vids[vi.vid] = vi.flags & BRIDGE_VLAN_INFO_UNTAGGED;
+      if (vi.flags & BRIDGE_VLAN_INFO_PVID) v.pvid = vi.vid;
+    }
+  }
+  return v;
+}
+
+// VLAN filtering (net/bridge/br_vlan.c): an untagged frame takes the ingress port's PVID (none: dropped), the
+// egress port must be a member of that VLAN, and leave it untagged for a plain interface behind it to take it.
+void Walker::check_vlan(Ns& b, const LinkX& br, const LinkX* in, const LinkX* out) {
+  const LinkX& from = in ? *in : br;
+  const LinkX& to = out ? *out : br;
+  Vlans vi = port_vlans(b, from.l.index);
+  if (!vi.pvid)
+    stop(b, from.l.name, "bridge",
+         {"vlan", fmt::format("VLAN filtering is on in {} and {} has no PVID: its untagged frames are dropped", br.l.name, from.l.name),
+          fmt::format("bridge vlan add dev {} vid VID pvid untagged{}", from.l.name, in ? "" : " self")});
+  Vlans vo = port_vlans(b, to.l.index);
+  auto it = vo.vids.find(*vi.pvid);
+  if (it == vo.vids.end())
+    stop(b, to.l.name, "bridge",
+         {"vlan", fmt::format("{} is not a member of VLAN {} (the PVID of {})", to.l.name, *vi.pvid, from.l.name),
+          fmt::format("bridge vlan add dev {} vid {} untagged{}", to.l.name, *vi.pvid, out ? "" : " self")});
+  if (!it->second)
+    stop(b, to.l.name, "bridge",
+         {"vlan", fmt::format("VLAN {} leaves {} tagged: the plain interface behind it drops tagged frames", *vi.pvid, to.l.name),
+          fmt::format("bridge vlan add dev {} vid {} untagged{}", to.l.name, *vi.pvid, out ? "" : " self")});
+  hop(b, br.l.name, "bridge", fmt::format("VLAN {}: PVID of {}, untagged on {}", *vi.pvid, from.l.name, to.l.name), {{"vlan", *vi.pvid}});
+}
+
 std::vector<link::Link> Walker::bridge_ports(Ns& n, int bridge) {
   nl::Message m(RTM_GETLINK, 0);
   m.put_header<ifinfomsg>()->ifi_family = AF_UNSPEC;
@@ -521,8 +573,6 @@ Walker::Landing Walker::bridge_forward(Ns& b, const LinkX& br, const LinkX* in, 
     stop(b, in->l.name, "bridge",
          {"stp-blocking", fmt::format("port {} of bridge {} is in STP state {}: frames are not forwarded", in->l.name, br.l.name, stp_name(in->port_state)),
           fmt::format("check the STP topology of {} (a loop?), or set the port's state: bridge link set dev {} state 3", br.l.name, in->l.name)});
-  if (br.vlan_filtering)
-    hop(b, br.l.name, "bridge", "VLAN filtering is on: port VLAN membership not evaluated (cannot tell)", {{"vlan", "cannot tell"}});
   // The bridge's own address: the frame is for the bridge device's namespace (a gateway on the bridge).
   bool to_bridge = (mac && br.l.mac && *mac == *br.l.mac);
   if (!to_bridge && !mac) {
@@ -530,6 +580,7 @@ Walker::Landing Walker::bridge_forward(Ns& b, const LinkX& br, const LinkX* in, 
     to_bridge = !lr.error && lr.type == RTN_LOCAL;
   }
   if (to_bridge) {
+    if (br.vlan_filtering) check_vlan(b, br, in, nullptr);
     hop(b, br.l.name, "bridge", fmt::format("frame for the bridge itself: up to {} in {}", br.l.name, b.label));
     if (!br.l.is_up()) stop(b, br.l.name, "link", {"link-down", "bridge " + br.l.name + " is down", fmt::format("ip -n {} link set {} up", b.label, br.l.name)});
     return {&b, br.l.index, br.l.name};
@@ -575,6 +626,8 @@ Walker::Landing Walker::bridge_forward(Ns& b, const LinkX& br, const LinkX* in, 
     stop(b, out.l.name, "bridge",
          {"hairpin", fmt::format("the frame would leave port {} it came in through, and hairpin mode is off", out.l.name),
           fmt::format("bridge link set dev {} hairpin on", out.l.name)});
+  // The kernel's order (net/bridge/br_forward.c should_deliver): hairpin, STP state, VLAN egress, isolation.
+  if (br.vlan_filtering) check_vlan(b, br, in, &out);
   if (in && in->isolated && out.isolated)
     stop(b, out.l.name, "bridge",
          {"port-isolated", fmt::format("ports {} and {} of bridge {} are both isolated: they cannot talk to each other", in->l.name, out.l.name, br.l.name),
