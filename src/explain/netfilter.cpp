@@ -14,6 +14,7 @@
 
 #include "netlink/socket.h"
 #include "nft/nft.h"
+#include "util/error.h"
 
 namespace ctnet::explain {
 
@@ -24,7 +25,14 @@ namespace {
 // Does the namespace hold any nftables table? One small netlink dump, so namespaces without a firewall (most
 // of a lab) never pay for libnftables.
 bool has_tables(const NetNs& ns) {
-  nl::Socket s = nl::Socket::in(ns, NETLINK_NETFILTER);
+  std::optional<nl::Socket> sock;
+  try {
+    sock.emplace(nl::Socket::in(ns, NETLINK_NETFILTER));
+  } catch (const Error& e) {
+    if (e.errnum() == EPROTONOSUPPORT) return false;  // nfnetlink not loaded: no table can exist
+    throw;
+  }
+  nl::Socket& s = *sock;
   nl::Message m((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETTABLE, 0);
   auto* g = m.put_header<nfgenmsg>();
   g->nfgen_family = NFPROTO_UNSPEC;
