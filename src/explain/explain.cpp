@@ -614,15 +614,16 @@ Walker::Landing Walker::bridge_forward(Ns& b, const LinkX& br, const LinkX* in, 
     // No FDB entry (nothing learned yet): the bridge floods; the port that matters is the one behind which the
     // address lives (its veth peer), else a VXLAN port the flood leaves through.
     found = find_on_bridge(b, br, nh);
-    auto ports = bridge_ports(b, br.l.index);
     if (found) {
+      // Its veth peer, if that is a port of this bridge (one get, not the bridge's port list).
       LinkX d = link_of(*found->ns, found->ifindex);
-      for (const auto& x : ports)
-        if (x.index == d.l.parent && x.kind == "veth" && by_nsid(b, x.link_netnsid) == found->ns) port = x.index;
+      if (d.l.kind == "veth" && by_nsid(*found->ns, d.l.link_netnsid) == &b)
+        if (auto x = link::find(b.rtnl(), d.l.parent); x && x->master == br.l.index && by_nsid(b, x->link_netnsid) == found->ns)
+          port = x->index;
       how = "flooded (no FDB entry yet), reaches port";
     }
     if (!port)
-      for (const auto& q : ports)
+      for (const auto& q : bridge_ports(b, br.l.index))
         if (q.kind == "vxlan" && (!in || in->l.index != q.index)) {
           port = q.index;
           how = "flooded (no FDB entry yet), through VXLAN port";
