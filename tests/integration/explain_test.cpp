@@ -4,8 +4,10 @@
 // account (kfree_skb, nftrace) must agree with the walk.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <fstream>
+#include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "support/netns_fixture.h"
@@ -120,6 +122,7 @@ const Case kCases[] = {
     {"NoRoute", "routed; ip -n $P-a route del default", "a", "10.2.0.2", {}, "no-route", "a", "", true},
     {"NoRouteV6OnTheWayBack", "routed; ip -n $P-b -6 route del default", "a", "fd00:2::2", {}, "no-route", "b", "", true},
     {"NeighbourNobodyAnswers", "bridged", "a", "10.9.0.77", {}, "neighbour-failed", "h", "br0", false},
+    {"PolicyRuleOnForwardedHop", "routed; ip -n $P-r rule add iif ra lookup 100 pref 100; ip -n $P-r route add blackhole 10.2.0.0/24 table 100", "a", "10.2.0.2", {}, "no-route", "r", "ra", true},
     {"GatewayNobodyHolds", "routed; ip -n $P-a route replace default via 10.1.0.99", "a", "10.2.0.2", {}, "neighbour-failed", "r", "ra", false},
     {"NeighbourFailedEntryV6", "bridged; ip -n $P-a neigh replace fd00:9::9 dev eth0 nud failed", "a", "fd00:9::9", {}, "neighbour-failed", "a", "eth0", false},
     {"LinkDown", "bridged; ip -n $P-h link set vb down", "a", "10.9.0.2", {}, "link-down", "h", "vb", true},
@@ -206,6 +209,9 @@ TEST_P(Explain, Probe) {
   json j = explain(c, true);
   ASSERT_TRUE(j.is_object() && j.contains("probe")) << j.dump(2);
   const json& p = j["probe"];
+  // One line per case in the test log: what the kernel itself said.
+  std::cout << "[probe] " << c.name << ": " << p["outcome"].get<std::string>() << "; reason " << p["reason"].dump()
+            << "; drops " << p["drops"].dump() << "; nftables " << p["nftables"].dump() << "\n";
   EXPECT_EQ(p["reached"], std::string(c.code) == "reaches") << j.dump(2);
   EXPECT_TRUE(p["agrees"].get<bool>()) << j.dump(2);
   // Where the kernel names a reason of its own, it is the walk's.
@@ -277,6 +283,17 @@ TEST_F(ExplainLab, LabNodesAndCheckPrintTheVerdictOfFailingPairs) {
   EXPECT_NE(check.out.find("stops at " + prefix() + "-router"), std::string::npos) << check.out;
   EXPECT_NE(check.out.find("forwarding is off"), std::string::npos) << check.out;
   EXPECT_NE(ctnet({"explain", lab_ + "/nope", "10.2.0.2"}).err.find("has no namespace 'nope'"), std::string::npos);
+  // doctor --lab: the lab's namespaces only; the bridges live in its fabric namespace, read there.
+  auto d = ctnet({"doctor", "--lab", lab_, "-o", "json"});
+  EXPECT_EQ(d.exit_code, 0) << d.out << d.err;
+  bool fabric = false;
+  for (auto& f : json::parse(d.out)) {
+    std::string m = f["message"];
+    fabric |= f["check"].get<std::string>().starts_with("bridge-nf-call") && m.find(prefix() + "-fabric") != std::string::npos;
+    EXPECT_TRUE(m.find("namespace '") == std::string::npos || m.find("namespace '" + prefix() + "-") != std::string::npos)
+        << "a finding outside the lab: " << m;
+  }
+  if (::access("/proc/sys/net/bridge", F_OK) == 0) EXPECT_TRUE(fabric) << d.out;
 }
 
 }  // namespace
