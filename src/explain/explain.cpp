@@ -842,7 +842,7 @@ void Walker::walk_l3(Ns* n, Packet p, int iif, std::string iifname, int depth) {
       hop(*n, out.l.name, "neighbour",
           ne ? fmt::format("{} is {}{}", nh.str(), ne->second ? ne->second->str() + " " : "", nud_name(ne->first))
              : fmt::format("no neighbour entry for {} yet (resolved by the first packet)", nh.str()),
-          {{"state", ne ? nud_name(ne->first) : "NONE"}});
+          {{"state", ne ? nud_name(ne->first) : "NONE"}, {"nexthop", nh.str()}, {"ifindex", out.l.index}});
     }
     // Towards a macvlan child of the very device we leave through: the parent never delivers to its children.
     if (target_ns_ && nh == target_) {

@@ -12,6 +12,8 @@
 #include <netinet/ip.h>
 #include <netinet/ip_icmp.h>
 #include <netinet/tcp.h>
+#include <linux/neighbour.h>
+#include <linux/rtnetlink.h>
 #include <poll.h>
 #include <sched.h>
 #include <sys/mount.h>
@@ -19,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <chrono>
 #include <cstring>
 #include <fstream>
@@ -68,7 +71,8 @@ class TraceInstance {
     bool ok = write_file(dir_ + "/events/net/net_dev_queue/filter", fmt::format("len == {} || len == {}", size + 14, size)) &&
               write_file(dir_ + "/events/net/netif_receive_skb/filter", fmt::format("len == {}", size)) &&
               write_file(dir_ + "/events/skb/kfree_skb/filter", fmt::format("protocol == {}", v6 ? 0x86dd : 0x0800));
-    ok = ok && write_file(dir_ + "/events/net/net_dev_queue/enable", "1") &&
+    // consume_skb too: once the probe's skb is consumed its address may be reused by another packet.
+    ok = ok && write_file(dir_ + "/events/skb/consume_skb/enable", "1") && write_file(dir_ + "/events/net/net_dev_queue/enable", "1") &&
          write_file(dir_ + "/events/net/netif_receive_skb/enable", "1") && write_file(dir_ + "/events/skb/kfree_skb/enable", "1");
     if (!ok) *why = "cannot enable the skb:kfree_skb / net:* events in the tracefs instance";
     return ok;
@@ -225,7 +229,7 @@ Sent send_probe(const Request& r, const IpAddress& src, uint32_t size, std::chro
     }
   } else if (r.proto == Proto::tcp) {
     auto bind_to = sockaddr_of(src, 0);
-    ::bind(s.get(), reinterpret_cast<sockaddr*>(&bind_to), dlen);
+    if (!src.is_unspecified()) ::bind(s.get(), reinterpret_cast<sockaddr*>(&bind_to), dlen);
     if (v6) {
       int off = 16;  // the kernel fills the TCP checksum of a raw IPv6 socket at this offset
       ::setsockopt(s.get(), IPPROTO_IPV6, IPV6_CHECKSUM, &off, sizeof off);
@@ -251,7 +255,7 @@ Sent send_probe(const Request& r, const IpAddress& src, uint32_t size, std::chro
       std::memcpy(&pkt[16], &c, 2);
     }
   } else {
-    auto bind_to = sockaddr_of(src, r.sport);
+    auto bind_to = sockaddr_of(src.is_unspecified() ? IpAddress::from_bytes(fam, std::array<uint8_t, 16>{}.data()) : src, r.sport);
     ::bind(s.get(), reinterpret_cast<sockaddr*>(&bind_to), dlen);
     if (::connect(s.get(), reinterpret_cast<sockaddr*>(&dst), dlen) != 0) {
       out.send_errno = errno;
@@ -328,6 +332,12 @@ std::string code_of_reason(const std::string& reason, const std::string& locatio
   if (reason == "IP_INNOROUTES" || reason == "IP_OUTNOROUTES") return "no-route";
   if (reason == "NEIGH_FAILED" || reason == "NEIGH_QUEUEFULL") return "neighbour-failed";
   if (reason == "BRIDGE_INGRESS_STP_STATE") return "stp-blocking";
+  // ip_error (net/ipv4/route.c): EHOSTUNREACH, i.e. forwarding off, counts as IP_INADDRERRORS; a route of type
+  // unreachable/blackhole/prohibit ends there unspecified. ip6_forward: forwarding off.
+  if (reason == "IP_INADDRERRORS" && (location.starts_with("ip_error") || location.starts_with("ip6_forward"))) return "forwarding-off";
+  if (reason == "NOT_SPECIFIED" && location.starts_with("ip_error")) return "no-route";
+  // br_netfilter refragments bridged packets and drops one that must not be fragmented (DF) and is too big.
+  if (reason == "NOT_SPECIFIED" && location.starts_with("br_nf_dev_queue_xmit")) return "mtu";
   return "";
 }
 
@@ -344,12 +354,8 @@ void prepare_probe(Request& r) {
 
 ProbeResult probe(const Request& r, const Result& walk) {
   ProbeResult pr;
-  if (!walk.source) {
-    pr.notes.push_back("the walk found no source address: nothing to send from");
-    pr.outcome = "not sent";
-    pr.agrees = !walk.reaches;
-    return pr;
-  }
+  // No source address (no route at the source): sent all the same, the kernel's refusal is the proof.
+  const IpAddress source = walk.source.value_or(IpAddress::from_bytes(r.dst.family(), std::array<uint8_t, 16>{}.data()));
   const std::string table = fmt::format("ctnet_probe_{}", ::getpid());
   std::vector<std::string> matches;
   const bool v6 = r.dst.is_v6();
@@ -374,12 +380,37 @@ ProbeResult probe(const Request& r, const Result& walk) {
   bool traced = ti.open(r.size, v6, &why);
   if (!traced) pr.notes.push_back(why);
 
-  Sent s = send_probe(r, *walk.source, r.size, std::chrono::milliseconds(r.proto == Proto::udp ? 300 : 1000));
+  Sent s = send_probe(r, source, r.size, std::chrono::milliseconds(r.proto == Proto::udp ? 300 : 1000));
   std::this_thread::sleep_for(std::chrono::milliseconds(20));  // let the last events reach the buffers
   for (auto& t : traces) t->collect(pr.nft);
+  // A probe waiting for ARP/ND is not dropped within the wait (the kernel retries for seconds): say so.
+  if (!s.reply && !s.refused && !s.send_errno)
+    for (const auto& h : walk.hops) {
+      if (h.step != "neighbour" || !h.detail.contains("nexthop") || h.detail.value("direction", "") == "return") continue;
+      for (size_t i = 0; i < walk.space_labels.size(); ++i) {
+        if (walk.space_labels[i] != h.ns) continue;
+        nl::Socket sock = nl::Socket::in(*walk.spaces[i]);
+        IpAddress nh = IpAddress::parse(h.detail["nexthop"].get<std::string>(), "nexthop");
+        nl::Message m(RTM_GETNEIGH, NLM_F_ACK);
+        auto* nd = m.put_header<ndmsg>();
+        nd->ndm_family = static_cast<uint8_t>(nh.family());
+        nd->ndm_ifindex = h.detail["ifindex"].get<int>();
+        m.put(NDA_DST, nh.data(), nh.size());
+        nl::Reply rep = sock.exchange(m);
+        if (!rep.error && !rep.messages.empty()) {
+          uint16_t st = rep.messages.front().header<ndmsg>()->ndm_state;
+          if (st & (NUD_INCOMPLETE | NUD_FAILED))
+            pr.notes.push_back(fmt::format("{}: ARP/ND for {} on {} is {}: nothing answers it, the probe waits in the "
+                                           "neighbour queue (dropped only after the retries, NEIGH_FAILED)",
+                                           h.ns, nh.str(), h.dev, st & NUD_FAILED ? "FAILED" : "INCOMPLETE"));
+        }
+        break;
+      }
+    }
 
   if (traced) {
-    // Lines: "<task>-<pid> [cpu] flags ts: EVENT: fields". The probe's skbs: those its length was seen with.
+  // Lines: "<task>-<pid> [cpu] flags ts: EVENT: fields", in order. The probe's skbs: those its length was seen
+  // with, until they are consumed or freed (then the address may belong to another packet).
     std::set<std::string> skbs;
     std::istringstream in(ti.read());
     for (std::string line; std::getline(in, line);) {
@@ -393,7 +424,10 @@ ProbeResult probe(const Request& r, const Result& walk) {
       std::string skb = field("skbaddr");
       if (line.find("net_dev_queue:") != std::string::npos || line.find("netif_receive_skb:") != std::string::npos) {
         skbs.insert(skb);
+      } else if (line.find("consume_skb:") != std::string::npos) {
+        skbs.erase(skb);
       } else if (line.find("kfree_skb:") != std::string::npos && skbs.count(skb)) {
+        skbs.erase(skb);
         std::string loc = field("location");
         auto rp = line.find("reason: ");
         std::string reason = rp == std::string::npos ? "?" : line.substr(rp + 8);
