@@ -406,7 +406,8 @@ void add_doctor(CLI::App& app) {
       }
     }
     if (opts.fix)
-      fmt::print(stderr, "ctnet: note: --fix changes only the namespaces in scope (bridge-nf-call-* is per network namespace)\n");
+      fmt::print(stderr, "ctnet: note: --fix changes only the namespaces in scope{} (bridge-nf-call-* is per network namespace)\n",
+                 opts.scope.all ? " — without NS or --lab, the host namespace alone" : "");
     auto findings = run_doctor(opts);
     if (out.json()) {
       json j = json::array();

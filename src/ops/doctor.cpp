@@ -43,6 +43,10 @@ bool in_scope(const DoctorScope& sc, const std::string& name) {
   return std::find(sc.names.begin(), sc.names.end(), name) != sc.names.end();
 }
 
+// Where --fix may act: inside an explicit scope; without one (everything is read), in the host only, so that no
+// namespace is changed that was not named.
+bool may_fix(const DoctorOptions& o, const std::string& name) { return o.fix && (!o.scope.all || name.empty()); }
+
 struct ForwardChain {
   std::string family, table, name;
   bool drops = false;  // policy drop
@@ -118,7 +122,7 @@ void check_bridge_netfilter_in(const DoctorOptions& o, const std::string& name, 
                                    "being dropped unless a rule accepts it",
                                    c.family, c.table, c.name);
         }
-      if (o.fix) {
+      if (may_fix(o, name)) {
         write_sysctl(key, "0", &ns);
         f.fixed = true;
         // Only the machine's own namespace is configured by /etc/sysctl.d at boot.
@@ -192,7 +196,7 @@ void check_links(const DoctorOptions& o, std::vector<Finding>& out, std::vector<
                   fmt::format("veth {} in {} is down{}", l.name, where(sp.name),
                               lv.peer ? fmt::format(" (its peer is {} in {})", lv.peer->ifname, where(lv.peer->ns)) : ""),
                   "bring it up (new links start down)"};
-        if (o.fix) {
+        if (may_fix(o, sp.name)) {
           NsSocket s = sp.name.empty() ? NsSocket::current() : NsSocket::named(sp.name);
           link::change(s.rtnl, l.index, {.up = true}, "cannot bring up " + l.name);
           f.fixed = true;

@@ -23,7 +23,7 @@ struct Finding {
 
 // A namespace the doctor looks at: its name under /run/netns ("" for the host, the namespace ctnet runs in).
 struct DoctorScope {
-  bool all = true;                 // the host and every named namespace; else:
+  bool all = true;                 // the host and every named namespace (--fix then fixes the host only); else:
   bool host = true;                // the host namespace is in scope
   std::vector<std::string> names;  // these named namespaces are
 };

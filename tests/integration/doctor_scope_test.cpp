@@ -51,6 +51,15 @@ TEST_F(DoctorScope, BridgeNetfilterIsPerNamespaceAndFixedOnlyInScope) {
   };
   EXPECT_TRUE(up(h1));
   EXPECT_FALSE(up(h2)) << "--fix brought up a veth outside its scope";
+  // Without a scope, --fix changes the host (here h2, through --host-netns) and nothing it was not told about.
+  write_sysctl("net.bridge.bridge-nf-call-iptables", "1", &n1);
+  sh("ip -n $P-h1 link set p1 down");
+  ctnet({"--host-netns", h2, "doctor", "--fix"});
+  EXPECT_EQ(read_sysctl("net.bridge.bridge-nf-call-iptables", &n2), "0") << "the host is fixed";
+  EXPECT_EQ(read_sysctl("net.bridge.bridge-nf-call-iptables", &n1), "1") << "a namespace not named was changed";
+  EXPECT_FALSE(up(h1)) << "a veth in a namespace not named was brought up";
+  EXPECT_TRUE(up(h2));
+  write_sysctl("net.bridge.bridge-nf-call-iptables", "1", &n2);
   // Without a scope both are read.
   auto both = json::parse(ctnet({"doctor", "-o", "json"}).out);
   int in_h2 = 0;
