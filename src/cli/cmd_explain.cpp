@@ -49,6 +49,7 @@ Place resolve(const std::string& spec, const char* field) {
       return {NetNs::open_named(ns->name), spec, names};
     }
   }
+  if (spec == topo::kHostNs && !NetNs::exists(spec)) return {NetNs::current(), spec, {}};  // the one ctnet runs in
   NetnsArg a = NetnsArg::parse(spec, field);
   if (!a.exists()) throw InvalidInput(field, fmt::format("namespace '{}' does not exist", spec));
   return {a.open(), a.short_name(), {}};
@@ -82,7 +83,7 @@ void add_explain_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "explain", "the path a packet takes from SRC to DST, hop by hop with the kernel's own decisions, and where it stops\n"
                  "  example: ctnet explain ns1 10.0.2.3 --proto tcp --port 80; ctnet explain lab/a lab/b --probe");
-  cmd->add_option("SRC", a->src, "namespace (name, /path, pid:N) or LAB/NODE")->required();
+  cmd->add_option("SRC", a->src, "namespace (name, /path, pid:N, `host`) or LAB/NODE")->required();
   cmd->add_option("DST", a->dst, "address, or namespace / LAB/NODE (its first address)")->required();
   cmd->add_option("--proto", a->proto, "icmp | tcp | udp")->check(CLI::IsMember({"icmp", "tcp", "udp"}));
   cmd->add_option("--port", a->port, "destination port (tcp, udp)")->check(CLI::Range(1, 65535));
