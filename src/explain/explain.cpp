@@ -81,6 +81,9 @@ struct Packet {
   bool reply = false;
 };
 
+// `ip` for the namespace ctnet runs in, `ip -n NAME` for another (remedies the user can paste).
+std::string ipn(const std::string& label) { return label == "host" ? "ip" : "ip -n " + label; }
+
 const char* nud_name(uint16_t s) {
   switch (s) {
     case NUD_INCOMPLETE: return "INCOMPLETE";
@@ -555,7 +558,7 @@ void Walker::listener(Ns& n, const Packet& p) {
 void Walker::egress(Ns& n, const LinkX& out, const Packet& p, const std::string& what) {
   const auto& l = out.l;
   if (!l.is_up())
-    stop(n, l.name, "link", {"link-down", fmt::format("{} {} is down", what, l.name), fmt::format("ip -n {} link set {} up", n.label, l.name)});
+    stop(n, l.name, "link", {"link-down", fmt::format("{} {} is down", what, l.name), fmt::format("{} link set {} up", ipn(n.label), l.name)});
   if (!l.has_carrier())
     stop(n, l.name, "link", {"no-carrier", fmt::format("{} {} is up but has no carrier (its peer or lower device is down)", what, l.name),
                              "bring up the other end of " + l.name});
@@ -600,7 +603,7 @@ Walker::Landing Walker::bridge_forward(Ns& b, const LinkX& br, const LinkX* in, 
   if (to_bridge) {
     if (br.vlan_filtering) check_vlan(b, br, in, nullptr);
     hop(b, br.l.name, "bridge", fmt::format("frame for the bridge itself: up to {} in {}", br.l.name, b.label));
-    if (!br.l.is_up()) stop(b, br.l.name, "link", {"link-down", "bridge " + br.l.name + " is down", fmt::format("ip -n {} link set {} up", b.label, br.l.name)});
+    if (!br.l.is_up()) stop(b, br.l.name, "link", {"link-down", "bridge " + br.l.name + " is down", fmt::format("{} link set {} up", ipn(b.label), br.l.name)});
     return {&b, br.l.index, br.l.name};
   }
   std::optional<int> port;
@@ -678,7 +681,7 @@ Walker::Landing Walker::l2(Ns& n, const LinkX& out, const IpAddress& nh, std::op
     LinkX peer = link_of(*peer_ns, out.l.parent);
     hop(n, out.l.name, "veth", fmt::format("veth peer {} in {}", peer.l.name, peer_ns->label), {{"peer", peer.l.name}, {"peer_ns", peer_ns->label}});
     if (!peer.l.is_up())
-      stop(*peer_ns, peer.l.name, "link", {"link-down", fmt::format("veth {} is down", peer.l.name), fmt::format("ip -n {} link set {} up", peer_ns->label, peer.l.name)});
+      stop(*peer_ns, peer.l.name, "link", {"link-down", fmt::format("veth {} is down", peer.l.name), fmt::format("{} link set {} up", ipn(peer_ns->label), peer.l.name)});
     if (peer.l.slave_kind == "bridge") {
       LinkX br = link_of(*peer_ns, peer.l.master);
       return bridge_forward(*peer_ns, br, &peer, nh, mac, p, depth + 1);
@@ -711,7 +714,7 @@ Walker::Landing Walker::l2(Ns& n, const LinkX& out, const IpAddress& nh, std::op
             stop(n, out.l.name, "macvlan",
                  {"macvlan-mode", fmt::format("{} and {} share parent {}, but only two bridge-mode children are switched to each other", out.l.name, x.l.name, parent.l.name),
                   "use mode bridge for both (vepa needs a hairpinning switch; private never allows it)"});
-          if (!x.l.is_up()) stop(d, x.l.name, "link", {"link-down", "macvlan " + x.l.name + " is down", fmt::format("ip -n {} link set {} up", d.label, x.l.name)});
+          if (!x.l.is_up()) stop(d, x.l.name, "link", {"link-down", "macvlan " + x.l.name + " is down", fmt::format("{} link set {} up", ipn(d.label), x.l.name)});
           hop(*pns, parent.l.name, "macvlan", fmt::format("switched to sibling {} in {}", x.l.name, d.label));
           return {&d, x.l.index, x.l.name};
         }
@@ -751,7 +754,7 @@ Walker::Landing Walker::l2(Ns& n, const LinkX& out, const IpAddress& nh, std::op
       LinkX x = link_of(*r, l.index);
       if (x.vni != out.vni || x.vxport != out.vxport) continue;
       hop(*r, x.l.name, "vxlan", fmt::format("decapsulated on {} (VNI {})", x.l.name, x.vni));
-      if (!x.l.is_up()) stop(*r, x.l.name, "link", {"link-down", "vxlan " + x.l.name + " is down", fmt::format("ip -n {} link set {} up", r->label, x.l.name)});
+      if (!x.l.is_up()) stop(*r, x.l.name, "link", {"link-down", "vxlan " + x.l.name + " is down", fmt::format("{} link set {} up", ipn(r->label), x.l.name)});
       if (x.l.slave_kind == "bridge") return bridge_forward(*r, link_of(*r, x.l.master), &x, nh, mac, p, depth + 1);
       return {r, x.l.index, x.l.name};
     }
@@ -812,7 +815,7 @@ void Walker::walk_l3(Ns* n, Packet p, int iif, std::string iifname, int depth) {
       if (!r.text.empty()) why += " (" + r.text + ")";
       stop(*n, iifname, "route",
            {"no-route", fmt::format("no route to {} in {}: {}", p.dst.str(), n->label, why),
-            fmt::format("ip -n {} route add {} via GATEWAY (or a default route)", n->label, p.dst.str())});
+            fmt::format("{} route add {} via GATEWAY (or a default route)", ipn(n->label), p.dst.str())});
     }
     if (!p.src_known && r.prefsrc) p.src = *r.prefsrc, p.src_known = true;
     if (!returning_ && prefix_.empty() && !src_ && p.src_known) src_ = p.src;
@@ -837,7 +840,7 @@ void Walker::walk_l3(Ns* n, Packet p, int iif, std::string iifname, int depth) {
       if (ne && ne->first == NUD_FAILED)
         stop(*n, out.l.name, "neighbour",
              {"neighbour-failed", fmt::format("neighbour {} on {} is FAILED: nobody answered ARP/ND", nh.str(), out.l.name),
-              fmt::format("check that {} is up and on the segment of {} (ip -n {} neigh flush dev {} to retry)", nh.str(), out.l.name, n->label, out.l.name)});
+              fmt::format("check that {} is up and on the segment of {} ({} neigh flush dev {} to retry)", nh.str(), out.l.name, ipn(n->label), out.l.name)});
       if (ne && ne->second) mac = ne->second;
       hop(*n, out.l.name, "neighbour",
           ne ? fmt::format("{} is {}{}", nh.str(), ne->second ? ne->second->str() + " " : "", nud_name(ne->first))
