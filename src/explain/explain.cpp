@@ -866,6 +866,11 @@ void Walker::walk_l3(Ns* n, Packet p, int iif, std::string iifname, int depth) {
         if (nh == p.dst && req_.dst_ns && !land.ns->ns.same_as(*req_.dst_ns) && !returning_)
           stop(*land.ns, land.ifname, "local", {"not-local", fmt::format("{} is not local in {}, where the frame lands", p.dst.str(), land.ns->label),
                                                "assign the address in the namespace that should hold it"});
+        // Assigned but not usable: IPv6 keeps an address tentative (no local route) during DAD and while its
+        // link has no carrier (net/ipv6/addrconf.c addrconf_link_ready).
+        if (local_dev(*land.ns, nh))
+          stop(*land.ns, land.ifname, "local", {"not-local", fmt::format("{} is assigned in {} but not usable yet (tentative: duplicate address detection, or its link has no carrier)", nh.str(), land.ns->label),
+                                               "wait for DAD to finish (or add the address with nodad), and check the link's carrier"});
         if (nh == p.dst && !returning_ && prefix_.empty())
           stop(*land.ns, land.ifname, "local", {"not-local", fmt::format("{} is not local in {} (on the segment of {}), and nothing there answers ARP/ND for it", p.dst.str(), land.ns->label, out.l.name),
                                                "assign the address, or route it elsewhere"});

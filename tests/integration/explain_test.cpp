@@ -85,6 +85,13 @@ listen() {  # listen NS PROTO PORT: a server the test ends by its pid
   echo $! >> $PIDS
   for i in $(seq 50); do ip netns exec $P-$1 ss -lntu | grep -q ":$3 " && return 0; sleep 0.05; done
 }
+# IPv6 addresses stay tentative (no local route) until their link has carrier, which veth gets asynchronously:
+# the walk (like the kernel) would rightly find them not yet local. Wait until none is left.
+settle() {
+  for n in $(ls /run/netns | grep "^$P-"); do
+    for i in $(seq 100); do ip -n $n -6 addr show tentative | grep -q inet6 || break; sleep 0.02; done
+  done
+}
 fw() {  # fw NS FAMILY HOOK POLICY RULE...: one base chain of table f
   ns=$1 fam=$2 hook=$3 pol=$4; shift 4
   { echo "add table $fam f"; echo "add chain $fam f c$hook { type filter hook $hook priority 0; policy $pol; }"
@@ -167,7 +174,7 @@ class Explain : public NetnsFixture, public ::testing::WithParamInterface<Case> 
     std::remove(pids_.c_str());
   }
   void setup(const std::string& script) {
-    auto r = run({"sh", "-c", std::string(kLib) + "\n" + script}, {{"P", prefix()}, {"PIDS", pids_}});
+    auto r = run({"sh", "-c", std::string(kLib) + "\n" + script + "\nsettle"}, {{"P", prefix()}, {"PIDS", pids_}});
     ASSERT_EQ(r.exit_code, 0) << script << "\n" << r.err;
   }
   std::string ns(const std::string& suffix) { return prefix() + "-" + suffix; }
