@@ -77,6 +77,7 @@ int main(int argc, char** argv) {
   add_kind_commands(app);
   add_node_commands(app);
   add_cni_commands(app);
+  add_explain_command(app);
   if (app.get_subcommands({}).empty()) {  // not a verb we know: register all, so CLI11 explains
     set_requested_verb("");
     add_core_commands(app);
@@ -84,6 +85,7 @@ int main(int argc, char** argv) {
     add_kind_commands(app);
     add_node_commands(app);
     add_cni_commands(app);
+    add_explain_command(app);
   }
   try {
     std::optional<NsGuard> in_host;

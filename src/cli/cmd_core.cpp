@@ -26,6 +26,8 @@
 #include "ops/scenarios.h"
 #include "util/error.h"
 #include "util/names.h"
+#include "topology/model.h"
+#include "topology/state.h"
 
 namespace ctnet::cli {
 namespace {
@@ -370,16 +372,43 @@ void add_show(CLI::App& app) {
 void add_doctor(CLI::App& app) {
   static DoctorOptions opts;
   static Output out;
-  auto* d = app.add_subcommand("doctor", "check the host for what breaks container networking, and say what to do\n"
-                                         "  example: ctnet doctor; ctnet doctor --fix --persist");
-  d->add_flag("--fix", opts.fix, "apply the remedies (bridge-nf-call-* = 0 is host-wide: every bridge is affected)");
-  d->add_flag("--persist", opts.persist, "with --fix: also write the sysctls to /etc/sysctl.d/90-ctnet.conf");
+  static std::vector<std::string> spaces;
+  static std::string lab;
+  auto* d = app.add_subcommand("doctor", "check what breaks container networking, and say what to do\n"
+                                         "  example: ctnet doctor; ctnet doctor ns1 ns2 --fix; ctnet doctor --lab seed");
+  d->add_option("NS", spaces, "only these namespaces (names; `host` for the one ctnet runs in); default: the host and every named namespace");
+  d->add_option("--lab", lab, "only the namespaces of this lab (and the namespace that played its host)");
+  d->add_flag("--fix", opts.fix, "apply the remedies, inside the scope only");
+  d->add_flag("--persist", opts.persist, "with --fix: also write the host's sysctls to /etc/sysctl.d/90-ctnet.conf");
   add_output_option(d, out);
   d->callback([] {
+    if (!lab.empty() && !spaces.empty()) throw InvalidInput("--lab", "give namespaces or --lab, not both");
+    if (!lab.empty()) {
+      auto rec = topo::Record::load(lab);
+      if (!rec) throw InvalidInput("--lab", fmt::format("lab '{}' is not up (no record in {})", lab, topo::state_dir()));
+      opts.scope.all = false;
+      opts.scope.host = rec->host().spec.empty();
+      for (auto& n : topo::from_json(rec->spec()).namespaces) opts.scope.names.push_back(n.name);
+      if (!rec->host().spec.empty()) opts.scope.names.push_back(NetnsArg::parse(rec->host().spec, "--lab").short_name());
+    } else if (!spaces.empty()) {
+      opts.scope.all = false;
+      opts.scope.host = false;
+      for (auto& sp : spaces) {
+        if (sp == "host") {
+          opts.scope.host = true;
+          continue;
+        }
+        NetnsArg a = NetnsArg::parse(sp, "NS");
+        if (!a.named()) throw InvalidInput("NS", fmt::format("'{}': doctor takes namespaces by name (under {})", sp, kNetnsRunDir));
+        if (!a.exists()) throw InvalidInput("NS", fmt::format("namespace '{}' does not exist", sp));
+        if (a.open().same_as(NetNs::current())) opts.scope.host = true;  // the one playing host (--host-netns)
+        else opts.scope.names.push_back(a.name);
+      }
+    }
     if (opts.fix)
-      fmt::print(stderr, "ctnet: warning: --fix changes host-wide settings (every bridge and container on this host)\n");
+      fmt::print(stderr, "ctnet: note: --fix changes only the namespaces in scope{} (bridge-nf-call-* is per network namespace)\n",
+                 opts.scope.all ? " — without NS or --lab, the host namespace alone" : "");
     auto findings = run_doctor(opts);
-    bool bad = false;
     if (out.json()) {
       json j = json::array();
       for (auto& f : findings)
@@ -387,12 +416,12 @@ void add_doctor(CLI::App& app) {
       std::cout << j.dump(2) << "\n";
     }
     for (auto& f : findings) {
-      bad |= (f.severity == Severity::warn || f.severity == Severity::fail) && !f.fixed;
       if (out.json()) continue;
       fmt::print("[{:<4}] {}: {}\n", to_string(f.severity), f.check, f.message);
       if (!f.remedy.empty()) fmt::print("       {}: {}\n", f.fixed ? "fixed" : "fix", f.remedy);
     }
-    if (bad) throw Error("doctor found problems (see above)");
+    if (!out.json()) fmt::print("a path that fails: `ctnet explain SRC DST` says at which hop and why\n");
+    if (doctor_failed(findings)) throw Error("doctor found problems that break traffic (see above)");
   });
 }
 

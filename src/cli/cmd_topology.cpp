@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "explain/explain.h"
 #include "topology/apply.h"
 #include "topology/check.h"
 #include "topology/graph.h"
@@ -62,10 +63,47 @@ long env_long(const char* name, long dflt) {
   return v && *v ? std::strtol(v, nullptr, 10) : dflt;
 }
 
+// For every pair that failed, where its path stops (explain/explain.h), walked in this process: no packets.
+nlohmann::json explain_failures(const Topology& t, const CheckReport& r, bool text) {
+  nlohmann::json out = nlohmann::json::array();
+  std::vector<std::string> names;
+  for (auto& n : t.namespaces) names.push_back(n.name);
+  for (auto& x : r.results) {
+    if (x.ok()) continue;
+    std::string line;
+    try {
+      explain::Request q{.src = x.probe.from == kHostNs ? NetNs::current() : NetNs::open_named(x.probe.from)};
+      q.src_label = x.probe.from;
+      q.dst = x.probe.target;
+      if (x.probe.to_ns == kHostNs) q.dst_ns = NetNs::current();
+      else q.dst_ns = NetNs::open_named(x.probe.to_ns);
+      q.hint_names = names;
+      auto res = explain::walk(q);
+      line = explain::verdict_line(res, q.dst);
+      nlohmann::json j = explain::to_json(res);
+      j["from"] = x.probe.from;
+      j["target"] = x.probe.target.str();
+      j.erase("hops");
+      out.push_back(j);
+    } catch (const std::exception& e) {
+      line = std::string("cannot explain: ") + e.what();
+      out.push_back({{"from", x.probe.from}, {"target", x.probe.target.str()}, {"error", e.what()}});
+    }
+    if (text) fmt::print("explain {} -> {}: {}\n", x.probe.from, x.probe.target.str(), line);
+  }
+  return out;
+}
+
 int run_check_verb(const Topology& t, const Output& out, const CheckOptions& co = {}) {
   CheckReport r = run_check(t, co);
-  if (out.json()) fmt::print("{}\n", to_json(r).dump(2));
-  else fmt::print("{}", render_check(r));
+  if (out.json()) {
+    auto j = to_json(r);
+    if (!r.ok()) j["explain"] = explain_failures(t, r, false);
+    fmt::print("{}\n", j.dump(2));
+  } else {
+    fmt::print("{}", render_check(r));
+    if (!r.ok()) explain_failures(t, r, true);
+  }
   if (!r.ok()) throw Error(fmt::format("check of lab '{}' failed", t.name));
   return 0;
 }

@@ -23,5 +23,6 @@ void add_topology_commands(CLI::App& app);  // up, down, status, check, graph, v
 void add_kind_commands(CLI::App& app);      // macvlan, ipvlan, sriov (cmd_kinds.cpp)
 void add_node_commands(CLI::App& app);      // node init|run|leave|status (cmd_node.cpp)
 void add_cni_commands(CLI::App& app);       // cni dhcp-daemon (cmd_cni.cpp)
+void add_explain_command(CLI::App& app);    // explain (cmd_explain.cpp)
 
 }  // namespace ctnet::cli
