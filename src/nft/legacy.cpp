@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <fstream>
+#include <string>
 #include <vector>
 
 #include "ns/netns.h"
@@ -54,7 +56,15 @@ std::optional<LegacyChain> legacy_filter_chain(const NetNs* ns, int family, unsi
   if (ns) guard.emplace(*ns);
   // /proc/thread-self/net: this thread's namespace (/proc/self/net would show the thread group leader's).
   const char* names = family == AF_INET6 ? "/proc/thread-self/net/ip6_tables_names" : "/proc/thread-self/net/ip_tables_names";
-  if (::access(names, F_OK) != 0) return std::nullopt;  // module not loaded: never make the kernel load it
+  // Only a filter table that exists in this namespace is read. Asking for one that does not would make the
+  // kernel load iptable_filter, or instantiate the table here from its template (net/netfilter/x_tables.c,
+  // xt_request_find_table_lock) — with `forward=0` a reader would start dropping what it reads about. A table
+  // that is not listed has no hooks: nothing of it drops.
+  std::ifstream listed(names);
+  std::string table;
+  bool present = false;
+  while (!present && std::getline(listed, table)) present = table == "filter";
+  if (!present) return std::nullopt;
   Fd fd(::socket(family, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW));
   if (!fd) return std::nullopt;
   if (family == AF_INET6)

@@ -2,7 +2,8 @@
 # The kernel suite: what this machine's kernel cannot show (ipvlan, VRF, SR-IOV) proved on a stock Debian kernel
 # booted under QEMU, one VM per suite, with build/ctnet running inside the guest.
 #
-#   tests/kernel/run.sh BUILD_DIR [SUITE...]      (SUITE: subif, vrf, sriov-igb, sriov-netdevsim, explain-vlan; default: all)
+#   tests/kernel/run.sh BUILD_DIR [SUITE...]      (SUITE: subif, vrf, sriov-igb, sriov-netdevsim, explain-vlan,
+#                                                  legacy-forward; default: all)
 #
 # Prepares the VM environment first (idempotent; downloads from Debian's mirror are cached in
 # ${VM_ROOT:-~/.cache/ctnet-vm}; netdevsim, which Debian's kernel lacks, is built there once from linux-source). A VM that cannot start is a failure, never a skip. Ends with "N passed, M failed"
@@ -12,7 +13,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 BUILD=${1:?usage: tests/kernel/run.sh BUILD_DIR [SUITE...]}
 shift
 SUITES=("$@")
-[ ${#SUITES[@]} -gt 0 ] || SUITES=(subif vrf sriov-igb sriov-netdevsim explain-vlan)
+[ ${#SUITES[@]} -gt 0 ] || SUITES=(subif vrf sriov-igb sriov-netdevsim explain-vlan legacy-forward)
 CTNET=$(cd "$BUILD" && pwd)/ctnet
 export VM_ROOT=${VM_ROOT:-$HOME/.cache/ctnet-vm}
 LOGDIR=${CTNET_KERNEL_LOGS:-$(cd "$BUILD" && pwd)/kernel-tests}
@@ -49,6 +50,13 @@ for suite in "${SUITES[@]}"; do
       args=(-A "intel_iommu=on iommu=pt" -q "$IGB_QEMU")
       for m in virt/lib/irqbypass drivers/vfio/vfio drivers/vfio/vfio_virqfd drivers/vfio/pci/vfio-pci-core \
                drivers/vfio/pci/vfio-pci; do
+        files+=("$MD/$m.ko:/t/mods/$(basename "$m").ko")
+      done ;;
+    legacy-forward)
+      # The guest has no iptables binary: a static helper does what `iptables -L` does first.
+      gcc -static -O2 -Wall -o "$LOGDIR/iptables_touch" "$HERE/tools/iptables_touch.c" || failed=$((failed + 1))
+      files+=("$LOGDIR/iptables_touch:/t/iptables_touch")
+      for m in net/netfilter/x_tables net/ipv4/netfilter/ip_tables net/ipv4/netfilter/iptable_filter net/bridge/br_netfilter; do
         files+=("$MD/$m.ko:/t/mods/$(basename "$m").ko")
       done ;;
   esac
