@@ -254,24 +254,24 @@ printf "%-16s" ""
 for n in $PM_SCALE; do printf "%14s" "ADD N=$n"; done
 for n in $PM_SCALE; do printf "%14s" "DEL N=$n"; done
 printf "%14s%14s%10s\n" "ADD last/1st" "DEL last/1st" failures
-for k in c r; do
-	printf "%-16s" "$([ $k = c ] && echo "ctnet portmap" || echo "reference")"
-	first="" last="" dfirst="" dlast=""
+# pm_columns FILE_PREFIX: prints the median of FILE_PREFIX.N for each N of PM_SCALE; sets first and last.
+pm_columns() {
+	local n m
+	first="" last=""
 	for n in $PM_SCALE; do
-		m=$(median "$W/pm.add.$k.$n")
+		m=$(median "$1.$n")
 		[ -z "$first" ] && first=$m
 		last=$m
 		printf "%14s" "$(ms "$m")ms"
 	done
-	for n in $PM_SCALE; do
-		m=$(median "$W/pm.del.$k.$n")
-		[ -z "$dfirst" ] && dfirst=$m
-		dlast=$m
-		printf "%14s" "$(ms "$m")ms"
-	done
+}
+for k in c r; do
+	printf "%-16s" "$([ $k = c ] && echo "ctnet portmap" || echo "reference")"
+	pm_columns "$W/pm.add.$k" && add_ratio=$(ratio "$last" "$first")
+	pm_columns "$W/pm.del.$k" && del_ratio=$(ratio "$last" "$first")
 	f=0
 	for n in $PM_SCALE; do f=$((f + $(fails "$W/pm.add.$k.$n") + $(fails "$W/pm.del.$k.$n"))); done
-	printf "%14s%14s%10s\n" "$(ratio "$last" "$first")" "$(ratio "$dlast" "$dfirst")" "$f"
+	printf "%14s%14s%10s\n" "$add_ratio" "$del_ratio" "$f"
 done
 echo "portmap ADD ctnet/reference:$(for n in $PM_SCALE; do printf " N=%s %s" "$n" "$(ratio "$(median "$W/pm.add.c.$n")" "$(median "$W/pm.add.r.$n")")"; done); peak RSS of an ADD: ctnet $(maxrss "$W/pm.add.c.${PM_SCALE##* }") KiB, reference $(maxrss "$W/pm.add.r.${PM_SCALE##* }") KiB"
 for k in c r x; do ip netns del ${NSP}pm$k-$TAG; done

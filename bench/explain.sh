@@ -8,6 +8,7 @@
 # and prints median and worst in milliseconds. Cleans up on exit.
 #   bench/explain.sh BUILD_DIR|CTNET_BINARY [N] [RUNS]      (default N=1000, RUNS=21)
 set -euo pipefail
+. "$(dirname "$0")/lab.sh"
 CTNET=$(readlink -f "${1:-build}")
 [ -d "$CTNET" ] && CTNET=$CTNET/ctnet
 N=${2:-1000}
@@ -25,15 +26,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-{
-  echo "name: ${TAG}-lab"
-  echo "pools: {lan: 10.64.0.0/16}"
-  echo "bridges: [br0]"
-  echo "namespaces:"
-  for ((i = 1; i <= N; i++)); do echo "  - ${TAG}-$i"; done
-  echo "links:"
-  for ((i = 1; i <= N; i++)); do echo "  - endpoints: [\"${TAG}-$i:eth0=lan\", \"br0:v$i\"]"; done
-} >"$WORK/lab.yaml"
+one_bridge_lab "${TAG}-lab" "$N" "$TAG" >"$WORK/lab.yaml"
 echo "building $N namespaces on one bridge ..." >&2
 "$CTNET" --host-netns "$HOSTNS" up "$WORK/lab.yaml" >/dev/null
 

@@ -5,6 +5,7 @@
 # ends live there) with namespace names unique to this run, so the machine's own namespace is not touched.
 #   bench/topology.sh BUILD_DIR|CTNET_BINARY [N...]        (default N: 10 100 1000; `make bench` passes build/)
 set -euo pipefail
+. "$(dirname "$0")/lab.sh"
 CTNET=$(readlink -f "${1:-build}")
 [ -d "$CTNET" ] && CTNET=$CTNET/ctnet
 shift || true
@@ -29,15 +30,7 @@ wait_no_veth() { while $IN ip -o link show type veth | grep -q .; do sleep 0.01;
 
 gen_yaml() {  # N -> topology file
   local n=$1 f=$WORK/lab$1.yaml
-  {
-    echo "name: ${TAG}-lab$n"
-    echo "pools: {lan: 10.64.0.0/16}"
-    echo "bridges: [br0]"
-    echo "namespaces:"
-    for ((i = 1; i <= n; i++)); do echo "  - ${TAG}-$i"; done
-    echo "links:"
-    for ((i = 1; i <= n; i++)); do echo "  - endpoints: [\"${TAG}-$i:eth0=lan\", \"br0:v$i\"]"; done
-  } >"$f"
+  one_bridge_lab "${TAG}-lab$n" "$n" "$TAG" >"$f"
   echo "$f"
 }
 

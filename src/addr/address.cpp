@@ -50,11 +50,12 @@ bool remove(nl::Socket& s, int index, const Prefix& p) {
   return true;
 }
 
-std::vector<Address> list(nl::Socket& s, int index, int family) {
+std::vector<Address> list(nl::Socket& s, int index, int family, std::optional<int32_t> target_nsid) {
   nl::Message m(RTM_GETADDR, 0);
   auto* req = m.put_header<ifaddrmsg>();
   req->ifa_family = static_cast<uint8_t>(family);
   req->ifa_index = static_cast<uint32_t>(index);  // honoured with NETLINK_GET_STRICT_CHK
+  if (target_nsid) m.put_u32(IFA_TARGET_NETNSID, static_cast<uint32_t>(*target_nsid));
   std::vector<Address> out;
   for (auto& msg : s.dump(m, "cannot list addresses")) {
     const auto* ifa = msg.header<ifaddrmsg>();

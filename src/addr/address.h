@@ -1,5 +1,7 @@
 // Interface addresses (IPv4 and IPv6).
 #pragma once
+#include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "netlink/message.h"
@@ -29,7 +31,8 @@ nl::Message add_request(int index, const Prefix& p, const AddOptions& o = {});
 void add(nl::Socket& s, int index, const Prefix& p, std::string_view ifname, const AddOptions& o = {});
 // Idempotent: false when the address was not there.
 bool remove(nl::Socket& s, int index, const Prefix& p);
-// Every address of one interface (index > 0) or of all (0); `family` AF_UNSPEC for both.
-std::vector<Address> list(nl::Socket& s, int index = 0, int family = AF_UNSPEC);
+// Every address of one interface (index > 0) or of all (0); `family` AF_UNSPEC for both. `target_nsid`: those of
+// the namespace the socket's own knows by that id (IFA_TARGET_NETNSID), with no namespace switch.
+std::vector<Address> list(nl::Socket& s, int index = 0, int family = AF_UNSPEC, std::optional<int32_t> target_nsid = std::nullopt);
 
 }  // namespace ctnet::addr

@@ -20,6 +20,7 @@
 #include <set>
 
 #include "explain/netfilter.h"
+#include "addr/address.h"
 #include "link/link.h"
 #include "netlink/socket.h"
 #include "nft/legacy.h"
@@ -430,30 +431,12 @@ void Walker::check_vlan(Ns& b, const LinkX& br, const LinkX* in, const LinkX* ou
   hop(b, br.l.name, "bridge", fmt::format("VLAN {}: PVID of {}, untagged on {}", *vi.pvid, from.l.name, to.l.name), {{"vlan", *vi.pvid}});
 }
 
-std::vector<link::Link> Walker::bridge_ports(Ns& n, int bridge) {
-  nl::Message m(RTM_GETLINK, 0);
-  m.put_header<ifinfomsg>()->ifi_family = AF_UNSPEC;
-  m.put_u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
-  m.put_u32(IFLA_MASTER, static_cast<uint32_t>(bridge));  // the kernel filters the dump by master
-  std::vector<link::Link> out;
-  for (auto& msg : n.rtnl().dump(m, "cannot list bridge ports")) {
-    auto l = link::parse(msg);
-    if (l.master == bridge) out.push_back(std::move(l));
-  }
-  return out;
-}
+std::vector<link::Link> Walker::bridge_ports(Ns& n, int bridge) { return link::list_ports(n.rtnl(), bridge); }
 
 // The device holding address `a` in the namespace, if it is local there.
 std::optional<int> Walker::local_dev(Ns& n, const IpAddress& a) {
-  nl::Message m(RTM_GETADDR, 0);
-  m.put_header<ifaddrmsg>()->ifa_family = static_cast<uint8_t>(a.family());
-  for (auto& msg : n.rtnl().dump(m, "cannot list addresses")) {
-    auto at = nl::Attrs::of_message(msg.hdr(), sizeof(ifaddrmsg));
-    auto b = at.bytes(IFA_LOCAL);
-    if (b.empty()) b = at.bytes(IFA_ADDRESS);
-    if (b.size() == a.size() && std::memcmp(b.data(), a.data(), a.size()) == 0)
-      return static_cast<int>(msg.header<ifaddrmsg>()->ifa_index);
-  }
+  for (const auto& x : addr::list(n.rtnl(), 0, a.family()))
+    if (x.prefix.address() == a) return x.index;
   return std::nullopt;
 }
 
@@ -461,18 +444,8 @@ std::optional<int> Walker::local_dev(Ns& n, const IpAddress& a) {
 // (IFA_TARGET_NETNSID, filtered by the device under strict checking): no namespace switch, no new socket, so a
 // bridge's thousand ports cost a thousand small requests.
 bool Walker::holds(Ns& from, std::optional<int32_t> nsid, int ifindex, const IpAddress& a) {
-  nl::Message m(RTM_GETADDR, 0);
-  auto* ifa = m.put_header<ifaddrmsg>();
-  ifa->ifa_family = static_cast<uint8_t>(a.family());
-  ifa->ifa_index = static_cast<uint32_t>(ifindex);
-  if (nsid) m.put_u32(IFA_TARGET_NETNSID, static_cast<uint32_t>(*nsid));
-  for (auto& msg : from.rtnl().dump(m, "cannot list addresses")) {
-    if (static_cast<int>(msg.header<ifaddrmsg>()->ifa_index) != ifindex) continue;
-    auto at = nl::Attrs::of_message(msg.hdr(), sizeof(ifaddrmsg));
-    auto b = at.bytes(IFA_LOCAL);
-    if (b.empty()) b = at.bytes(IFA_ADDRESS);
-    if (b.size() == a.size() && std::memcmp(b.data(), a.data(), a.size()) == 0) return true;
-  }
+  for (const auto& x : addr::list(from.rtnl(), ifindex, a.family(), nsid))
+    if (x.prefix.address() == a) return true;
   return false;
 }
 

@@ -79,6 +79,17 @@ std::vector<Link> list(nl::Socket& s) {
   return out;
 }
 
+std::vector<Link> list_ports(nl::Socket& s, int master) {
+  nl::Message m(RTM_GETLINK, 0);
+  m.put_header<ifinfomsg>()->ifi_family = AF_UNSPEC;
+  m.put_u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
+  m.put_u32(IFLA_MASTER, static_cast<uint32_t>(master));
+  std::vector<Link> out;
+  for (auto& msg : s.dump(m, "cannot list a master's ports"))
+    if (auto l = parse(msg); l.master == master) out.push_back(std::move(l));
+  return out;
+}
+
 nl::Message change_request(int index, const Change& c) {
   nl::Message m(RTM_NEWLINK, 0);
   auto* ifi = m.put_header<ifinfomsg>();

@@ -47,6 +47,8 @@ std::optional<Link> find(nl::Socket& s, int index);
 // Throws "link 'NAME' does not exist in namespace 'NS'" (ns_label only decorates the message).
 Link get(nl::Socket& s, std::string_view name, std::string_view ns_label = {});
 std::vector<Link> list(nl::Socket& s);
+// The ports of bridge (or bond, VRF) `master`: a dump the kernel filters by IFLA_MASTER.
+std::vector<Link> list_ports(nl::Socket& s, int master);
 
 // Attributes every link kind shares; unset fields are left as they are.
 struct Change {
