@@ -1,4 +1,4 @@
-// Topology verbs: up, down, status, check, graph, validate, labs.
+// Topology verbs: up, down, status, check, graph, validate, labs, exec, logs, inspect.
 #include <fmt/format.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -10,10 +10,13 @@
 
 #include "cli/commands.h"
 #include "explain/explain.h"
+#include "ns/netns.h"
 #include "topology/apply.h"
 #include "topology/check.h"
 #include "topology/graph.h"
+#include "topology/inspect.h"
 #include "topology/parse.h"
+#include "topology/process.h"
 #include "topology/state.h"
 #include "util/error.h"
 #include "util/names.h"
@@ -111,7 +114,7 @@ int run_check_verb(const Topology& t, const Output& out, const CheckOptions& co 
 struct UpArgs {
   std::string file;
   std::string prefix;
-  bool dry_run = false, check = false, prune = false;
+  bool dry_run = false, check = false, prune = false, reconfigure = false;
 };
 
 std::string joined(const std::vector<std::string>& v) {
@@ -139,6 +142,14 @@ void run_up(const UpArgs& a) {
   validate_against_kernel(t);
   if (a.dry_run) return print_plan(t, plan(t));
   raise_fd_limit();
+  if (a.reconfigure && Record::exists(t.name)) {
+    // From scratch: the running lab goes as `down` removes it (from its record), then a fresh `up` of the file.
+    DownResult d = down(t.name);
+    if (!d.errors.empty())
+      throw Error(fmt::format("lab '{}': --reconfigure could not take the running lab down (nothing was rebuilt): {}",
+                              t.name, joined(d.errors)));
+    fmt::print("lab '{}' was up: taken down for --reconfigure (removed {} objects)\n", t.name, d.removed);
+  }
   const bool tty = isatty(STDERR_FILENO);
   const size_t objects = t.namespaces.size() + t.bridges.size() + t.links.size();
   const long kill_after = env_long("CTNET_TEST_KILL_AFTER", -1);
@@ -189,6 +200,103 @@ void run_up(const UpArgs& a) {
 
 }  // namespace
 
+namespace {
+
+// The record of lab `lab` and its namespace `node`, still the one the lab made.
+std::pair<Record, std::string> lab_node(const std::string& lab, const std::string& node) {
+  validate_identifier(lab, "LAB", 64);
+  auto rec = Record::load(lab);
+  if (!rec) throw Error(fmt::format("lab '{}' is not up (no record in {})", lab, state_dir()));
+  std::string nodes;
+  for (auto* m : rec->objects()) {
+    if (m->kind != "netns") continue;
+    if (m->name == node) {
+      if (!NetNs::exists(node) || NetNs::open_named(node).inode() != m->ns.ino)
+        throw Error(fmt::format("namespace '{}' of lab '{}' is gone or was replaced (`ctnet up` recreates it)", node, lab));
+      return {std::move(*rec), node};
+    }
+    nodes += " " + m->name;
+  }
+  throw InvalidInput("NODE", fmt::format("'{}' is not a namespace of lab '{}' (its namespaces:{})", node, lab, nodes));
+}
+
+void add_lab_process_commands(CLI::App& app) {
+  if (wanted("exec")) {
+    struct Args {
+      std::string lab, node;
+      std::vector<std::string> cmd;
+    };
+    auto a = std::make_shared<Args>();
+    auto* cmd = app.add_subcommand("exec", "run a command in a namespace of a lab (with its /etc/netns files, as "
+                                           "`ip netns exec`); its exit code is ctnet's\n"
+                                           "  example: ctnet exec routed ns1 -- busybox ping -c1 10.0.2.2");
+    cmd->add_option("LAB", a->lab, "lab name")->required();
+    cmd->add_option("NODE", a->node, "namespace of the lab")->required();
+    cmd->add_option("CMD", a->cmd, "the program and its arguments (after --); no shell: say `sh -c '...'` for one")->required();
+    cmd->callback([a] {
+      auto [rec, node] = lab_node(a->lab, a->node);
+      std::fflush(stdout);
+      const int rc = process::run_foreground(node, a->cmd);
+      if (rc != 0) std::exit(rc);  // the command's own status, not ctnet's "error" code
+    });
+  }
+  if (wanted("logs")) {
+    struct Args {
+      std::string lab, node, proc;
+    };
+    auto a = std::make_shared<Args>();
+    auto* cmd = app.add_subcommand("logs", "print what the processes of a lab namespace wrote (stdout and stderr); "
+                                           "PROC `exec`: the output of its exec commands\n"
+                                           "  example: ctnet logs web ns1 httpd");
+    cmd->add_option("LAB", a->lab, "lab name")->required();
+    cmd->add_option("NODE", a->node, "namespace of the lab")->required();
+    cmd->add_option("PROC", a->proc, "process name (default: every process of NODE, and its exec commands)");
+    cmd->callback([a] {
+      auto [rec, node] = lab_node(a->lab, a->node);
+      std::vector<std::pair<std::string, std::string>> logs;  // name, path
+      if (!a->proc.empty()) {
+        validate_identifier(a->proc, "PROC", 64);
+        bool known = a->proc == "exec";
+        for (auto* m : rec.objects()) known |= m->kind == "process" && m->ns.spec == node && m->name == a->proc;
+        if (!known) throw InvalidInput("PROC", fmt::format("'{}' is no process of namespace '{}' in lab '{}'", a->proc, node, a->lab));
+        logs.emplace_back(a->proc, a->proc == "exec" ? process::exec_log_path(a->lab, node) : process::log_path(a->lab, node, a->proc));
+      } else {
+        for (auto* m : rec.objects())
+          if (m->kind == "process" && m->ns.spec == node) logs.emplace_back(m->name, process::log_path(a->lab, node, m->name));
+        if (::access(process::exec_log_path(a->lab, node).c_str(), F_OK) == 0)
+          logs.emplace_back("exec", process::exec_log_path(a->lab, node));
+      }
+      for (auto& [name, path] : logs) {
+        if (logs.size() > 1) fmt::print("==> {} <==\n", name);
+        FILE* f = std::fopen(path.c_str(), "r");
+        if (!f) continue;  // nothing written yet
+        char buf[8192];
+        size_t n;
+        while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) std::fwrite(buf, 1, n, stdout);
+        std::fclose(f);
+      }
+    });
+  }
+  if (wanted("inspect")) {
+    auto name = std::make_shared<std::string>();
+    auto out = std::make_shared<Output>();
+    auto* cmd = app.add_subcommand("inspect", "one table of a lab as the kernel has it: nodes, interfaces, MACs, "
+                                              "addresses, peers, bridges, processes\n"
+                                              "  example: ctnet inspect routed -o json");
+    cmd->add_option("NAME", *name, "lab name (default: the only lab that is up)");
+    add_output_option(cmd, *out);
+    cmd->callback([name, out] {
+      std::string lab = name->empty() ? only_lab("inspect") : *name;
+      validate_identifier(lab, "NAME", 64);
+      LabView v = inspect_lab(lab);
+      if (out->json()) fmt::print("{}\n", to_json(v).dump(2));
+      else fmt::print("{}", render(v));
+    });
+  }
+}
+
+}  // namespace
+
 void add_topology_commands(CLI::App& app) {
   if (wanted("up")) {
     auto a = std::make_shared<UpArgs>();
@@ -199,6 +307,10 @@ void add_topology_commands(CLI::App& app) {
     cmd->add_flag("--dry-run", a->dry_run, "validate and print the actions (create, repair); change nothing");
     cmd->add_flag("--check", a->check, "run `check` right after building");
     cmd->add_flag("--prune", a->prune, "also remove what the lab's record names and the file no longer has");
+    cmd->add_flag("--reconfigure", a->reconfigure, "a lab that is up: take it down (from its record) and build it "
+                                                   "afresh from FILE, processes and exec commands included")
+        ->excludes(cmd->get_option("--dry-run"))
+        ->excludes(cmd->get_option("--prune"));
     cmd->add_option("--prefix", a->prefix, "prepend to the lab's name, every namespace and every host-side link and bridge "
                                            "(several copies of one file side by side)");
     cmd->callback([a] { run_up(*a); });
@@ -299,6 +411,7 @@ void add_topology_commands(CLI::App& app) {
                  t.bridges.size(), t.links.size());
     });
   }
+  add_lab_process_commands(app);
   if (wanted("labs")) {
     auto out = std::make_shared<Output>();
     auto* cmd = app.add_subcommand("labs", "the labs that are up (their state records)\n  example: ctnet labs -o json");

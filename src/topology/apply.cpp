@@ -12,6 +12,7 @@
 #include "kinds/netns.h"
 #include "ns/netns.h"
 #include "topology/desired.h"
+#include "topology/process.h"
 #include "topology/state.h"
 #include "util/error.h"
 
@@ -179,9 +180,10 @@ namespace {
 constexpr size_t kFreshFindings = 64;
 
 // A lab without a record: every object made in one transaction, in order, without looking first (the kernel's
-// answer to each exclusive create is the check), and the complete record written before it commits. Any
-// failure, that last write too, removes everything this run made and, when that worked, the record.
-void build(Record& rec, const std::vector<Item>& items, const UpOptions& opts, UpResult& result) {
+// answer to each exclusive create is the check), then the `exec:` commands (namespaces in file order, each
+// namespace's in order), and the complete record written before it commits. Any failure, that last write too,
+// removes everything this run made (its processes first: they are the newest) and, when that worked, the record.
+void build(const Topology& t, Record& rec, const std::vector<Item>& items, const UpOptions& opts, UpResult& result) {
   size_t made = 0;
   RecordJournal journal(rec, [&](RecordJournal::Phase ph, const Made& m) {
     if (ph == RecordJournal::Phase::done) ++made;
@@ -200,6 +202,16 @@ void build(Record& rec, const std::vector<Item>& items, const UpOptions& opts, U
       if (result.findings.size() < kFreshFindings) result.findings.push_back({item.what, "created", {}});
     }
     current = nullptr;
+    for (auto& n : t.namespaces)
+      for (auto& c : n.exec) {
+        try {
+          process::run_exec(t.name, n.name, c.argv, c.field);
+        } catch (const InvalidInput&) {
+          throw;
+        } catch (const std::exception& e) {
+          throw InvalidInput(c.field, e.what());  // (a fork or a log file that failed) named by its command
+        }
+      }
     rec.save(true);
   } catch (...) {
     const size_t n = txn.made().size();
@@ -289,7 +301,7 @@ UpResult up(const Topology& t, const UpOptions& opts) {
       rec.erase();  // its lock file (nothing else exists yet)
       throw;
     }
-    build(rec, lab.items, opts, result);
+    build(t, rec, lab.items, opts, result);
     return result;
   }
   rec.save(false);
@@ -351,6 +363,9 @@ DownResult down(const std::string& lab, const DownOptions& opts) {
   auto peer_in_lab = [&](const Made& m) {
     return m.kind == "veth" && m.saved.contains("peer_ns") && lab_ns.count(kinds::ns_ref_from_json(m.saved["peer_ns"]).spec);
   };
+  // (0) The lab's processes, before anything they use goes (a process inside keeps its namespace alive).
+  for (auto it = objs.rbegin(); it != objs.rend(); ++it)
+    if ((*it)->kind == "process") remove(**it);
   for (auto it = objs.rbegin(); it != objs.rend(); ++it)
     if (moved_in(**it)) remove(**it);
   for (auto it = objs.rbegin(); it != objs.rend(); ++it)
@@ -381,7 +396,7 @@ DownResult down(const std::string& lab, const DownOptions& opts) {
   }
   for (auto it = objs.rbegin(); it != objs.rend(); ++it) {
     const Made& m = **it;
-    if (!moved_in(m) && m.kind != "netns" && !lab_ns.count(m.ns.spec) && !peer_in_lab(m)) remove(m);
+    if (!moved_in(m) && m.kind != "netns" && m.kind != "process" && !lab_ns.count(m.ns.spec) && !peer_in_lab(m)) remove(m);
   }
   if (res.errors.empty() || opts.force) rec->erase();
   return res;

@@ -143,6 +143,11 @@ std::vector<Item> desired(const Topology& t, const std::string& host) {
       b.add(fmt::format("route {} in {}", r.str(), n.name), fmt::format("namespaces.{}.routes.", n.name), {n.name},
             k::route::Spec{.ns = n.name, .route = rt, .dev = r.dev});
     }
+  for (auto& n : t.namespaces)
+    for (auto& p : n.run)
+      b.add(fmt::format("process {} in {}", p.name, n.name), p.field + ".", {n.name},
+            process::Spec{.lab = t.name, .ns = n.name, .name = p.name, .argv = p.argv, .stop_timeout = p.stop_timeout,
+                          .field = p.field});
   return std::move(b.items);
 }
 
@@ -164,6 +169,7 @@ void claim(const Item& item, std::vector<std::string>& keys) {
                    if (s.route.gateway) extra += " via " + s.route.gateway->str();
                    keys.push_back(object_key("route", s.ns, s.dev, extra));
                  },
+                 [&](const process::Spec& s) { keys.push_back(object_key("process", s.ns, s.name)); },
              },
              item.spec);
 }
@@ -180,6 +186,7 @@ kinds::Inspection inspect(kinds::Txn& txn, const Item& item) {
                         [&](const sriov::AttachSpec& s) { return k::vf::inspect(txn, s); },
                         [&](const k::address::Spec& s) { return found(k::address::present(txn, s)); },
                         [&](const k::route::Spec& s) { return found(k::route::present(txn, s)); },
+                        [&](const process::Spec& s) { return process::inspect(txn, s); },
                     },
                     item.spec);
 }
@@ -195,6 +202,7 @@ void apply(kinds::Txn& txn, const Item& item) {
                  [&](const sriov::AttachSpec& s) { k::vf::apply(txn, s); },
                  [&](const k::address::Spec& s) { k::address::apply(txn, s); },
                  [&](const k::route::Spec& s) { k::route::apply(txn, s); },
+                 [&](const process::Spec& s) { process::apply(txn, s); },
              },
              item.spec);
 }
@@ -210,6 +218,7 @@ void repair(kinds::Txn& txn, const Item& item) {
                  [&](const sriov::AttachSpec& s) { k::vf::repair(txn, s); },
                  [&](const k::address::Spec& s) { k::address::apply(txn, s); },
                  [&](const k::route::Spec& s) { k::route::apply(txn, s); },
+                 [&](const process::Spec& s) { process::repair(txn, s); },
              },
              item.spec);
 }

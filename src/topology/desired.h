@@ -1,6 +1,6 @@
 // The lab as the kinds layer sees it: the parsed Topology turned into one driver spec per object, in the order
 // `up` makes them (namespaces, bridges and their addresses, links in file order each followed by its addresses,
-// routes). This is the only place that knows how a topology key becomes a driver field; inspecting, making and
+// routes, the `run:` processes). This is the only place that knows how a topology key becomes a driver field; inspecting, making and
 // repairing are the drivers' own functions.
 #pragma once
 #include <string>
@@ -16,12 +16,14 @@
 #include "kinds/vxlan.h"
 #include "sriov/attach.h"
 #include "topology/model.h"
+#include "topology/process.h"
 
 namespace ctnet::topo {
 
 using Spec = std::variant<kinds::netns::Spec, kinds::bridge::Spec, kinds::veth::Spec, kinds::subif::Spec,
                           kinds::host_device::Spec, kinds::vxlan::Spec,
-                          sriov::AttachSpec /* a VF; its addresses are items of their own */, kinds::address::Spec, kinds::route::Spec>;
+                          sriov::AttachSpec /* a VF; its addresses are items of their own */, kinds::address::Spec, kinds::route::Spec,
+                          process::Spec /* a `run:` process, after every object */>;
 
 struct Item {
   std::string what;                     // "veth host/veth1 <-> ns1/veth1-ns1": the file's names, for reports

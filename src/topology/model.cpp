@@ -94,6 +94,14 @@ json to_json(const Topology& t) {
       rs.push_back(ro);
     }
     o["routes"] = rs;
+    if (!n.exec.empty() || !n.run.empty()) {
+      json ex = json::array(), ru = json::array();
+      for (auto& c : n.exec) ex.push_back({{"argv", c.argv}, {"field", c.field}});
+      for (auto& p : n.run)
+        ru.push_back({{"name", p.name}, {"argv", p.argv}, {"stop_timeout", p.stop_timeout}, {"field", p.field}});
+      o["exec"] = ex;
+      o["run"] = ru;
+    }
     nss.push_back(o);
   }
   j["namespaces"] = nss;
@@ -160,6 +168,11 @@ Topology from_json(const json& j) {
       rs.dev = r.value("dev", "");
       n.routes.push_back(rs);
     }
+    for (auto& c : o.value("exec", json::array()))
+      n.exec.push_back({c.at("argv").get<std::vector<std::string>>(), c.value("field", "")});
+    for (auto& p : o.value("run", json::array()))
+      n.run.push_back({p.at("name").get<std::string>(), p.at("argv").get<std::vector<std::string>>(),
+                       p.value("stop_timeout", 5u), p.value("field", "")});
     t.namespaces.push_back(std::move(n));
   }
   for (auto& o : j.value("bridges", json::array())) {

@@ -24,6 +24,20 @@ struct RouteSpec {
   std::string str() const;          // "default via 10.0.0.1"
 };
 
+// A program a namespace runs: argv as given (a YAML list) or split from a string with shell-like quoting (no
+// expansion, no shell). `exec:` commands run once after a fresh `up`; `run:` processes are started, recorded
+// and stopped by ctnet (src/topology/process.h).
+struct Command {
+  std::vector<std::string> argv;
+  std::string field;                // "namespaces.ns1.exec[1]"
+};
+struct Process {
+  std::string name;                 // unique in its namespace; default: the program's basename (+ "-N" if repeated)
+  std::vector<std::string> argv;
+  uint32_t stop_timeout = 5;        // seconds between SIGTERM and SIGKILL at `down`
+  std::string field;                // "namespaces.ns1.run[0]"
+};
+
 struct Namespace {
   std::string name;
   bool loopback = true;             // bring `lo` up
@@ -32,6 +46,8 @@ struct Namespace {
   std::optional<bool> ipv6_link_local;
   std::vector<std::pair<std::string, std::string>> sysctls;  // key, value (net.* keys, per namespace)
   std::vector<RouteSpec> routes;
+  std::vector<Command> exec;        // in order, after every object exists and the `run:` processes started
+  std::vector<Process> run;
   int line = 0;
 };
 

@@ -16,6 +16,7 @@
 #include "netlink/socket.h"
 #include "ns/netns.h"
 #include "ns/sysctl.h"
+#include "topology/process.h"
 #include "sriov/device.h"
 #include "util/error.h"
 #include "util/names.h"
@@ -238,7 +239,7 @@ struct Parser {
       ns.name = name;
       ns.line = line_of(at);
       if (spec.IsMap()) {
-        check_keys(spec, path, {"name", "loopback", "ipv6_link_local", "sysctls", "routes"});
+        check_keys(spec, path, {"name", "loopback", "ipv6_link_local", "sysctls", "routes", "exec", "run"});
         if (spec["loopback"]) ns.loopback = boolean(spec["loopback"], path + ".loopback");
         if (spec["ipv6_link_local"]) ns.ipv6_link_local = boolean(spec["ipv6_link_local"], path + ".ipv6_link_local");
         if (auto s = spec["sysctls"]) {
@@ -252,9 +253,90 @@ struct Parser {
             ns.sysctls.emplace_back(key, scalar(it->second, kpath));
           }
         }
+        programs(ns, spec, path);
       }
       t.namespaces.push_back(std::move(ns));
     });
+  }
+
+  // ---- programs of a namespace: `exec:` commands and `run:` processes ---------------------------------------
+  // A command is a list (argv as it is) or a string split into words with shell-like quoting, nothing expanded.
+  std::vector<std::string> command(const YAML::Node& n, const std::string& path) {
+    std::vector<std::string> argv;
+    if (n.IsScalar()) {
+      at_line(n, path, [&] { argv = process::split_words(n.Scalar(), path); });
+    } else if (n.IsSequence()) {
+      if (n.size() == 0) fail(n, path, "is an empty command");
+      for (size_t i = 0; i < n.size(); ++i) argv.push_back(scalar(n[i], fmt::format("{}[{}]", path, i)));
+    } else {
+      fail(n, path, "must be a command: a string or a list of words");
+    }
+    for (auto& a : argv) {
+      at_line(n, path, [&] { validate_utf8(a, path); });
+      if (a.find('\0') != std::string::npos) fail(n, path, "a word of the command holds a NUL byte");
+    }
+    if (argv[0].empty()) fail(n, path, "names no program");
+    return argv;
+  }
+
+  void programs(Namespace& ns, const YAML::Node& spec, const std::string& path) {
+    const std::string at = "namespaces." + ns.name;  // runtime messages name the namespace, not its position
+    if (auto ex = spec["exec"]) {
+      if (!ex.IsSequence()) fail(ex, path + ".exec", "must be a list of commands");
+      for (size_t i = 0; i < ex.size(); ++i) {
+        std::string p = fmt::format("{}.exec[{}]", path, i);
+        ns.exec.push_back({command(ex[i], p), fmt::format("{}.exec[{}]", at, i)});
+      }
+    }
+    auto ru = spec["run"];
+    if (!ru) return;
+    if (!ru.IsSequence()) fail(ru, path + ".run", "must be a list of processes");
+    std::vector<std::string> given;  // explicit names, "" where a default is due
+    for (size_t i = 0; i < ru.size(); ++i) {
+      std::string p = fmt::format("{}.run[{}]", path, i);
+      Process pr{.field = fmt::format("{}.run[{}]", at, i)};
+      std::string name;
+      const YAML::Node& item = ru[i];
+      if (item.IsMap()) {
+        check_keys(item, p, {"name", "command", "stop_timeout"});
+        if (!item["command"]) fail(item, p, "needs `command`");
+        pr.argv = command(item["command"], p + ".command");
+        if (item["name"]) {
+          name = scalar(item["name"], p + ".name");
+          at_line(item["name"], p + ".name", [&] { validate_identifier(name, p + ".name", 64); });
+          if (name == "exec") fail(item["name"], p + ".name", "'exec' names the log of the `exec:` commands; choose another name");
+        }
+        if (item["stop_timeout"]) pr.stop_timeout = static_cast<uint32_t>(number(item["stop_timeout"], p + ".stop_timeout", 0, 3600));
+      } else {
+        pr.argv = command(item, p);
+      }
+      given.push_back(name);
+      ns.run.push_back(std::move(pr));
+    }
+    // Default names: the program's basename, with "-N" (its rank among them) when several share it.
+    std::map<std::string, int> uses, rank;
+    auto base = [](const std::string& a) { return a.substr(a.rfind('/') + 1); };
+    for (size_t i = 0; i < ns.run.size(); ++i)
+      if (given[i].empty()) ++uses[base(ns.run[i].argv[0])];
+    std::set<std::string> names;
+    for (size_t i = 0; i < ns.run.size(); ++i) {
+      std::string p = fmt::format("{}.run[{}]", path, i);
+      std::string& name = ns.run[i].name;
+      name = given[i];
+      if (name.empty()) {
+        std::string b = base(ns.run[i].argv[0]);
+        name = uses[b] > 1 ? fmt::format("{}-{}", b, ++rank[b]) : b;
+        at_line(ru[i], p, [&] {
+          try {
+            validate_identifier(name, p, 64);
+          } catch (const InvalidInput& e) {
+            throw InvalidInput(p, fmt::format("the default name '{}' is not usable ({}); give `name`", name, e.problem()));
+          }
+        });
+        if (name == "exec") name = "exec-1";
+      }
+      if (!names.insert(name).second) fail(ru[i], p, fmt::format("process name '{}' is used twice in namespace '{}'", name, ns.name));
+    }
   }
 
   // Routes are read after the links so `dev` and `via` can be checked against the namespace's interfaces.

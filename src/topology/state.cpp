@@ -3,6 +3,8 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+
+#include <filesystem>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -85,7 +87,10 @@ Made checked(const json& j) {
   validate_identifier(m.kind, "state record kind");
   check_ns_spec(m.ns.spec);
   if (m.kind == "netns") validate_netns_name(m.name, "state record name");
-  else if (!m.name.empty()) validate_ifname(m.name, "state record name");
+  else if (m.kind == "process") {  // topology/process.h: a file name under the lab's directory
+    validate_identifier(m.name, "state record name", 64);
+    validate_identifier(m.saved.value("lab", ""), "state record lab", 64);
+  } else if (!m.name.empty()) validate_ifname(m.name, "state record name");
   if (auto tmp = m.saved.value("tmp", ""); !tmp.empty()) validate_ifname(tmp, "state record name");
   for (const char* k : {"peer_ns", "host"})
     if (m.saved.contains(k)) check_ns_spec(kinds::ns_ref_from_json(m.saved[k]).spec);
@@ -318,6 +323,9 @@ void Record::erase() {
   // The lock file goes too (a lab that is down leaves nothing). A run waiting on the old lock file gets
   // it after us and finds no record, which is the state we just made.
   ::unlink(path_for(lab_, ".lock").c_str());
+  // The directory of its processes' logs and pid files (topology/process.h), if it had any.
+  std::error_code ec;
+  std::filesystem::remove_all(state_dir() + "/" + lab_, ec);
 }
 
 void RecordJournal::intent(size_t i, const Made& m) {
