@@ -101,6 +101,7 @@ class TopologyProc : public ::testing::Test {
     fs::remove_all(state_, ec);
     fs::remove_all(dir(), ec);
     for (auto& d : etc_dirs_) fs::remove_all(d, ec);
+    if (made_etc_netns_) fs::remove("/etc/netns", ec);  // only when it is empty again (another test may use it)
   }
 
   fs::path dir() { return fs::temp_directory_path() / (prefix_ + "files"); }
@@ -181,6 +182,7 @@ class TopologyProc : public ::testing::Test {
 
   void etc_netns(const std::string& n, const std::string& file, const std::string& text) {
     fs::path d = fs::path("/etc/netns") / n;
+    made_etc_netns_ |= !fs::exists("/etc/netns");
     fs::create_directories(d);
     etc_dirs_.push_back(d);
     std::ofstream(d / file) << text;
@@ -199,6 +201,7 @@ class TopologyProc : public ::testing::Test {
   std::vector<std::pair<pid_t, uint64_t>> mine_;
   std::vector<pid_t> children_;
   std::vector<fs::path> etc_dirs_;
+  bool made_etc_netns_ = false;
 };
 
 TEST_F(TopologyProc, ProcessRunsInTheLabNamespaceLogsAndStopsAtDown) {
