@@ -112,8 +112,7 @@ std::string render(const LabView& v) {
   }
   if (!v.processes.empty()) {
     out += fmt::format("\n{:<16} {:<16} {:>8} {:<8} {}\n", "NODE", "PROCESS", "PID", "STATE", "COMMAND");
-    for (auto& p : v.processes)
-    {
+    for (auto& p : v.processes) {
       std::vector<std::string> words;  // quoted where a word holds blanks, so the line reads as the command
       for (auto& a : p.argv) words.push_back(a.find_first_of(" \t") == std::string::npos ? a : "'" + a + "'");
       out += fmt::format("{:<16} {:<16} {:>8} {:<8} {}\n", p.node, p.name, p.pid, p.state, join(words, " "));
