@@ -147,14 +147,15 @@ class TopologyProc : public ::testing::Test {
     std::string state;
   };
   Proc proc(const std::string& name) {
-    for (auto& p : inspect()["processes"])
+    const json j = inspect();  // kept: a range-for over a member of a temporary would dangle
+    for (auto& p : j["processes"])
       if (p["name"] == name) {
         Proc out{p["pid"].get<pid_t>(), 0, p["state"].get<std::string>()};
         out.start = process::start_time(out.pid).value_or(0);
         if (out.pid > 0 && out.start) mine_.emplace_back(out.pid, out.start);  // killed at the end if still there
         return out;
       }
-    ADD_FAILURE() << "no process " << name;
+    ADD_FAILURE() << "no process " << name << " in " << j.dump();
     return {};
   }
 
