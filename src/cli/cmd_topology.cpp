@@ -110,29 +110,31 @@ int run_check_verb(const Topology& t, const Output& out, const CheckOptions& co 
 }
 
 // Progress of a long `up`/`down` on stderr: one line rewritten in place, "up LAB: 1234/5000 objects, 812/s", at
-// most ten times a second, and a last line when done. By default only on a terminal and for 50 objects or more
-// (kernel objects: namespaces, links, addresses, routes ...); `--progress` shows it always (also into a pipe),
-// `--quiet` never.
+// most ten times a second (the first after 0.1 s, so the rate means something), and a last line when done. By
+// default only on a terminal and for 50 objects or more (kernel objects: namespaces, links, addresses, routes
+// ...); `--progress` shows it always (into a pipe as plain lines), `--quiet` never.
 class Progress {
  public:
   enum class Mode { automatic, always, never };
   static constexpr size_t kLarge = 50;
 
-  Progress(std::string verb, std::string lab, Mode mode, size_t objects)
-      : verb_(std::move(verb)), lab_(std::move(lab)),
-        on_(mode == Mode::always || (mode == Mode::automatic && objects >= kLarge && isatty(STDERR_FILENO))) {}
+  Progress(std::string verb, std::string lab, Mode mode) : verb_(std::move(verb)), lab_(std::move(lab)), mode_(mode) {}
 
   void update(size_t done, size_t total) {
+    if (!decided_) {
+      decided_ = true;
+      on_ = mode_ == Mode::always || (mode_ == Mode::automatic && total >= kLarge && tty_);
+    }
     if (!on_) return;
     done_ = done, total_ = total;
     auto now = std::chrono::steady_clock::now();
-    if (shown_ && now - last_ < std::chrono::milliseconds(100)) return;
-    last_ = now, shown_ = true;
-    fmt::print(stderr, "\r\033[K{}", line());
+    if (now - last_ < std::chrono::milliseconds(100)) return;
+    last_ = now;
+    fmt::print(stderr, "{}{}{}", tty_ ? "\r\033[K" : "", line(), tty_ ? "" : "\n");
   }
-  // The last line stays on the screen (a run that failed leaves where it stopped).
+  // The last line stays on the screen (a run that failed shows where it stopped).
   void finish() {
-    if (on_ && shown_) fmt::print(stderr, "\r\033[K{}, {:.1f} s\n", line(), seconds());
+    if (on_) fmt::print(stderr, "{}{}, {:.1f} s\n", tty_ ? "\r\033[K" : "", line(), seconds());
     on_ = false;
   }
   ~Progress() { finish(); }
@@ -145,10 +147,11 @@ class Progress {
   }
 
   std::string verb_, lab_;
-  bool on_;
-  bool shown_ = false;
+  Mode mode_;
+  bool tty_ = isatty(STDERR_FILENO);
+  bool decided_ = false, on_ = false;
   size_t done_ = 0, total_ = 0;
-  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now(), last_;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now(), last_ = start_;
 };
 
 void add_progress_flags(CLI::App* cmd, Progress::Mode& mode) {
@@ -189,7 +192,7 @@ void run_up(const UpArgs& a) {
   validate_against_kernel(t);
   if (a.dry_run) return print_plan(t, plan(t));
   raise_fd_limit();
-  std::optional<Progress> progress;  // made at the first event, which knows how many objects there are
+  Progress progress("up", t.name, a.progress);
   const long kill_after = env_long("CTNET_TEST_KILL_AFTER", -1);
   const char* kill_phase = std::getenv("CTNET_TEST_KILL_PHASE");
   const bool kill_at_intent = kill_phase && std::string_view(kill_phase) == "intent";
@@ -201,13 +204,12 @@ void run_up(const UpArgs& a) {
     if (kill_after >= 0 && static_cast<long>(e.index) == kill_after &&
         (kill_at_intent ? e.phase == Event::Phase::intent : e.phase == Event::Phase::done))
       ::raise(SIGKILL);
-    if (!progress) progress.emplace("up", t.name, a.progress, e.total);
-    if (e.phase == Event::Phase::done) progress->update(e.index, e.total);
+    if (e.phase == Event::Phase::done) progress.update(e.index, e.total);
   };
   auto t0 = std::chrono::steady_clock::now();
   UpResult r = up(t, opts);
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  if (progress) progress->finish();
+  progress.finish();
   if (!r.converged) {
     if (r.created <= 40)
       for (auto& f : r.findings) fmt::print("  + {}\n", f.object);
@@ -260,15 +262,11 @@ void add_topology_commands(CLI::App& app) {
     add_progress_flags(cmd, *mode);
     cmd->callback([name, force, mode] {
       validate_identifier(*name, "NAME", 64);
-      // The size is known once the record is read: the first event decides (the record's objects).
-      std::optional<Progress> progress;
+      Progress progress("down", *name, *mode);
       DownOptions opts{.force = *force};
-      opts.on_event = [&](const Event& e) {
-        if (!progress) progress.emplace("down", *name, *mode, e.total);
-        progress->update(e.index, e.total);
-      };
+      opts.on_event = [&](const Event& e) { progress.update(e.index, e.total); };
       DownResult r = down(*name, opts);
-      if (progress) progress->finish();
+      progress.finish();
       if (!r.had_record) {
         fmt::print("lab '{}' is not up (no record in {}); nothing to remove\n", *name, state_dir());
         return;

@@ -7,7 +7,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <map>
 
@@ -192,8 +191,8 @@ std::string to_svg(const Topology& t) { return run_dot(to_dot(t)); }
 // ---- the interactive page and Mermaid -----------------------------------------------------------------------
 // Both draw one scene: the lab's namespaces (groups), its bridges and interfaces (nodes) and what joins them
 // (edges: veth pairs, bridge ports, a macvlan/ipvlan and its parent, a VXLAN and its underlay). Every object has
-// an id made of its type and a number (ns-0, br-1, if-2, link-3, port-4), so any valid ctnet name is safe in
-// it; names travel as data.
+// an id made of its type and a number (ns0, br1, if2, link3, port4: letters and digits, which neither graphviz
+// escapes nor Mermaid refuses), so any valid ctnet name is safe; names travel as data.
 
 namespace {
 
@@ -236,7 +235,7 @@ Scene build_scene(const Topology& t, const LiveLinks& live) {
   Scene s;
   auto group = [&](const std::string& ns) {
     if (auto it = s.group_of_ns.find(ns); it != s.group_of_ns.end()) return it->second;
-    Obj g{.id = fmt::format("ns-{}", s.groups.size()), .type = "namespace", .name = ns, .ns = ns};
+    Obj g{.id = fmt::format("ns{}", s.groups.size()), .type = "namespace", .name = ns, .ns = ns};
     if (ns == kHostNs) {
       g.details = {{"kind", "host"}, {"what", "the namespace ctnet runs in (or --host-netns)"}};
     } else if (const Namespace* n = t.find_ns(ns)) {
@@ -260,7 +259,7 @@ Scene build_scene(const Topology& t, const LiveLinks& live) {
     return s.nodes.back().id;
   };
   auto iface = [&](const Endpoint& e, const std::string& kind, const Link& l, Details extra) {
-    Obj o{.id = fmt::format("if-{}", s.nodes.size()), .type = "interface", .name = e.name, .ns = e.ns};
+    Obj o{.id = fmt::format("if{}", s.nodes.size()), .type = "interface", .name = e.name, .ns = e.ns};
     o.label2 = join_addrs(e.addresses, "\n");
     o.details = {{"kind", kind}, {"namespace", e.ns}};
     if (!e.addresses.empty()) o.details.emplace_back("addresses", join_addrs(e.addresses, ", "));
@@ -273,7 +272,7 @@ Scene build_scene(const Topology& t, const LiveLinks& live) {
   };
   auto edge = [&](const std::string& prefix, const std::string& from, const std::string& to, const std::string& style,
                   const std::string& name, Details d) {
-    Edge e{.obj = {.id = fmt::format("{}-{}", prefix, s.edges.size()), .type = prefix == "port" ? "port" : "link", .name = name},
+    Edge e{.obj = {.id = fmt::format("{}{}", prefix, s.edges.size()), .type = prefix == "port" ? "port" : "link", .name = name},
            .from = from, .to = to, .style = style};
     e.obj.details = std::move(d);
     e.obj.related = {from, to};
@@ -282,7 +281,7 @@ Scene build_scene(const Topology& t, const LiveLinks& live) {
     s.edges.push_back(std::move(e));
   };
   for (auto& b : t.bridges) {
-    Obj o{.id = fmt::format("br-{}", s.nodes.size()), .type = "bridge", .name = b.name, .ns = b.ns};
+    Obj o{.id = fmt::format("br{}", s.nodes.size()), .type = "bridge", .name = b.name, .ns = b.ns};
     o.label2 = join_addrs(b.addresses, "\n");
     o.details = {{"kind", "bridge"}, {"namespace", b.ns}};
     if (!b.addresses.empty()) o.details.emplace_back("addresses", join_addrs(b.addresses, ", "));
@@ -303,7 +302,7 @@ Scene build_scene(const Topology& t, const LiveLinks& live) {
   // A parent or underlay the lab did not make: an existing link of the host, drawn once.
   auto existing = [&](const Endpoint& e) {
     if (auto it = s.node_of.find(far(e)); it != s.node_of.end()) return it->second;
-    Obj o{.id = fmt::format("if-{}", s.nodes.size()), .type = "external", .name = e.name, .ns = e.ns};
+    Obj o{.id = fmt::format("if{}", s.nodes.size()), .type = "external", .name = e.name, .ns = e.ns};
     o.details = {{"kind", "existing link (not made by the lab)"}, {"namespace", e.ns}};
     add_live(o.details, live, e.ns, e.name);
     return node(std::move(o));
@@ -406,7 +405,7 @@ std::string scene_dot(const Topology& t, const Scene& s) {
                      "fillcolor=\"{}\"; color=\"{}\"; margin=12;\n",
                      g, grp.id, host ? "<b>host</b>" : "namespace <b>" + xml(grp.name) + "</b>",
                      host ? "#fff4e6" : "#f1f3f5", host ? "#ffa94d" : "#adb5bd");
-    if (s.members[g].empty()) o += fmt::format("    \"{}-empty\" [label=\"(no interfaces)\", shape=plaintext, style=\"\"];\n", grp.id);
+    if (s.members[g].empty()) o += fmt::format("    \"{}empty\" [label=\"(no interfaces)\", shape=plaintext, style=\"\"];\n", grp.id);
     for (size_t n : s.members[g]) {
       const Obj& nd = s.nodes[n];
       std::string style;
@@ -454,7 +453,7 @@ std::string inline_svg(std::string svg, const Scene& s) {
 }
 
 // JSON inside <script>: no '<', '>' or '&' can end the element or start a comment.
-std::string script_json(const nlohmann::json& j) {
+std::string script_json(const nlohmann::ordered_json& j) {
   std::string in = j.dump(), o;
   for (char c : in) {
     if (c == '<') o += "\\u003c";
@@ -560,13 +559,14 @@ constexpr const char* kPageJs = R"JS(
 std::string to_html(const Topology& t, const LiveLinks& live) {
   Scene s = build_scene(t, live);
   std::string svg = inline_svg(run_dot(scene_dot(t, s)), s);
-  nlohmann::json objects = nlohmann::json::object();
+  // Ordered: the page's script meets the objects in the file's order (namespaces, bridges, interfaces, links).
+  nlohmann::ordered_json objects = nlohmann::ordered_json::object();
   for (const Obj* o : all_objects(s)) {
-    nlohmann::json d = nlohmann::json::array();
+    nlohmann::ordered_json d = nlohmann::ordered_json::array();
     for (auto& [k, v] : o->details) d.push_back({k, v});
     objects[o->id] = {{"type", o->type}, {"name", o->name}, {"ns", o->ns}, {"details", d}, {"related", o->related}};
   }
-  nlohmann::json data = {{"lab", t.name}, {"live", !live.empty()}, {"objects", objects}};
+  nlohmann::ordered_json data = {{"lab", t.name}, {"live", !live.empty()}, {"objects", objects}};
   std::string summary = fmt::format("{} namespaces, {} bridges, {} links{}", t.namespaces.size(), t.bridges.size(),
                                     t.links.size(), live.empty() ? " (from the file)" : " (up: MACs and state from the kernel)");
   return fmt::format(
@@ -603,16 +603,10 @@ std::string mermaid_text(std::string_view in) {
 
 std::string to_mermaid(const Topology& t) {
   Scene s = build_scene(t, {});
-  // Mermaid ids must be plain words: the scene's ids without the dash.
-  auto id = [](const std::string& i) {
-    std::string o = i;
-    o.erase(std::remove(o.begin(), o.end(), '-'), o.end());
-    return o;
-  };
   std::string o = "```mermaid\ngraph LR\n";
   for (size_t g = 0; g < s.groups.size(); ++g) {
     const Obj& grp = s.groups[g];
-    o += fmt::format("  subgraph {}[\"{}\"]\n", id(grp.id), mermaid_text(grp.name == kHostNs ? "host" : "namespace " + grp.name));
+    o += fmt::format("  subgraph {}[\"{}\"]\n", grp.id, mermaid_text(grp.name == kHostNs ? "host" : "namespace " + grp.name));
     for (size_t n : s.members[g]) {
       const Obj& nd = s.nodes[n];
       std::string label = mermaid_text(nd.name);
@@ -621,14 +615,14 @@ std::string to_mermaid(const Topology& t) {
         for (size_t p; (p = a.find('\n')) != std::string::npos;) a.replace(p, 1, "<br/>");
         label += "<br/><small>" + a + "</small>";
       }
-      o += nd.type == "bridge" ? fmt::format("    {}[[\"{}\"]]\n", id(nd.id), label)
-                               : fmt::format("    {}[\"{}\"]\n", id(nd.id), label);
+      o += nd.type == "bridge" ? fmt::format("    {}[[\"{}\"]]\n", nd.id, label)
+                               : fmt::format("    {}[\"{}\"]\n", nd.id, label);
     }
     o += "  end\n";
   }
   for (auto& e : s.edges) {
     const char* line = e.style == "port" ? " === " : e.style == "veth" ? " --- " : " -.- ";
-    o += fmt::format("  {}{}{}\n", id(e.from), line, id(e.to));
+    o += fmt::format("  {}{}{}\n", e.from, line, e.to);
   }
   return o + "```\n";
 }

@@ -1,9 +1,12 @@
 // The lab file's conveniences: YAML merge keys (`<<: *a`), `defaults:`, `x-` anchor holders, one lab per file,
-// and the line numbers errors carry after all of that. No kernel access.
+// the line numbers errors carry after all of that; the graph pages (HTML, Mermaid) and their escaping. No kernel
+// access.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <string>
 
+#include "topology/graph.h"
 #include "topology/model.h"
 #include "topology/parse.h"
 #include "util/error.h"
@@ -27,7 +30,9 @@ InvalidInput error_of(const std::string& yaml) {
 void expect_error(const std::string& yaml, const std::string& field, int line, const std::string& text) {
   InvalidInput e = error_of(yaml);
   EXPECT_NE(e.field().find(field), std::string::npos) << e.what();
-  if (line) EXPECT_NE(e.field().find("(line " + std::to_string(line) + ")"), std::string::npos) << e.what();
+  if (line) {
+    EXPECT_NE(e.field().find("(line " + std::to_string(line) + ")"), std::string::npos) << e.what();
+  }
   EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
 }
 
@@ -287,4 +292,42 @@ links:
     mtu: 1400
 )");
   EXPECT_EQ(to_json(d), to_json(w));
+}
+
+TEST(TopologyGraphPages, MermaidEscapesEveryCharacterANameMayHold) {
+  // An interface name may hold what Mermaid or HTML would read as syntax (ctnet refuses only / : % whitespace).
+  Topology t = parse_yaml(R"(
+name: esc
+namespaces: [a, b]
+links:
+  - endpoints: ["a:q\"<&#`x=10.0.0.1/24", "b:e0=10.0.0.2/24"]
+)");
+  std::string m = to_mermaid(t);
+  EXPECT_EQ(m.rfind("```mermaid\ngraph LR\n", 0), 0u) << m;
+  EXPECT_NE(m.find("[\"q#quot;#lt;#amp;#35;#96;x<br/>"), std::string::npos) << m;
+  EXPECT_EQ(m.find("q\""), std::string::npos) << m;
+  EXPECT_NE(m.find("subgraph ns0[\"namespace a\"]"), std::string::npos) << m;
+  EXPECT_NE(m.find(" --- "), std::string::npos) << m;  // the veth
+  EXPECT_EQ(m.substr(m.size() - 4), "```\n");
+}
+
+TEST(TopologyGraphPages, HtmlCarriesEveryObjectWithEscapedNames) {
+  if (::access("/usr/bin/dot", X_OK) != 0) GTEST_SKIP() << "no graphviz";
+  Topology t = parse_yaml(R"(
+name: esc
+namespaces: [a, b]
+bridges: [{name: br0, namespace: a}]
+links:
+  - endpoints: ["a:q\"<&x", "b:e0=10.0.0.2/24"]
+  - endpoints: ["b:e1", "br0"]
+)");
+  std::string h = to_html(t);
+  EXPECT_EQ(h.rfind("<!DOCTYPE html>", 0), 0u);
+  EXPECT_NE(h.find("data-name=\"q&quot;&lt;&amp;x\""), std::string::npos);
+  EXPECT_EQ(h.find("q\"<&x"), std::string::npos);  // never raw, not even in the script's JSON
+  EXPECT_NE(h.find("q\\\"\\u003c\\u0026x"), std::string::npos);
+  for (auto id : {"ns0", "ns1", "br0", "if1", "if2", "link0", "port2"})
+    EXPECT_NE(h.find(std::string("<g id=\"") + id + "\" data-type="), std::string::npos) << id;
+  EXPECT_EQ(h.find("<?xml"), std::string::npos);
+  EXPECT_EQ(h.find("<title>lab esc</title>"), h.find("<title>"));  // dot's tooltips are gone
 }
