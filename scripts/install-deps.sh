@@ -9,10 +9,11 @@ RUN_PKGS="nftables graphviz libcurl4"
 # kernel suite, hyperfine for timing whole commands, iperf3 for the bandwidth plugin's rates, dnsmasq as the DHCP
 # server of the dhcp plugin's tests; for the runtime tests podman, containerd and runc (listed: podman's first
 # choice, crun, cannot start containers here), jq, and gRPC for Python (the CRI client); etcd and openssl for the
-# node tests; strace and valgrind for bench/cni.sh and scripts/hot-text.sh.
+# node tests; strace and valgrind for bench/cni.sh and scripts/hot-text.sh; headless chromium (and the font the page
+# asks for) to render `ctnet graph -o html` in its test.
 TEST_PKGS="containernetworking-plugins iproute2 qemu-system-x86 busybox-static xz-utils file bc hyperfine python3
   iperf3 dnsmasq-base podman containerd runc jq python3-grpcio python3-grpc-tools etcd-server etcd-client openssl
-  strace valgrind"
+  strace valgrind chromium fonts-dejavu-core"
 missing=""
 want="$BUILD_PKGS $RUN_PKGS"
 [ "${1:-}" = "--test" ] && want="$want $TEST_PKGS"

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 
 #include "cli/commands.h"
 #include "explain/explain.h"
@@ -111,10 +112,62 @@ int run_check_verb(const Topology& t, const Output& out, const CheckOptions& co 
   return 0;
 }
 
+// Progress of a long `up`/`down` on stderr: one line rewritten in place, "up LAB: 1234/5000 objects, 812/s", at
+// most ten times a second (the first after 0.1 s, so the rate means something), and a last line when done. By
+// default only on a terminal and for 50 objects or more (kernel objects: namespaces, links, addresses, routes
+// ...); `--progress` shows it always (into a pipe as plain lines), `--quiet` never.
+class Progress {
+ public:
+  enum class Mode { automatic, always, never };
+  static constexpr size_t kLarge = 50;
+
+  Progress(std::string verb, std::string lab, Mode mode) : verb_(std::move(verb)), lab_(std::move(lab)), mode_(mode) {}
+
+  void update(size_t done, size_t total) {
+    if (!decided_) {
+      decided_ = true;
+      on_ = mode_ == Mode::always || (mode_ == Mode::automatic && total >= kLarge && tty_);
+    }
+    if (!on_) return;
+    done_ = done, total_ = total;
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_ < std::chrono::milliseconds(100)) return;
+    last_ = now;
+    fmt::print(stderr, "{}{}{}", tty_ ? "\r\033[K" : "", line(), tty_ ? "" : "\n");
+  }
+  // The last line stays on the screen (a run that failed shows where it stopped).
+  void finish() {
+    if (on_) fmt::print(stderr, "{}{}, {:.1f} s\n", tty_ ? "\r\033[K" : "", line(), seconds());
+    on_ = false;
+  }
+  ~Progress() { finish(); }
+
+ private:
+  double seconds() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(); }
+  std::string line() const {
+    double s = seconds();
+    return fmt::format("{} {}: {}/{} objects, {:.0f}/s", verb_, lab_, done_, total_, s > 0 ? done_ / s : 0.0);
+  }
+
+  std::string verb_, lab_;
+  Mode mode_;
+  bool tty_ = isatty(STDERR_FILENO);
+  bool decided_ = false, on_ = false;
+  size_t done_ = 0, total_ = 0;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now(), last_ = start_;
+};
+
+void add_progress_flags(CLI::App* cmd, Progress::Mode& mode) {
+  cmd->add_flag_callback("--progress", [&mode] { mode = Progress::Mode::always; },
+                         "show progress on stderr even when it is not a terminal, and for small labs");
+  cmd->add_flag_callback("--quiet", [&mode] { mode = Progress::Mode::never; }, "no progress line");
+}
+
 struct UpArgs {
   std::string file;
   std::string prefix;
   bool dry_run = false, check = false, prune = false, reconfigure = false;
+  Progress::Mode progress = Progress::Mode::automatic;
 };
 
 std::string joined(const std::vector<std::string>& v) {
@@ -150,12 +203,10 @@ void run_up(const UpArgs& a) {
                               t.name, joined(d.errors)));
     fmt::print("lab '{}' was up: taken down for --reconfigure (removed {} objects)\n", t.name, d.removed);
   }
-  const bool tty = isatty(STDERR_FILENO);
-  const size_t objects = t.namespaces.size() + t.bridges.size() + t.links.size();
+  Progress progress("up", t.name, a.progress);
   const long kill_after = env_long("CTNET_TEST_KILL_AFTER", -1);
   const char* kill_phase = std::getenv("CTNET_TEST_KILL_PHASE");
   const bool kill_at_intent = kill_phase && std::string_view(kill_phase) == "intent";
-  auto last = std::chrono::steady_clock::now();
   UpOptions opts;
   opts.prune = a.prune;
   opts.on_event = [&](const Event& e) {
@@ -164,16 +215,12 @@ void run_up(const UpArgs& a) {
     if (kill_after >= 0 && static_cast<long>(e.index) == kill_after &&
         (kill_at_intent ? e.phase == Event::Phase::intent : e.phase == Event::Phase::done))
       ::raise(SIGKILL);
-    if (!tty || objects < 50 || e.phase != Event::Phase::done) return;
-    auto now = std::chrono::steady_clock::now();
-    if (now - last < std::chrono::milliseconds(100) && e.index != e.total) return;
-    last = now;
-    fmt::print(stderr, "\r\033[K[{}/{}] {}", e.index, e.total, e.what);
+    if (e.phase == Event::Phase::done) progress.update(e.index, e.total);
   };
   auto t0 = std::chrono::steady_clock::now();
   UpResult r = up(t, opts);
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  if (tty && objects >= 50) fmt::print(stderr, "\r\033[K");
+  progress.finish();
   if (!r.converged) {
     if (r.created <= 40)
       for (auto& f : r.findings) fmt::print("  + {}\n", f.object);
@@ -313,18 +360,25 @@ void add_topology_commands(CLI::App& app) {
         ->excludes(cmd->get_option("--prune"));
     cmd->add_option("--prefix", a->prefix, "prepend to the lab's name, every namespace and every host-side link and bridge "
                                            "(several copies of one file side by side)");
+    add_progress_flags(cmd, a->progress);
     cmd->callback([a] { run_up(*a); });
   }
   if (wanted("down")) {
     auto name = std::make_shared<std::string>();
     auto force = std::make_shared<bool>(false);
+    auto mode = std::make_shared<Progress::Mode>(Progress::Mode::automatic);
     auto* cmd = app.add_subcommand("down", "remove exactly what the lab's record lists (the file is not needed)\n"
                                            "  example: ctnet down routed");
     cmd->add_option("NAME", *name, "lab name")->required();
     cmd->add_flag("--force", *force, "a damaged record: remove what it still names, and the record itself");
-    cmd->callback([name, force] {
+    add_progress_flags(cmd, *mode);
+    cmd->callback([name, force, mode] {
       validate_identifier(*name, "NAME", 64);
-      DownResult r = down(*name, {.force = *force});
+      Progress progress("down", *name, *mode);
+      DownOptions opts{.force = *force};
+      opts.on_event = [&](const Event& e) { progress.update(e.index, e.total); };
+      DownResult r = down(*name, opts);
+      progress.finish();
       if (!r.had_record) {
         fmt::print("lab '{}' is not up (no record in {}); nothing to remove\n", *name, state_dir());
         return;
@@ -388,15 +442,24 @@ void add_topology_commands(CLI::App& app) {
     auto name = std::make_shared<std::string>();
     auto format = std::make_shared<std::string>("text");
     auto* cmd = app.add_subcommand("graph", "draw a lab: namespaces, bridges, links, interface names and addresses\n"
-                                            "  example: ctnet graph routed -o svg > routed.svg");
+                                            "  example: ctnet graph routed -o html > routed.html");
     cmd->add_option("NAME|FILE", *name, "lab name or topology file (default: the only lab that is up)");
-    cmd->add_option("-o,--output", *format, "text (a tree), dot (Graphviz) or svg")->check(CLI::IsMember({"text", "dot", "svg"}));
+    cmd->add_option("-o,--output", *format,
+                    "text (a tree), dot (Graphviz), svg, html (one self-contained interactive page) or mermaid (Markdown)")
+        ->check(CLI::IsMember({"text", "dot", "svg", "html", "mermaid"}));
     cmd->callback([name, format] {
       std::string lab = name->empty() ? only_lab("graph") : *name;
       Topology t = load_lab(lab);
       if (*format == "dot") fmt::print("{}", to_dot(t));
       else if (*format == "svg") fmt::print("{}", to_svg(t));
-      else fmt::print("{}", to_text(t));
+      else if (*format == "mermaid") fmt::print("{}", to_mermaid(t));
+      else if (*format == "html") {
+        // A lab that is up (by name): what the kernel has too (MACs, state).
+        LiveLinks live;
+        if (!looks_like_file(lab))
+          if (auto rec = Record::load(lab)) live = read_live(t, rec->host());
+        fmt::print("{}", to_html(t, live));
+      } else fmt::print("{}", to_text(t));
     });
   }
   if (wanted("validate")) {

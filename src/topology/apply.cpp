@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <set>
@@ -233,11 +234,12 @@ void build(const Topology& t, Record& rec, const std::vector<Item>& items, const
 
 // A lab that is up: each object inspected and, when missing or different, made or repaired in a transaction of
 // its own. A failure undoes only that step; what depends on it (its addresses) is skipped.
-void converge(Record& rec, kinds::Txn& look, const std::vector<Item>& items, UpResult& result) {
+void converge(Record& rec, kinds::Txn& look, const std::vector<Item>& items, const UpOptions& opts, UpResult& result) {
   Inspector ins(look);
   std::vector<char> failed(items.size(), 0);
   for (size_t i = 0; i < items.size(); ++i) {
     const Item& item = items[i];
+    if (opts.on_event && i) opts.on_event({Event::Phase::done, i, items.size(), items[i - 1].what});
     if (item.parent >= 0 && failed[static_cast<size_t>(item.parent)]) {
       failed[i] = 1;
       result.findings.push_back({item.what, "skipped", "its link could not be made or repaired"});
@@ -279,6 +281,7 @@ void converge(Record& rec, kinds::Txn& look, const std::vector<Item>& items, UpR
       result.findings.push_back({item.what, "failed", detail});
     }
   }
+  if (opts.on_event && !items.empty()) opts.on_event({Event::Phase::done, items.size(), items.size(), items.back().what});
 }
 
 }  // namespace
@@ -305,7 +308,7 @@ UpResult up(const Topology& t, const UpOptions& opts) {
     return result;
   }
   rec.save(false);
-  converge(rec, look, lab.items, result);
+  converge(rec, look, lab.items, opts, result);
   for (auto& m : stale_entries(rec, lab.items)) {
     ++result.stale;
     if (!opts.prune) {
@@ -343,6 +346,13 @@ DownResult down(const std::string& lab, const DownOptions& opts) {
   std::set<std::string> lab_ns;
   for (auto* m : objs)
     if (m->kind == "netns") lab_ns.insert(m->name);
+  // Progress: objects handled (removed, waited for, found gone); a namespace counts with everything inside it.
+  std::map<std::string, size_t> inside;
+  size_t handled = 0;
+  auto handled_one = [&](const Made& m) {
+    handled += 1 + (m.kind == "netns" ? inside[m.name] : 0);
+    if (opts.on_event) opts.on_event({Event::Phase::done, std::min(handled, objs.size()), objs.size(), m.str()});
+  };
   auto remove = [&](const Made& m) {
     try {
       switch (kinds::remove(txn, m)) {
@@ -353,6 +363,7 @@ DownResult down(const std::string& lab, const DownOptions& opts) {
     } catch (const std::exception& e) {
       res.errors.push_back(fmt::format("{}: {}", m.str(), e.what()));
     }
+    handled_one(m);
   };
   // In three passes, each newest first. (1) Devices that came from the host (host-device, a VF and its settings) go back before
   // their namespace goes. (2) The namespaces: the kernel tears them down in one batch (net/core/net_namespace.c:
@@ -363,6 +374,8 @@ DownResult down(const std::string& lab, const DownOptions& opts) {
   auto peer_in_lab = [&](const Made& m) {
     return m.kind == "veth" && m.saved.contains("peer_ns") && lab_ns.count(kinds::ns_ref_from_json(m.saved["peer_ns"]).spec);
   };
+  for (auto* m : objs)
+    if (m->kind != "netns" && m->kind != "process" && !moved_in(*m) && lab_ns.count(m->ns.spec)) ++inside[m->ns.spec];
   // (0) The lab's processes, before anything they use goes (a process inside keeps its namespace alive).
   for (auto it = objs.rbegin(); it != objs.rend(); ++it)
     if ((*it)->kind == "process") remove(**it);
@@ -388,7 +401,7 @@ DownResult down(const std::string& lab, const DownOptions& opts) {
         gone = std::chrono::steady_clock::now() < deadline;
         if (gone) std::this_thread::sleep_for(std::chrono::milliseconds(2));
       }
-      if (gone) ++res.removed;
+      if (gone) ++res.removed, handled_one(m);
       else remove(m);  // something still holds its peer's namespace open (a process inside it)
     } catch (const std::exception& e) {
       res.errors.push_back(fmt::format("{}: {}", m.str(), e.what()));
@@ -398,6 +411,8 @@ DownResult down(const std::string& lab, const DownOptions& opts) {
     const Made& m = **it;
     if (!moved_in(m) && m.kind != "netns" && m.kind != "process" && !lab_ns.count(m.ns.spec) && !peer_in_lab(m)) remove(m);
   }
+  if (opts.on_event && handled < objs.size() && !objs.empty())
+    opts.on_event({Event::Phase::done, objs.size(), objs.size(), objs.front()->str()});
   if (res.errors.empty() || opts.force) rec->erase();
   return res;
 }

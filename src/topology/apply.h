@@ -47,8 +47,8 @@ std::vector<Finding> status(const Topology& t);
 struct Event {
   enum class Phase { intent, done };
   Phase phase;
-  size_t index;         // objects made so far
-  size_t total;         // objects in the lab
+  size_t index;         // objects made (a lab that is up: looked at; down: removed or gone) so far
+  size_t total;         // objects in the lab (down: in its record)
   std::string what;
 };
 
@@ -71,6 +71,7 @@ UpResult up(const Topology& t, const UpOptions& opts = {});
 
 struct DownOptions {
   bool force = false;  // a damaged record, or a host namespace that is not the lab's: remove what can be, and the record
+  std::function<void(const Event&)> on_event;  // progress: a `done` event after each object of the record
 };
 struct DownResult {
   bool had_record = false;

@@ -10,6 +10,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <utility>
 
 #include "link/link.h"
 #include "link/macvlan.h"
@@ -766,17 +767,147 @@ struct Parser {
   }
 };
 
-}  // namespace
+// ---- before the parser: one document, merge keys, `defaults` -------------------------------------------------
+// These rewrite the YAML tree in place and insert the file's own nodes (never copies), so every error the
+// parser raises later still carries the line where the key or value stands in the file.
 
-Topology parse_yaml(std::string_view text) {
-  YAML::Node root;
+// The file's one document. Several (`---`) are an error rather than silently the first; empty ones are ignored.
+YAML::Node load_one_document(std::string_view text) {
+  std::vector<YAML::Node> docs;
   try {
-    root = YAML::Load(std::string(text));
+    for (auto& d : YAML::LoadAll(std::string(text)))
+      if (d && !d.IsNull()) docs.push_back(d);
   } catch (const YAML::Exception& e) {
     throw InvalidInput(fmt::format("YAML (line {})", e.mark.line + 1), e.msg);
   }
+  if (docs.empty()) return YAML::Node();
+  if (docs.size() > 1) {
+    std::string lines;
+    for (size_t i = 0; i < docs.size(); ++i)
+      lines += fmt::format("{}{}", i == 0 ? "" : i + 1 == docs.size() ? " and " : ", ", line_of(docs[i]));
+    throw InvalidInput("file", fmt::format("the file holds {} labs (documents at lines {}); give one lab per file",
+                                           docs.size(), lines));
+  }
+  return docs.front();
+}
+
+bool is_merge_key(const YAML::Node& key) {
+  return key.IsScalar() && key.Scalar() == "<<" && key.Tag() == "?";  // plain `<<`; a quoted "<<" is a string
+}
+
+// Adds to `into` every key of `from` it lacks (the node itself, shared). With `deep`, a key both give as a
+// mapping is merged key by key the same way; otherwise `into`'s own value wins whole.
+void add_missing(YAML::Node into, const YAML::Node& from, bool deep) {
+  std::map<std::string, YAML::Node> own;
+  for (auto it = into.begin(); it != into.end(); ++it)
+    if (it->first.IsScalar()) own.emplace(it->first.Scalar(), it->second);
+  for (auto it = from.begin(); it != from.end(); ++it) {
+    auto mine = own.find(it->first.Scalar());
+    if (mine == own.end()) {
+      into.force_insert(it->first, it->second);
+      own.emplace(it->first.Scalar(), it->second);
+    } else if (deep && mine->second.IsMap() && it->second.IsMap()) {
+      add_missing(mine->second, it->second, true);
+    }
+  }
+}
+
+// YAML 1.1 merge keys (https://yaml.org/type/merge.html), which yaml-cpp 0.7 reads as an ordinary key "<<":
+// `<<: *a` or `<<: [*a, *b]` gives the map every key of the merged maps that it does not set itself; of
+// several maps, the earlier wins. yaml-cpp resolves the aliases themselves (`*a` is the anchor's own node).
+void resolve_merge_keys(YAML::Node n, const std::string& path, int depth = 0) {
+  if (depth > 64) fail(n, path, "is nested too deeply (an alias inside its own anchor?)");
+  if (n.IsSequence()) {
+    for (size_t i = 0; i < n.size(); ++i) resolve_merge_keys(n[i], fmt::format("{}[{}]", path, i), depth + 1);
+    return;
+  }
+  if (!n.IsMap()) return;
+  // Handles to the file's nodes, held in optionals: assigning one YAML::Node to another would rebind the node.
+  std::optional<YAML::Node> merge, merge_key;
+  for (auto it = n.begin(); it != n.end(); ++it) {
+    if (is_merge_key(it->first)) {
+      merge.emplace(it->second), merge_key.emplace(it->first);
+    } else {
+      resolve_merge_keys(it->second, path.empty() ? it->first.Scalar() : path + "." + it->first.Scalar(), depth + 1);
+    }
+  }
+  if (!merge_key) return;
+  const std::string mpath = path.empty() ? "<<" : path + ".<<";
+  std::vector<YAML::Node> sources;
+  if (merge->IsMap()) sources.push_back(*merge);
+  else if (merge->IsSequence())
+    for (size_t i = 0; i < merge->size(); ++i) sources.push_back((*merge)[i]);
+  for (auto& s : sources) {
+    if (!s.IsMap()) fail(s, mpath, "must be an alias of a mapping (`<<: *name`) or a list of them (`<<: [*a, *b]`)");
+    resolve_merge_keys(s, mpath, depth + 1);
+  }
+  if (sources.empty()) fail(*merge, mpath, "must be an alias of a mapping (`<<: *name`) or a list of them (`<<: [*a, *b]`)");
+  n.remove(*merge_key);
+  for (auto& s : sources) add_missing(n, s, false);
+}
+
+// {name: NAME} for a bare name of a list, holding the file's own scalar (and so its line).
+YAML::Node named_mapping(const YAML::Node& name) {
+  YAML::Node m(YAML::NodeType::Map);
+  m.force_insert(std::string("name"), name);
+  return m;
+}
+
+// `defaults: {namespaces: {...}, bridges: {...}, links: {...}}`: keys every entry of that section gets unless it
+// sets them itself; a mapping both give (sysctls) is merged key by key, a list or value of the entry's own
+// wins whole. The per-entry parser then reads the merged keys as if each entry had them, so it checks them (a key
+// an entry's kind does not take is an error there, at the line in `defaults`).
+void apply_defaults(YAML::Node root) {
+  const YAML::Node d = std::as_const(root)["defaults"];
+  if (!d || d.IsNull()) return;
+  check_keys(d, "defaults", {"namespaces", "bridges", "links"});
+  for (const char* section : {"namespaces", "bridges", "links"}) {
+    const std::string dpath = std::string("defaults.") + section;
+    const YAML::Node def = d[section];
+    if (!def || def.IsNull()) continue;
+    if (!def.IsMap()) fail(def, dpath, "must be a mapping of the keys every entry gets");
+    if (def["name"]) fail(def["name"], dpath + ".name", "every entry has its own name; a default cannot give one");
+    const bool named = std::string_view(section) != "links";  // namespaces and bridges: the three forms
+    YAML::Node items = std::as_const(root)[section];
+    if (!items) continue;
+    if (items.IsSequence()) {
+      // A new list, so a bare name (`[ns1, ns2]`) can become {name: ns1, ...}; the name is the file's node.
+      YAML::Node out(YAML::NodeType::Sequence);
+      for (size_t i = 0; i < items.size(); ++i) {
+        const YAML::Node item = items[i];
+        // Initialised, never assigned: assigning one YAML::Node to another would rebind the file's node.
+        YAML::Node entry = named && item.IsScalar() ? named_mapping(item) : item;
+        if (entry.IsMap()) add_missing(entry, def, true);
+        out.push_back(entry);
+      }
+      root[section] = out;
+    } else if (items.IsMap() && named) {
+      for (auto it = items.begin(); it != items.end(); ++it) {
+        YAML::Node spec = it->second;
+        if (spec.IsNull() || spec.IsMap()) add_missing(spec, def, true);  // `ns1:` (empty) becomes a mapping in place
+      }
+    }
+  }
+}
+
+// Everything the file may hold beyond the lab itself, resolved into the lab's own keys.
+void prepare(YAML::Node root) {
+  resolve_merge_keys(root, "");
+  // Top-level keys starting with `x-` hold anchors only (as in Compose files): their aliases are resolved.
+  std::vector<YAML::Node> extensions;
+  for (auto it = root.begin(); it != root.end(); ++it)
+    if (it->first.IsScalar() && it->first.Scalar().starts_with("x-")) extensions.push_back(it->first);
+  for (auto& k : extensions) root.remove(k);
+  apply_defaults(root);
+}
+
+}  // namespace
+
+Topology parse_yaml(std::string_view text) {
+  YAML::Node root = load_one_document(text);
   if (!root.IsMap()) fail(root, "file", "must be a mapping with `name`, `namespaces`, `bridges`, `links`");
-  check_keys(root, "file", {"name", "pools", "namespaces", "bridges", "links"});
+  prepare(root);
+  check_keys(root, "file", {"name", "pools", "defaults", "namespaces", "bridges", "links"});
   Parser p;
   if (!root["name"]) fail(root, "name", "the lab needs a `name`");
   p.t.name = scalar(root["name"], "name");
