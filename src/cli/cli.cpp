@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <optional>
@@ -92,7 +93,8 @@ int main(int argc, char** argv) {
   if (app.get_subcommands({}).empty()) {  // not a verb we know: register all, so --help lists them
     set_requested_verb("");
     add_all_commands(app);
-    if (!verb.empty() && !app.get_subcommand_no_throw(verb)) {
+    const auto verbs = app.get_subcommands({});
+    if (!verb.empty() && std::none_of(verbs.begin(), verbs.end(), [&](const CLI::App* v) { return v->check_name(verb); })) {
       fmt::print(stderr, "ctnet: unknown verb '{}' (see ctnet --help)\n", printable(verb));
       return 2;
     }

@@ -6,6 +6,7 @@
 #include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
 
+#include <algorithm>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -24,6 +25,7 @@
 #include "kinds/vxlan.h"
 #include "link/link.h"
 #include "link/neigh.h"
+#include "ns/netns.h"
 #include "ns/ns_socket.h"
 #include "util/english.h"
 #include "util/error.h"
@@ -183,7 +185,7 @@ void add_addr_commands(CLI::App& app) {
       }
       if (a->out.json()) {
         json e{{"ifindex", l.index}, {"ifname", l.name}, {"flags", link_flags(l)}, {"mtu", l.mtu},
-               {"operstate", link::operstate_name(l.operstate)}, {"txqlen", l.txqlen}, {"addr_info", info}};
+               {"operstate", std::string(link::operstate_name(l.operstate))}, {"txqlen", l.txqlen}, {"addr_info", info}};
         if (l.mac) e["address"] = l.mac->str();
         if (!l.kind.empty()) e["kind"] = l.kind;
         if (!l.alias.empty()) e["ifalias"] = l.alias;
@@ -213,7 +215,7 @@ json route_json(const addr::Route& r, const std::map<int, std::string>& names, b
   if (r.src) j["prefsrc"] = r.src->str();
   if (r.metric) j["metric"] = r.metric;
   if (r.table != RT_TABLE_MAIN) j["table"] = r.table == RT_TABLE_LOCAL ? json("local") : json(r.table);
-  if (r.mtu) j["metrics"] = json::array({{{"mtu", r.mtu}}});
+  if (r.mtu) j["metrics"] = json::array({json{{"mtu", r.mtu}}});
   if (r.onlink) j["flags"] = json::array({"onlink"});
   return j;
 }
