@@ -548,7 +548,7 @@ void add_link_add(CLI::App& app) {
       if (!a->master.empty()) validate_ifname(a->master, "--master");
       kinds::veth::Spec s{.ns = a->ns, .name = a->name, .peer_ns = a->peer_ns.empty() ? a->ns : a->peer_ns, .peer_name = a->peer,
                           .mtu = mtu, .mac = mac, .master = a->master};
-      if (s.ns == s.peer_ns && s.name == s.peer) throw InvalidInput("--peer", "the two ends of a veth need different names in one namespace");
+      if (s.ns == s.peer_ns && s.name == s.peer_name) throw InvalidInput("--peer", "the two ends of a veth need different names in one namespace");
       kinds::veth::validate(s, "--");
       auto r = in_txn([&](kinds::Txn& txn) { return kinds::veth::apply(txn, s); });
       result["ifindex"] = r.index;
