@@ -212,13 +212,16 @@ TEST_F(IpVerbs, LinkAddKindsThroughTheirDrivers) {
   ASSERT_TRUE(v2);
   EXPECT_EQ(jv["peer"]["ifindex"], v2->index);
 
-  // macvlan on a veth parent in the same namespace.
-  auto mv = ctnet({"link", "add", "macvlan", "ctipmv", "--parent", "ctipv1", "--mode", "private", "--ns", a, "-o", "json"});
+  // macvlan on a veth parent in the same namespace (not a bridge port: the kernel refuses one, EBUSY).
+  ASSERT_EQ(ctnet({"link", "add", "veth", "ctipp1", "--peer", "ctipp2", "--peer-ns", b, "--ns", a}).exit_code, 0);
+  auto p1 = link::find(sa.rtnl, "ctipp1");
+  ASSERT_TRUE(p1);
+  auto mv = ctnet({"link", "add", "macvlan", "ctipmv", "--parent", "ctipp1", "--mode", "private", "--ns", a, "-o", "json"});
   ASSERT_EQ(mv.exit_code, 0) << mv.err;
   auto lmv = link::find(sa.rtnl, "ctipmv");
   ASSERT_TRUE(lmv);
   EXPECT_EQ(lmv->kind, "macvlan");
-  EXPECT_EQ(lmv->parent, v1->index);
+  EXPECT_EQ(lmv->parent, p1->index);
   EXPECT_EQ(json::parse(mv.out)["ifindex"], lmv->index);
 
   auto vx = ctnet({"link", "add", "vxlan", "ctipvx", "--vni", "4242", "--remote", "10.231.0.2", "--dstport", "4790", "--ns", a});
@@ -267,7 +270,7 @@ TEST_F(IpVerbs, LinkAddKindsThroughTheirDrivers) {
   EXPECT_EQ(count(), before);
 
   // `link del` takes them through the same drivers.
-  for (auto n : {"ctipmv", "ctipvx", "ctipv1", "ctipbr"}) EXPECT_EQ(ctnet({"link", "del", n, "--ns", a}).exit_code, 0) << n;
+  for (auto n : {"ctipmv", "ctipvx", "ctipv1", "ctipp1", "ctipbr"}) EXPECT_EQ(ctnet({"link", "del", n, "--ns", a}).exit_code, 0) << n;
   EXPECT_EQ(link::list(sa.rtnl).size(), 1u) << "only lo";
 }
 
