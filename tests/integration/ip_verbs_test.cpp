@@ -351,7 +351,8 @@ TEST_F(IpVerbs, PingOptions) {
   // Link-local with %iface (addresses without DAD, so they are usable at once).
   ASSERT_EQ(ctnet({"addr", "add", "fe80::231:1/64", "ctipa", "--ns", a}).exit_code, 0);
   ASSERT_EQ(ctnet({"addr", "add", "fe80::231:2/64", "ctipb", "--ns", b}).exit_code, 0);
-  auto ll = ctnet({"ping", a, "fe80::231:2%ctipa", "-c", "1"});
+  // Three echoes, two seconds each: the first waits for neighbour discovery, slow on a loaded machine.
+  auto ll = ctnet({"ping", a, "fe80::231:2%ctipa", "-c", "3", "-W", "2"});
   EXPECT_EQ(ll.exit_code, 0) << ll.out << ll.err;
 
   // A host that does not answer: a timeout, said as one (not an errno's text).
