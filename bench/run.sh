@@ -4,7 +4,7 @@ set -uo pipefail
 BUILD=${1:-build}
 cd "$(dirname "$0")/.."
 rc=0
-for part in bench/core.sh bench/topology.sh bench/explain.sh bench/cni.sh bench/portmap.sh bench/podman.sh bench/node.sh; do
+for part in bench/core.sh bench/ip.sh bench/topology.sh bench/explain.sh bench/cni.sh bench/portmap.sh bench/podman.sh bench/node.sh; do
   [ -x "$part" ] || continue
   echo "################ $part"
   "$part" "$BUILD" || rc=1

@@ -23,6 +23,28 @@ Prefix default_route(int family) {
   return Prefix(IpAddress::from_bytes(family, zero), 0);
 }
 
+Route parse_route(const nl::OwnedMessage& msg) {
+  const auto* rt = msg.header<rtmsg>();
+  auto a = nl::Attrs::of_message(msg.hdr(), sizeof(rtmsg));
+  Route r;
+  r.table = a.u32(RTA_TABLE).value_or(rt->rtm_table);
+  r.type = rt->rtm_type;
+  r.protocol = rt->rtm_protocol;
+  r.scope = rt->rtm_scope;
+  r.onlink = rt->rtm_flags & RTNH_F_ONLINK;
+  size_t alen = rt->rtm_family == AF_INET ? 4 : 16;
+  if (auto d = a.bytes(RTA_DST); d.size() == alen)
+    r.dst = Prefix(IpAddress::from_bytes(rt->rtm_family, d.data()), rt->rtm_dst_len);
+  else
+    r.dst = default_route(rt->rtm_family);
+  if (auto g = a.bytes(RTA_GATEWAY); g.size() == alen) r.gateway = IpAddress::from_bytes(rt->rtm_family, g.data());
+  if (auto p = a.bytes(RTA_PREFSRC); p.size() == alen) r.src = IpAddress::from_bytes(rt->rtm_family, p.data());
+  r.oif = static_cast<int>(a.u32(RTA_OIF).value_or(0));
+  r.metric = a.u32(RTA_PRIORITY).value_or(0);
+  if (const nlattr* metrics = a.get(RTA_METRICS)) r.mtu = nl::Attrs::of_nest(metrics).u32(RTAX_MTU).value_or(0);
+  return r;
+}
+
 namespace {
 nl::Message route_request(uint16_t type, uint16_t flags, const Route& r) {
   nl::Message m(type, flags);
@@ -74,13 +96,30 @@ bool remove(nl::Socket& s, const Route& r) {
   return true;
 }
 
-std::optional<int> lookup_oif(nl::Socket& s, const IpAddress& dst) {
-  nl::Message m(RTM_GETROUTE, 0);
+nl::Message get_request(const IpAddress& dst, int oif, const std::optional<IpAddress>& src) {
+  nl::Message m(RTM_GETROUTE, NLM_F_ACK);
   auto* rt = m.put_header<rtmsg>();
   rt->rtm_family = static_cast<uint8_t>(dst.family());
   rt->rtm_dst_len = static_cast<uint8_t>(dst.size() * 8);
   m.put(RTA_DST, dst.data(), dst.size());
-  m.hdr()->nlmsg_flags |= NLM_F_ACK;
+  if (src) {
+    rt->rtm_src_len = static_cast<uint8_t>(src->size() * 8);
+    m.put(RTA_SRC, src->data(), src->size());
+  }
+  if (oif) m.put_u32(RTA_OIF, static_cast<uint32_t>(oif));
+  return m;
+}
+
+Route get_route(nl::Socket& s, const IpAddress& dst, int oif, const std::optional<IpAddress>& src) {
+  nl::Message m = get_request(dst, oif, src);
+  nl::Reply r = s.exchange(m);
+  if (r.error) throw Error(fmt::format("no route to {}", dst.str()), r.error, r.kernel_text);
+  if (r.messages.empty()) throw Error(fmt::format("no route to {}", dst.str()), EHOSTUNREACH);
+  return parse_route(r.messages.front());
+}
+
+std::optional<int> lookup_oif(nl::Socket& s, const IpAddress& dst) {
+  nl::Message m = get_request(dst);
   nl::Reply r = s.exchange(m);
   if (r.error || r.messages.empty()) return std::nullopt;
   auto a = nl::Attrs::of_message(r.messages.front().hdr(), sizeof(rtmsg));
@@ -99,23 +138,7 @@ std::vector<Route> list_routes(nl::Socket& s, int family, uint32_t table, bool a
     uint32_t t = a.u32(RTA_TABLE).value_or(rt->rtm_table);
     if (table && t != table) continue;
     if (rt->rtm_type != RTN_UNICAST && !all_types) continue;
-    Route r;
-    r.table = t;
-    r.type = rt->rtm_type;
-    r.protocol = rt->rtm_protocol;
-    r.scope = rt->rtm_scope;
-    r.onlink = rt->rtm_flags & RTNH_F_ONLINK;
-    size_t alen = rt->rtm_family == AF_INET ? 4 : 16;
-    if (auto d = a.bytes(RTA_DST); d.size() == alen)
-      r.dst = Prefix(IpAddress::from_bytes(rt->rtm_family, d.data()), rt->rtm_dst_len);
-    else
-      r.dst = default_route(rt->rtm_family);
-    if (auto g = a.bytes(RTA_GATEWAY); g.size() == alen) r.gateway = IpAddress::from_bytes(rt->rtm_family, g.data());
-    if (auto p = a.bytes(RTA_PREFSRC); p.size() == alen) r.src = IpAddress::from_bytes(rt->rtm_family, p.data());
-    r.oif = static_cast<int>(a.u32(RTA_OIF).value_or(0));
-    r.metric = a.u32(RTA_PRIORITY).value_or(0);
-    if (const nlattr* metrics = a.get(RTA_METRICS)) r.mtu = nl::Attrs::of_nest(metrics).u32(RTAX_MTU).value_or(0);
-    out.push_back(r);
+    out.push_back(parse_route(msg));
   }
   return out;
 }

@@ -32,6 +32,9 @@ struct Route {
 // metric (IPv6 takes metric 0 as 1024, IP6_RT_PRIO_USER). (TOS is not compared: ctnet sets none.)
 bool same_key(const Route& a, const Route& b);
 
+// A route as the kernel sends it (RTM_NEWROUTE in a dump or in a route-get answer).
+Route parse_route(const nl::OwnedMessage& m);
+
 // The destination of a default route: 0.0.0.0/0 or ::/0.
 Prefix default_route(int family);
 
@@ -42,6 +45,12 @@ nl::Message add_request(const Route& r, bool replace = false);
 nl::Message append_request(const Route& r);
 void add(nl::Socket& s, const Route& r, bool replace = false);
 bool remove(nl::Socket& s, const Route& r);  // idempotent
+// `ip route get`: RTM_GETROUTE for one destination without NLM_F_DUMP (the kernel resolves it as it would for a
+// packet: net/ipv4/route.c inet_rtm_getroute), optionally from `oif` and/or source `src`.
+nl::Message get_request(const IpAddress& dst, int oif = 0, const std::optional<IpAddress>& src = std::nullopt);
+// The route the kernel would take (dst is the host address asked for; type RTN_LOCAL for one of its own).
+// Throws Error with the kernel's text when there is none (ENETUNREACH, EHOSTUNREACH ...).
+Route get_route(nl::Socket& s, const IpAddress& dst, int oif = 0, const std::optional<IpAddress>& src = std::nullopt);
 // The interface the kernel would send a packet to `dst` through (a route lookup, RTM_GETROUTE without a dump:
 // its cost does not grow with the routing table), if any route leads there.
 std::optional<int> lookup_oif(nl::Socket& s, const IpAddress& dst);

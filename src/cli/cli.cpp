@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <optional>
@@ -13,6 +14,7 @@
 #include "kinds/txn.h"
 #include "ns/netns.h"
 #include "util/error.h"
+#include "util/names.h"
 
 namespace ctnet::cli {
 
@@ -31,6 +33,18 @@ std::string_view program_name(char** argv) {
   std::string_view self = argv[0];
   if (auto slash = self.rfind('/'); slash != std::string_view::npos) self.remove_prefix(slash + 1);
   return self;
+}
+}  // namespace
+
+namespace {
+void add_all_commands(CLI::App& app) {
+  add_core_commands(app);
+  add_ip_commands(app);  // adds `link add` to the core's `link`
+  add_topology_commands(app);
+  add_kind_commands(app);
+  add_node_commands(app);
+  add_cni_commands(app);
+  add_explain_command(app);
 }
 }  // namespace
 
@@ -60,9 +74,11 @@ int main(int argc, char** argv) {
     }
   }
 
+  std::string verb;
   for (size_t i = 1; i < args.size(); ++i)
     if (args[i][0] != '-') {
-      set_requested_verb(args[i]);
+      verb = args[i];
+      set_requested_verb(verb);
       break;
     }
 
@@ -71,21 +87,17 @@ int main(int argc, char** argv) {
                "ctnet"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "help for every verb");
+  app.set_version_flag("--version", std::string("ctnet ") + CTNET_VERSION);
   app.add_option("--host-netns", host_netns, "act as if this namespace (name, /path or pid:N) were the host (bridges and host ends go there)");
-  add_core_commands(app);
-  add_topology_commands(app);
-  add_kind_commands(app);
-  add_node_commands(app);
-  add_cni_commands(app);
-  add_explain_command(app);
-  if (app.get_subcommands({}).empty()) {  // not a verb we know: register all, so CLI11 explains
+  add_all_commands(app);
+  if (app.get_subcommands({}).empty()) {  // not a verb we know: register all, so --help lists them
     set_requested_verb("");
-    add_core_commands(app);
-    add_topology_commands(app);
-    add_kind_commands(app);
-    add_node_commands(app);
-    add_cni_commands(app);
-    add_explain_command(app);
+    add_all_commands(app);
+    const auto verbs = app.get_subcommands({});
+    if (!verb.empty() && std::none_of(verbs.begin(), verbs.end(), [&](const CLI::App* v) { return v->check_name(verb); })) {
+      fmt::print(stderr, "ctnet: unknown verb '{}' (see ctnet --help)\n", printable(verb));
+      return 2;
+    }
   }
   try {
     std::optional<NsGuard> in_host;

@@ -28,6 +28,7 @@
 #include "util/names.h"
 #include "topology/model.h"
 #include "topology/state.h"
+#include "util/english.h"
 
 namespace ctnet::cli {
 namespace {
@@ -211,11 +212,12 @@ void add_link_commands(CLI::App& app) {
   auto* l = app.add_subcommand("link", "links of any kind in a namespace: change, delete (`ctnet show` lists them)");
   l->require_subcommand(1);
   static std::string ns, name, new_name, mac, master, move_to;
-  static std::optional<uint32_t> mtu;
+  static std::optional<uint32_t> mtu, txqlen;
+  static std::optional<std::string> alias, promisc;
   static bool up = false, down = false, nomaster = false;
 
-  auto* set = l->add_subcommand("set", "change a link: up/down, MTU, MAC, name, master, namespace\n"
-                                        "  example: ctnet link set veth1 --ns ns1 --up --mtu 1400");
+  auto* set = l->add_subcommand("set", "change a link: up/down, MTU, MAC, name, master, namespace, alias, promisc, txqueuelen\n"
+                                        "  example: ctnet link set veth1 --ns ns1 --up --mtu 1400 --alias uplink --txqueuelen 500");
   set->add_option("NAME", name)->required();
   set->add_option("--ns", ns, "namespace the link is in: name, /path or pid:N (default: host)");
   set->add_flag("--up", up);
@@ -226,6 +228,9 @@ void add_link_commands(CLI::App& app) {
   set->add_option("--master", master, "enslave to this bridge");
   set->add_flag("--nomaster", nomaster, "release from its bridge")->excludes("--master");
   set->add_option("--netns", move_to, "move into this namespace (renamed on arrival with --name)");
+  set->add_option("--alias", alias, "IFLA_IFALIAS, up to 255 bytes of UTF-8 (\"\" clears it)");
+  set->add_option("--promisc", promisc, "on | off")->check(CLI::IsMember({"on", "off"}));
+  set->add_option("--txqueuelen,--qlen", txqlen, "transmit queue length in packets (0..4294967295)");
   set->callback([] {
     validate_ifname(name, "NAME");
     link::Change c;
@@ -237,6 +242,15 @@ void add_link_commands(CLI::App& app) {
       c.name = new_name;
     }
     if (!master.empty()) validate_ifname(master, "--master");
+    if (alias) {
+      validate_utf8(*alias, "--alias");
+      // The kernel refuses longer aliases (IFALIASZ - 1: net/core/dev.c dev_set_alias) with a bare ERANGE.
+      if (alias->size() > 255) throw InvalidInput("--alias", fmt::format("{} bytes is longer than 255", alias->size()));
+      if (alias->find('\0') != std::string::npos) throw InvalidInput("--alias", "contains a NUL byte");
+      c.alias = alias;
+    }
+    if (promisc) c.promisc = *promisc == "on";
+    c.txqlen = txqlen;
     if (!master.empty() && !move_to.empty())
       throw InvalidInput("--master", "cannot be combined with --netns (the kernel moves the link first); run a second "
                                      "`link set` with --ns of the new namespace");
@@ -253,7 +267,7 @@ void add_link_commands(CLI::App& app) {
       auto m = link::find(where.rtnl, master);
       if (!m) throw InvalidInput("--master", fmt::format("no bridge '{}' in {}", master, ns.empty() ? "the host" : "'" + ns + "'"));
       if (m->kind != "bridge")
-        throw InvalidInput("--master", fmt::format("'{}' is a {} link, not a bridge", master, m->kind.empty() ? "physical" : m->kind));
+        throw InvalidInput("--master", fmt::format("'{}' is {} link, not a bridge", master, article(m->kind.empty() ? "physical" : m->kind)));
       c.master = m->index;
     }
     if (nomaster) c.master = 0;
@@ -286,27 +300,85 @@ void add_link_commands(CLI::App& app) {
 }
 
 void add_ping(CLI::App& app) {
-  static std::string ns, target;
-  static int count = 3;
-  static double timeout = 1.0;
-  auto* p = app.add_subcommand("ping", "ICMP echo from inside a namespace, sent by ctnet itself\n  example: ctnet ping ns1 10.20.0.3 -c 3");
+  static std::string ns, target, source, pmtu;
+  static int count = 3, size = 56;
+  static std::optional<int> ttl;
+  static double timeout = 1.0, interval = 0.2;
+  auto* p = app.add_subcommand("ping", "ICMP echo from inside a namespace, sent by ctnet itself (options as iputils ping)\n"
+                                       "  example: ctnet ping ns1 10.20.0.3 -c 3 -s 1472 -M do\n"
+                                       "  example: ctnet ping ns1 fe80::1%eth0 -I eth0");
   p->add_option("NS", ns, "namespace name, /path/to/nsfile or pid:N")->required();
-  p->add_option("ADDRESS", target)->required();
-  p->add_option("-c,--count", count, "echoes to send")->check(CLI::Range(1, 10000));
-  p->add_option("-W,--timeout", timeout, "seconds to wait for each reply");
+  p->add_option("ADDRESS", target, "IPv4 or IPv6 address; a link-local one with %IFACE (fe80::1%eth0)")->required();
+  p->add_option("-c,--count", count, "echoes to send (1..10000)");
+  p->add_option("-W,--timeout", timeout, "seconds to wait for each reply (more than 0)");
+  p->add_option("-i,--interval", interval, "seconds between echoes (at least 0.2)");
+  p->add_option("-s,--size", size, "payload bytes (0..65507 IPv4, 0..65527 IPv6); 56 by default, as ping");
+  p->add_option("-M", pmtu, "do: set DF, refuse what exceeds the path MTU; dont: let the kernel fragment")
+      ->check(CLI::IsMember({"do", "dont", "want"}));
+  p->add_option("-I,--interface", source, "send through this link (IFACE) or from this address of the namespace (ADDR)");
+  p->add_option("-t,--ttl", ttl, "IPv4 TTL / IPv6 hop limit (1..255)");
   p->callback([] {
-    IpAddress a = IpAddress::parse(target, "ADDRESS");
-    NetNs n = NetNs::open(ns, "NS");
-    PingOptions o{.count = count, .timeout = std::chrono::milliseconds(static_cast<int>(timeout * 1000))};
-    auto r = ping(n, a, o);
-    for (size_t i = 0; i < r.rtt_ms.size(); ++i) {
-      if (r.rtt_ms[i]) fmt::print("reply from {}: seq={} time={:.3f} ms\n", a.str(), i + 1, *r.rtt_ms[i]);
-      else fmt::print("no reply from {}: seq={}\n", a.str(), i + 1);
+    // Everything is checked before the first echo, each error naming its option.
+    std::string addr_text = target, scope;
+    if (auto pct = target.find('%'); pct != std::string::npos) {
+      addr_text = target.substr(0, pct);
+      scope = target.substr(pct + 1);
     }
-    fmt::print("--- {} from {}: {} sent, {} received", a.str(), ns, r.sent, r.received);
+    IpAddress a = IpAddress::parse(addr_text, "ADDRESS");
+    PingOptions o{.count = count,
+                  .interval = std::chrono::milliseconds(static_cast<int64_t>(interval * 1000)),
+                  .timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout * 1000)),
+                  .size = size,
+                  .ttl = ttl,
+                  .pmtu = pmtu == "do" ? PmtuDisc::do_ : pmtu == "dont" ? PmtuDisc::dont : PmtuDisc::kernel_default};
+    if (timeout > 0 && o.timeout.count() == 0) o.timeout = std::chrono::milliseconds(1);
+    const bool link_local = a.is_v6() && a.data()[0] == 0xfe && (a.data()[1] & 0xc0) == 0x80;
+    if (!scope.empty() && !link_local)
+      throw InvalidInput("ADDRESS", fmt::format("'%{}' is for link-local addresses (fe80::/10), not {}", scope, a.str()));
+    if (!scope.empty()) validate_ifname(scope, "ADDRESS");
+    std::optional<IpAddress> src;
+    if (!source.empty()) {
+      if (auto sa = IpAddress::try_parse(source)) src = sa;
+      else validate_ifname(source, "-I");
+    }
+    validate(o, a.family());
+    NsSocket where = NsSocket::open(ns, "NS");
+    if (!scope.empty()) {
+      auto l = link::find(where.rtnl, scope);
+      if (!l) throw InvalidInput("ADDRESS", fmt::format("no link '{}' in '{}' for %{}", scope, ns, scope));
+      o.scope_ifindex = l->index;
+    }
+    if (src) {
+      bool ours = false;
+      for (auto& x : addr::list(where.rtnl, 0, src->family()))
+        if (x.prefix.address() == *src) ours = true, o.scope_ifindex = o.scope_ifindex ? o.scope_ifindex : x.index;
+      if (!ours) throw InvalidInput("-I", fmt::format("{} is not an address of namespace '{}'", src->str(), ns));
+      o.source = src;
+    } else if (!source.empty()) {
+      if (!link::find(where.rtnl, source)) throw InvalidInput("-I", fmt::format("no link '{}' in '{}'", source, ns));
+      o.bind_dev = source;
+    }
+    if (link_local && !o.scope_ifindex)
+      throw InvalidInput("ADDRESS", fmt::format("{} is link-local: say which link with %IFACE ({}%eth0) or -I IFACE", a.str(), a.str()));
+    auto r = ping(where.ns, a, o);
+    const std::string shown = scope.empty() ? a.str() : a.str() + "%" + scope;
+    for (size_t i = 0; i < r.echoes.size(); ++i) {
+      const Echo& e = r.echoes[i];
+      if (e.rtt_ms)
+        fmt::print("{} bytes from {}: seq={}{} time={:.3f} ms\n", 8 + size, shown, i + 1, e.ttl ? fmt::format(" ttl={}", e.ttl) : "",
+                   *e.rtt_ms);
+      else if (!e.error.empty()) fmt::print("{}: seq={}: {}\n", shown, i + 1, e.error);
+      else fmt::print("no reply from {}: seq={} (timeout after {} s)\n", shown, i + 1, timeout);
+    }
+    fmt::print("--- {} from {}: {} sent, {} received", shown, ns, r.sent, r.received);
     if (r.ok()) fmt::print(", rtt min/avg/max = {:.3f}/{:.3f}/{:.3f} ms", r.min_ms(), r.avg_ms(), r.max_ms());
     fmt::print("\n");
-    if (!r.ok()) throw Error(fmt::format("{} is unreachable from {}", a.str(), ns), EHOSTUNREACH);
+    if (r.ok()) return;
+    // An echo the kernel refused (or an ICMP error) says why; otherwise it is a timeout, not an errno.
+    for (auto& e : r.echoes)
+      if (!e.error.empty()) throw Error(fmt::format("{} is unreachable from {}: {}", shown, ns, e.error));
+    throw Error(fmt::format("{} is unreachable from {}: no reply within {} s to any of {}", shown, ns, timeout,
+                            plural(r.sent, "echo request")));
   });
 }
 
@@ -323,14 +395,42 @@ json link_json(const LinkView& lv) {
   return j;
 }
 
+// `show --brief`: `ip -br addr` lines (name@peer, operstate, addresses), `ip -j -br addr` objects in JSON.
+template <class Shown>
+void print_brief(const std::vector<NsView>& spaces, Shown&& shown, bool one_ns, bool as_json) {
+  json j = json::array();
+  for (auto& sp : spaces) {
+    const std::string where = sp.is_host() ? "host" : sp.name;
+    for (auto& lv : sp.links) {
+      if (!shown(sp, lv)) continue;
+      const auto& l = lv.link;
+      std::string state(link::operstate_name(l.operstate));
+      if (as_json) {
+        json addrs = json::array();
+        for (auto& a : lv.addresses) addrs.push_back({{"local", a.address().str()}, {"prefixlen", a.length()}});
+        j.push_back({{"namespace", where}, {"ifname", l.name}, {"operstate", state}, {"addr_info", addrs}});
+        continue;
+      }
+      std::string addrs;
+      for (auto& a : lv.addresses) addrs += a.str() + " ";
+      std::string name = lv.peer ? l.name + "@" + lv.peer->ifname : l.name;
+      if (one_ns) fmt::print("{:<16} {:<14} {}\n", name, state, addrs);
+      else fmt::print("{:<12} {:<16} {:<14} {}\n", where, name, state, addrs);
+    }
+  }
+  if (as_json) std::cout << j.dump(2) << "\n";
+}
+
 void add_show(CLI::App& app) {
   static std::string ns;
   static Output out;
-  static bool all_links = false;
+  static bool all_links = false, brief = false;
   auto* s = app.add_subcommand("show", "namespaces, their links, peers (namespace and bridge of the other end), addresses\n"
-                                       "  example: ctnet show ns1 -o json");
+                                       "  example: ctnet show ns1 -o json\n  example: ctnet show ns1 --brief   (as `ip -br addr`)");
   s->add_option("NS", ns, "only this namespace (name, /path/to/nsfile or pid:N)");
   s->add_flag("--all-links", all_links, "also host links that are not bridges or veths");
+  s->add_flag("-b,--brief", brief, "one line per link: name, state, addresses (as `ip -br addr`; with a namespace column "
+                                   "unless NS is given)");
   add_output_option(s, out);
   s->callback([] {
     // With NS, the inventory holds that namespace alone.
@@ -340,6 +440,7 @@ void add_show(CLI::App& app) {
       return all_links || lv.link.kind == "bridge" || lv.link.kind == "veth" || lv.link.kind == "macvlan" ||
              lv.link.kind == "vxlan";
     };
+    if (brief) return print_brief(spaces, shown, !ns.empty(), out.json());
     if (out.json()) {
       json j = json::array();
       for (auto& sp : spaces) {

@@ -16,6 +16,7 @@
 #include "sriov/attach.h"
 #include "util/error.h"
 #include "util/names.h"
+#include "util/english.h"
 
 namespace ctnet::cli {
 namespace {
@@ -42,7 +43,7 @@ void add_subif_verbs(CLI::App& app, ops::SubifKind kind) {
 
   auto a = std::make_shared<SubifArgs>();
   a->mode = mv ? "bridge" : "l2";
-  auto* add = top->add_subcommand("add", fmt::format("add a {} on a host link to namespace NS", k));
+  auto* add = top->add_subcommand("add", fmt::format("add {} on a host link to namespace NS\n  example: ctnet {} add ns1 --parent ctv0 --addr 10.30.0.2/24", article(k), k));
   add->add_option("NS", a->ns, "target namespace (name, /path or pid:N)")->required();
   add->add_option("--parent", a->parent, "parent link on the host (never the uplink you depend on)")->required();
   add->add_option("--name", a->name, "name inside the namespace")->capture_default_str();
@@ -87,7 +88,7 @@ void add_subif_verbs(CLI::App& app, ops::SubifKind kind) {
   });
 
   auto d = std::make_shared<SubifArgs>();
-  auto* del = top->add_subcommand("del", fmt::format("remove a {} from namespace NS (nothing to do is fine)", k));
+  auto* del = top->add_subcommand("del", fmt::format("remove {} from namespace NS (nothing to do is fine)\n  example: ctnet {} del ns1 --name eth0", article(k), k));
   del->add_option("NS", d->ns, "namespace (name, /path or pid:N)")->required();
   del->add_option("--name", d->name, "name inside the namespace")->capture_default_str();
   del->callback([d, kind, k] {
@@ -98,7 +99,7 @@ void add_subif_verbs(CLI::App& app, ops::SubifKind kind) {
   auto sh = std::make_shared<SubifArgs>();
   auto routes = std::make_shared<std::vector<std::string>>();
   auto* shim = top->add_subcommand(
-      "shim", fmt::format("host-side {} on PARENT so the host reaches its own {} children", k, k));
+      "shim", fmt::format("host-side {} on PARENT so the host reaches its own {} children\n  example: ctnet {} shim --parent ctv0 --addr 10.30.0.254/32 --route 10.30.0.0/24", k, k, k));
   shim->add_option("--parent", sh->parent, "parent link")->required();
   sh->addrs.resize(1);
   shim->add_option("--addr", sh->addrs[0], "the shim's address (CIDR)")->required();
@@ -117,7 +118,7 @@ void add_subif_verbs(CLI::App& app, ops::SubifKind kind) {
   });
 
   auto su = std::make_shared<SubifArgs>();
-  auto* unshim = top->add_subcommand("shim-del", fmt::format("remove the host-side {} shim", k));
+  auto* unshim = top->add_subcommand("shim-del", fmt::format("remove the host-side {} shim\n  example: ctnet {} shim-del --parent ctv0", k, k));
   su->name.clear();
   unshim->add_option("--name", su->name, "name of the shim");
   unshim->add_option("--parent", su->parent, "its parent (names the default shim-PARENT)");
@@ -130,24 +131,6 @@ void add_subif_verbs(CLI::App& app, ops::SubifKind kind) {
 }
 
 // ---------------- SR-IOV ----------------
-
-// Runs `step` in a transaction and commits it. When it fails, the rollback runs at once, and what it could not
-// remove is added to the error (stderr).
-template <class Step>
-auto in_txn(Step&& step) {
-  kinds::Txn txn;
-  try {
-    auto r = step(txn);
-    txn.commit();
-    return r;
-  } catch (const InvalidInput&) {
-    throw;  // refused before anything was made
-  } catch (const std::exception& e) {
-    auto errors = txn.rollback();
-    if (errors.empty()) throw;
-    throw Error(fmt::format("{}; the rollback could not remove: {}", e.what(), fmt::join(errors, "; ")));
-  }
-}
 
 std::string onoff(const std::optional<bool>& b) { return !b ? "-" : *b ? "on" : "off"; }
 
@@ -210,7 +193,7 @@ void add_sriov_verbs(CLI::App& app) {
   top->add_option("--state-dir", paths->state_dir, "where VF allocations are recorded")->capture_default_str();
 
   auto out = std::make_shared<Output>();
-  auto* list = top->add_subcommand("list", "physical functions, their VFs and the VFs' settings");
+  auto* list = top->add_subcommand("list", "physical functions, their VFs and the VFs' settings\n  example: ctnet sriov list -o json");
   add_output_option(list, *out);
   list->callback([paths, out] {
     auto host = NsSocket::current();
@@ -270,7 +253,7 @@ void add_sriov_verbs(CLI::App& app) {
   });
 
   auto nv = std::make_shared<std::pair<std::string, int>>();
-  auto* numvfs = top->add_subcommand("numvfs", "set the number of VFs of PF (0 removes them)");
+  auto* numvfs = top->add_subcommand("numvfs", "set the number of VFs of PF (0 removes them)\n  example: ctnet sriov numvfs enp3s0f0 4");
   numvfs->add_option("PF", nv->first, "physical function (netdev)")->required();
   numvfs->add_option("N", nv->second, "VF count")->required()->check(CLI::NonNegativeNumber);
   numvfs->callback([paths, nv] {
@@ -288,7 +271,7 @@ void add_sriov_verbs(CLI::App& app) {
     SettingArgs set;
   };
   auto at = std::make_shared<AttachArgs>();
-  auto* attach = top->add_subcommand("attach", "hand a VF of PF to namespace NS, configured through the PF");
+  auto* attach = top->add_subcommand("attach", "hand a VF of PF to namespace NS, configured through the PF\n  example: ctnet sriov attach ns1 --pf enp3s0f0 --vlan 100 --addr 10.40.0.2/24");
   attach->add_option("NS", at->spec.netns, "target namespace (name, /path or pid:N)")->required();
   attach->add_option("--pf", at->spec.pf, "physical function (netdev)")->required();
   attach->add_option("--vf", at->vf, "VF index (default: the first free VF)")->check(CLI::NonNegativeNumber);
@@ -320,7 +303,7 @@ void add_sriov_verbs(CLI::App& app) {
     SettingArgs set;
   };
   auto st = std::make_shared<SetArgs>();
-  auto* set = top->add_subcommand("set", "configure VF N of PF through the PF without moving it (e.g. a DPDK VF)");
+  auto* set = top->add_subcommand("set", "configure VF N of PF through the PF without moving it (e.g. a DPDK VF)\n  example: ctnet sriov set enp3s0f0 2 --trust on");
   set->add_option("PF", st->pf, "physical function (netdev)")->required();
   set->add_option("VF", st->vf, "VF index")->required()->check(CLI::NonNegativeNumber);
   st->set.add_to(set);
@@ -334,7 +317,7 @@ void add_sriov_verbs(CLI::App& app) {
   });
 
   auto dt = std::make_shared<std::pair<std::string, std::string>>();
-  auto* detach = top->add_subcommand("detach", "give the VF attached as NAME in NS back to the host, settings restored");
+  auto* detach = top->add_subcommand("detach", "give the VF attached as NAME in NS back to the host, settings restored\n  example: ctnet sriov detach ns1 --name eth0");
   detach->add_option("NS", dt->first, "namespace (may already be deleted)")->required();
   detach->add_option("--name", dt->second, "its name inside the namespace")->required();
   detach->callback([paths, dt] {

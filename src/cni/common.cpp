@@ -11,6 +11,7 @@
 #include "util/error.h"
 #include "util/json_get.h"
 #include "util/names.h"
+#include "util/english.h"
 
 namespace ctnet::cni {
 
@@ -108,7 +109,7 @@ void OneInterfacePlugin::check_link(nl::Socket& cs) {
   if (kind_.empty()) return;
   auto l = link::find(cs, inv_.ifname);
   if (!l || l->kind != kind_)
-    throw CniError(kPluginFailure, fmt::format("CHECK: {} is not a {} link in the container", inv_.ifname, kind_));
+    throw CniError(kPluginFailure, fmt::format("CHECK: {} is not {} link in the container", inv_.ifname, article(kind_)));
 }
 
 Result OneInterfacePlugin::add_interface(kinds::Txn& txn, const std::function<int()>& make) {

@@ -27,6 +27,7 @@
 #include "ns/ns_socket.h"
 #include "ns/sysctl.h"
 #include "util/error.h"
+#include "util/english.h"
 
 namespace ctnet::explain {
 
@@ -880,7 +881,7 @@ Result Walker::run() {
   p.sport = req_.sport;
   p.size = req_.size;
   if (p.size && p.size < min_size(p))
-    throw InvalidInput("--size", fmt::format("{} bytes are fewer than the headers of a {} packet ({})", p.size, to_string(p.proto), min_size(p)));
+    throw InvalidInput("--size", fmt::format("{} are fewer than the headers of {} packet ({})", plural(p.size, "byte"), article(to_string(p.proto)), min_size(p)));
   if (req_.dst_ns) target_ns_ = &*req_.dst_ns, target_ = req_.dst;
   try {
     walk_l3(&src, p, 0, "", 0);

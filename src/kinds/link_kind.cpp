@@ -13,6 +13,7 @@
 
 #include "addr/route.h"
 #include "util/error.h"
+#include "util/english.h"
 
 namespace ctnet::kinds {
 
@@ -92,7 +93,7 @@ Removal remove_link(Txn& txn, const Made& m) { return remove_created_link(txn, m
 std::vector<std::string> compare_link(const link::Link& l, std::string_view kind, uint32_t mtu, int master) {
   std::vector<std::string> d;
   if (!kind.empty() && l.kind != kind)
-    d.push_back(fmt::format("is a {} link, not {}", l.kind.empty() ? "device" : l.kind, kind));
+    d.push_back(fmt::format("is {} link, not {}", article(l.kind.empty() ? "device" : l.kind), article(kind)));
   if (!l.is_up()) d.push_back("is down");
   if (mtu && l.mtu != mtu) d.push_back(fmt::format("mtu {} (want {})", l.mtu, mtu));
   if (master >= 0 && l.master != master) d.push_back(master ? "is not a port of its bridge" : "is enslaved to a bridge");
@@ -190,8 +191,8 @@ Removal remove_link_setting(Txn& txn, const Made& m) {
 std::optional<link::Link> link_to_repair(NsSocket& s, const std::string& name, std::string_view kind) {
   auto l = link::find(s.rtnl, name);
   if (l && l->kind != kind)
-    throw Error(fmt::format("cannot repair {} {} in '{}': it is a {} link", kind, name, s.ns.label(),
-                            l->kind.empty() ? "device" : l->kind),
+    throw Error(fmt::format("cannot repair {} {} in '{}': it is {} link", kind, name, s.ns.label(),
+                            article(l->kind.empty() ? "device" : l->kind)),
                 EEXIST);
   return l;
 }

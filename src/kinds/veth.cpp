@@ -6,6 +6,7 @@
 #include "link/veth.h"
 #include "util/error.h"
 #include "util/names.h"
+#include "util/english.h"
 
 namespace ctnet::kinds::veth {
 
@@ -84,7 +85,7 @@ void repair(Txn& txn, const Spec& spec) {
     NsSocket& s = txn.open(*ns);
     auto l = link::find(s.rtnl, *name);
     if (!l) throw Error(fmt::format("cannot repair veth {}: its other end is gone; remove it and run again", where(s, *name)), ENODEV);
-    if (l->kind != "veth") throw Error(fmt::format("cannot repair {}: it is a {} link, not a veth", where(s, *name), l->kind), EEXIST);
+    if (l->kind != "veth") throw Error(fmt::format("cannot repair {}: it is {} link, not a veth", where(s, *name), article(l->kind.empty() ? "device" : l->kind)), EEXIST);
     if (spec.mtu && l->mtu != spec.mtu) link::change(s.rtnl, l->index, {.mtu = spec.mtu}, "cannot set the MTU of " + where(s, *name));
     std::optional<int> m;
     if (!master->empty() && l->master != index_of(s, *master)) m = index_of(s, *master);

@@ -13,6 +13,7 @@
 #include "link/link.h"
 #include "util/error.h"
 #include "util/names.h"
+#include "util/english.h"
 
 namespace ctnet::kinds::vf {
 
@@ -84,7 +85,7 @@ const sriov::Vf& pick(const sriov::Pf& pf, const sriov::AttachSpec& spec, const 
   for (auto& v : pf.vfs)
     if ((spec.vf && v.index == *spec.vf) || (spec.pci && v.pci == want_pci)) vf = &v;
   if (!vf)
-    throw Error(spec.vf ? fmt::format("{} has no VF {} ({} VFs enabled)", pf.name, *spec.vf, pf.num_vfs)
+    throw Error(spec.vf ? fmt::format("{} has no VF {} ({} enabled)", pf.name, *spec.vf, plural(pf.num_vfs, "VF"))
                         : fmt::format("{} is not a VF of {}", want_pci, pf.name),
                 ENOENT);
   if (auto* r = allocated(vf->pci))

@@ -15,6 +15,7 @@
 #include "link/macvlan.h"
 #include "util/error.h"
 #include "util/names.h"
+#include "util/english.h"
 
 namespace ctnet::kinds::vrf {
 
@@ -85,7 +86,7 @@ link::Vrf ensure(Txn& txn, const Spec& spec) {
     taken.insert(v.table);
   }
   if (auto l = link::find(s.rtnl, spec.name))
-    throw Conflict(fmt::format("'{}' in '{}' is a {} link, not a VRF", spec.name, s.ns.label(), l->kind.empty() ? "device" : l->kind));
+    throw Conflict(fmt::format("'{}' in '{}' is {} link, not a VRF", spec.name, s.ns.label(), article(l->kind.empty() ? "device" : l->kind)));
   const uint32_t table = spec.table ? spec.table : addr::first_free_table(s.rtnl, 1, taken);
   nl::Message m = link::vrf_request(spec.name, table);
   int err = 0;

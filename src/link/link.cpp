@@ -61,6 +61,12 @@ std::optional<Link> find_one(nl::Socket& s, nl::Message m) {
 }
 }  // namespace
 
+std::string_view operstate_name(uint8_t operstate) {
+  // Indexed by IF_OPER_* (linux/if.h: RFC 2863 ifOperStatus), as iproute2 ip/ipaddress.c oper_states.
+  static constexpr std::string_view names[] = {"UNKNOWN", "NOTPRESENT", "DOWN", "LOWERLAYERDOWN", "TESTING", "DORMANT", "UP"};
+  return operstate < std::size(names) ? names[operstate] : "UNKNOWN";
+}
+
 std::optional<Link> find(nl::Socket& s, std::string_view name) { return find_one(s, get_request(name, 0)); }
 std::optional<Link> find(nl::Socket& s, int index) { return find_one(s, get_request({}, index)); }
 

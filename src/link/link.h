@@ -41,6 +41,8 @@ struct Link {
 };
 
 Link parse(const nl::OwnedMessage& m);
+// IF_OPER_* as `ip` prints it: "UP", "DOWN", "UNKNOWN" (lo, tun), "LOWERLAYERDOWN", "DORMANT" ...
+std::string_view operstate_name(uint8_t operstate);
 
 std::optional<Link> find(nl::Socket& s, std::string_view name);
 std::optional<Link> find(nl::Socket& s, int index);

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "util/error.h"
+#include "util/english.h"
 
 namespace ctnet::link {
 
@@ -158,7 +159,7 @@ bool kernel_has_link_kind(std::string_view kind) {
   m.put_str(IFLA_INFO_KIND, kind);
   m.end_nest(info);
   int err = s.try_ack(m);
-  if (err == 0) throw Error(fmt::format("the kernel created a {} link without a parent while probing", kind));
+  if (err == 0) throw Error(fmt::format("the kernel created {} link without a parent while probing", article(kind)));
   return err != EOPNOTSUPP;
 }
 

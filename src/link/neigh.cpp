@@ -56,6 +56,27 @@ void set_neighbour(nl::Socket& s, int ifindex, const IpAddress& dst, const MacAd
   s.ack(m, fmt::format("cannot set neighbour {} lladdr {} on #{}", dst.str(), mac.str(), ifindex));
 }
 
+nl::Message neighbour_add_request(int ifindex, const IpAddress& dst, const MacAddress& mac) {
+  nl::Message m = request(RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_EXCL, dst.family(), ifindex, 0);
+  m.put(NDA_DST, dst.data(), dst.size());
+  m.put(NDA_LLADDR, mac.bytes.data(), mac.bytes.size());
+  return m;
+}
+
+void add_neighbour(nl::Socket& s, int ifindex, const IpAddress& dst, const MacAddress& mac) {
+  nl::Message m = neighbour_add_request(ifindex, dst, mac);
+  s.ack(m, fmt::format("cannot add neighbour {} lladdr {} on #{}", dst.str(), mac.str(), ifindex));
+}
+
+std::string_view neighbour_state_name(uint16_t state) {
+  static constexpr std::pair<uint16_t, std::string_view> names[] = {
+      {NUD_PERMANENT, "PERMANENT"}, {NUD_NOARP, "NOARP"},   {NUD_REACHABLE, "REACHABLE"}, {NUD_STALE, "STALE"},
+      {NUD_DELAY, "DELAY"},         {NUD_PROBE, "PROBE"},   {NUD_FAILED, "FAILED"},       {NUD_INCOMPLETE, "INCOMPLETE"}};
+  for (auto& [bit, name] : names)
+    if (state & bit) return name;
+  return "NONE";
+}
+
 bool remove_neighbour(nl::Socket& s, int ifindex, const IpAddress& dst) {
   nl::Message m = request(RTM_DELNEIGH, 0, dst.family(), ifindex, 0);
   m.put(NDA_DST, dst.data(), dst.size());
@@ -67,11 +88,13 @@ std::vector<Neighbour> list_neighbours(nl::Socket& s, int ifindex, int family) {
   // Strictly checked (NETLINK_GET_STRICT_CHK): the header's ifindex must be 0, the filter is NDA_IFINDEX
   // (net/core/neighbour.c, neigh_valid_dump_req).
   m.put_header<ndmsg>()->ndm_family = static_cast<uint8_t>(family);
-  m.put_u32(NDA_IFINDEX, static_cast<uint32_t>(ifindex));
+  if (ifindex) m.put_u32(NDA_IFINDEX, static_cast<uint32_t>(ifindex));
   std::vector<Neighbour> out;
   for (auto& msg : s.dump(m, "cannot list neighbours")) {
     const auto* h = msg.header<ndmsg>();
-    if (h->ndm_ifindex != ifindex || h->ndm_family != family) continue;
+    if (ifindex && h->ndm_ifindex != ifindex) continue;
+    if (family != AF_UNSPEC && h->ndm_family != family) continue;
+    if (h->ndm_family != AF_INET && h->ndm_family != AF_INET6) continue;  // bridge FDB entries (AF_BRIDGE)
     auto a = nl::Attrs::of_message(msg.hdr(), sizeof(ndmsg));
     auto dst = address_of(a.bytes(NDA_DST));
     if (!dst) continue;

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <optional>
+#include <string_view>
 #include <vector>
 
 #include "netlink/message.h"
@@ -22,9 +23,14 @@ struct Neighbour {
 // Adds or replaces a permanent entry.
 nl::Message neighbour_request(int ifindex, const IpAddress& dst, const MacAddress& mac);
 void set_neighbour(nl::Socket& s, int ifindex, const IpAddress& dst, const MacAddress& mac);
+// `ip neigh add`: a new permanent entry, NLM_F_EXCL (an entry for `dst` on the link already is EEXIST).
+nl::Message neighbour_add_request(int ifindex, const IpAddress& dst, const MacAddress& mac);
+void add_neighbour(nl::Socket& s, int ifindex, const IpAddress& dst, const MacAddress& mac);
 bool remove_neighbour(nl::Socket& s, int ifindex, const IpAddress& dst);  // false: there was none
-// The entries on `ifindex` of `family` (AF_INET, AF_INET6), one consistent dump.
+// The entries on `ifindex` (0: every link) of `family` (AF_INET, AF_INET6; AF_UNSPEC: both), one consistent dump.
 std::vector<Neighbour> list_neighbours(nl::Socket& s, int ifindex, int family);
+// "REACHABLE", "STALE", "PERMANENT" ... as `ip neigh` prints NUD_* states (the strongest bit when several).
+std::string_view neighbour_state_name(uint16_t state);
 
 struct FdbEntry {
   int ifindex = 0;

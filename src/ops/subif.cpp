@@ -18,6 +18,7 @@
 #include "ops/rollback.h"
 #include "util/error.h"
 #include "util/names.h"
+#include "util/english.h"
 
 namespace ctnet::ops {
 
@@ -90,8 +91,8 @@ bool remove_subif(const std::string& ns, SubifKind kind, const std::string& name
   auto l = link::find(s.rtnl, name);
   if (!l) return false;
   if (l->kind != to_string(kind))
-    throw Error(fmt::format("link '{}' in namespace '{}' is a {}, not of kind {}: not removing it", name, s.ns.label(),
-                            l->kind.empty() ? "device" : l->kind, to_string(kind)),
+    throw Error(fmt::format("link '{}' in namespace '{}' is {}, not {}: not removing it", name, s.ns.label(),
+                            article(l->kind.empty() ? "device" : l->kind), article(to_string(kind))),
                 EINVAL);
   const kinds::Made m{.kind = std::string(to_string(kind)), .ns = txn.ref(s), .name = name, .ifindex = l->index};
   return kinds::remove(txn, m) == kinds::Removal::removed;

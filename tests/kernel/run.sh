@@ -3,7 +3,7 @@
 # booted under QEMU, one VM per suite, with build/ctnet running inside the guest.
 #
 #   tests/kernel/run.sh BUILD_DIR [SUITE...]      (SUITE: subif, vrf, sriov-igb, sriov-netdevsim, explain-vlan,
-#                                                  legacy-forward; default: all)
+#                                                  legacy-forward, ip-verbs; default: all)
 #
 # Prepares the VM environment first (idempotent; downloads from Debian's mirror are cached in
 # ${VM_ROOT:-~/.cache/ctnet-vm}; netdevsim, which Debian's kernel lacks, is built there once from linux-source). A VM that cannot start is a failure, never a skip. Ends with "N passed, M failed"
@@ -13,7 +13,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 BUILD=${1:?usage: tests/kernel/run.sh BUILD_DIR [SUITE...]}
 shift
 SUITES=("$@")
-[ ${#SUITES[@]} -gt 0 ] || SUITES=(subif vrf sriov-igb sriov-netdevsim explain-vlan legacy-forward)
+[ ${#SUITES[@]} -gt 0 ] || SUITES=(subif vrf sriov-igb sriov-netdevsim explain-vlan legacy-forward ip-verbs)
 CTNET=$(cd "$BUILD" && pwd)/ctnet
 export VM_ROOT=${VM_ROOT:-$HOME/.cache/ctnet-vm}
 LOGDIR=${CTNET_KERNEL_LOGS:-$(cd "$BUILD" && pwd)/kernel-tests}
