@@ -1,10 +1,6 @@
 // Core verbs: ns, connect, attach, detach, ping, show, doctor.
-#include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <sched.h>
-#include <sys/mount.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -16,6 +12,7 @@
 #include "addr/address.h"
 #include "cli/commands.h"
 #include "link/link.h"
+#include "ns/exec.h"
 #include "ns/netns.h"
 #include "ns/ns_socket.h"
 #include "kinds/txn.h"
@@ -44,37 +41,11 @@ std::optional<Prefix> parse_prefix(const std::string& text, const char* field) {
 // mount namespace (so the caller's mounts are untouched) with /sys remounted to show the namespace's links and,
 // for a named namespace, each file of /etc/netns/NAME bind-mounted over its /etc counterpart (resolv.conf ...).
 // As a shell does, a command that is not found exits 127, one that cannot be run 126.
-[[noreturn]] void exec_in(const NetnsArg& where, std::vector<std::string> cmd) {
-  NetNs ns = where.open();
-  if (setns(ns.fd(), CLONE_NEWNET) != 0) throw_errno("cannot enter network namespace " + where.text);
-  if (unshare(CLONE_NEWNS) != 0) throw_errno("cannot make a private mount namespace");
-  if (mount("", "/", "none", MS_SLAVE | MS_REC, nullptr) != 0) throw_errno("cannot keep mounts from propagating to the host");
-  unsigned long sys_flags = 0;
-  if (umount2("/sys", MNT_DETACH) != 0) {  // not unmountable: overlay it (a read-only one only read-only)
-    struct statvfs st{};
-    if (statvfs("/sys", &st) == 0 && (st.f_flag & ST_RDONLY)) sys_flags = MS_RDONLY;
-  }
-  if (mount(where.short_name().c_str(), "/sys", "sysfs", sys_flags, nullptr) != 0) throw_errno("cannot mount /sys");
-  if (where.named()) {
-    const std::string dir = "/etc/netns/" + where.name;
-    if (DIR* d = opendir(dir.c_str())) {
-      while (dirent* e = readdir(d)) {
-        std::string_view f = e->d_name;
-        if (f == "." || f == "..") continue;
-        std::string from = dir + "/" + e->d_name, to = std::string("/etc/") + e->d_name;
-        if (mount(from.c_str(), to.c_str(), "none", MS_BIND, nullptr) != 0)
-          fmt::print(stderr, "ctnet: warning: cannot bind {} over {}: {}\n", from, to, std::strerror(errno));
-      }
-      closedir(d);
-    }
-  }
-  std::vector<char*> argv;
-  for (auto& a : cmd) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  execvp(argv[0], argv.data());
-  int err = errno;
-  fmt::print(stderr, "ctnet: cannot run {}: {}\n", cmd[0], std::strerror(err));
-  std::exit(err == ENOENT ? 127 : 126);
+// As `ip netns exec`: its own mount namespace, the namespace's /sys and /etc/netns files (ns/exec.h).
+void exec_in(const NetnsArg& where, const std::vector<std::string>& cmd) {
+  std::fflush(stdout);
+  const int rc = ns_exec::run_foreground(where.open(), where.name, where.short_name(), cmd);
+  if (rc != 0) std::exit(rc);  // the command's own status, not ctnet's "error" code
 }
 
 void add_ns_commands(CLI::App& app) {
