@@ -1,4 +1,4 @@
-// Topology verbs: up, down, status, check, graph, validate, labs, exec, logs, inspect.
+// Topology verbs: up, down, status, check, graph, validate, labs, exec, logs, inspect, impair.
 #include <fmt/format.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -6,11 +6,14 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <optional>
 
 #include "cli/commands.h"
 #include "explain/explain.h"
+#include "kinds/qdisc.h"
+#include "link/tc.h"
 #include "ns/netns.h"
 #include "topology/apply.h"
 #include "topology/check.h"
@@ -245,6 +248,102 @@ void run_up(const UpArgs& a) {
   if (a.check) run_check_verb(t, Output{});
 }
 
+// `ctnet impair LAB NS:IFNAME [--delay ..] [--clear]`: changes the netem of one veth end of a running lab and
+// keeps the record's copy of the topology in step (`status LAB` stays clean; `status FILE` shows the file
+// differs; `up FILE` brings the file's impairment back).
+void add_impair_command(CLI::App& app) {
+  struct Args {
+    std::string lab, endpoint;
+    std::map<std::string, std::string> values;  // option -> text
+    bool clear = false;
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("impair", "change the impairment (netem: delay, loss, rate ...) of one veth end of a lab "
+                                           "that is up\n  example: ctnet impair mylab ns1:eth0 --delay 20ms --loss 1%");
+  cmd->add_option("LAB", a->lab, "lab name")->required();
+  cmd->add_option("ENDPOINT", a->endpoint, "NAMESPACE:IFNAME of a veth end, as in the file ('host' for the host side)")->required();
+  for (const char* o : {"delay", "jitter", "loss", "rate", "corrupt", "duplicate", "reorder", "limit"})
+    cmd->add_option(fmt::format("--{}", o), a->values[o], fmt::format("netem {} (units as in the file's impair.{})", o, o));
+  cmd->add_flag("--clear", a->clear, "remove the impairment");
+  cmd->callback([a] {
+    namespace tc = link::tc;
+    validate_identifier(a->lab, "LAB", 64);
+    std::erase_if(a->values, [](const auto& kv) { return kv.second.empty(); });
+    if (a->clear && !a->values.empty()) throw InvalidInput("--clear", "cannot be combined with --" + a->values.begin()->first);
+    if (!a->clear && a->values.empty()) throw InvalidInput("impair", "give --delay, --loss, --rate ... or --clear");
+    tc::Netem n;
+    auto opt = [&](const std::string& key, auto& out, auto parse, const char* what) {
+      auto it = a->values.find(key);
+      if (it == a->values.end()) return;
+      auto v = parse(it->second);
+      if (!v) throw InvalidInput("--" + key, fmt::format("'{}' is not {}", it->second, what));
+      out = static_cast<std::remove_reference_t<decltype(out)>>(*v);
+    };
+    const char* percent = "a percentage from 0% to 100%";
+    opt("delay", n.delay_ns, tc::parse_time_ns, "a time with a unit (10ms, 500us, 1s)");
+    opt("jitter", n.jitter_ns, tc::parse_time_ns, "a time with a unit (2ms, 500us)");
+    opt("loss", n.loss, tc::parse_probability, percent);
+    opt("corrupt", n.corrupt, tc::parse_probability, percent);
+    opt("duplicate", n.duplicate, tc::parse_probability, percent);
+    opt("reorder", n.reorder, tc::parse_probability, percent);
+    opt("rate", n.rate, tc::parse_rate, "a rate (10mbit, 512kbit, 1gbit)");
+    opt("limit", n.limit, [](const std::string& s) -> std::optional<uint32_t> {
+      char* end = nullptr;
+      unsigned long v = std::strtoul(s.c_str(), &end, 10);
+      if (s.empty() || *end || v == 0 || v > UINT32_MAX) return std::nullopt;
+      return static_cast<uint32_t>(v);
+    }, "a number of packets (1 or more)");
+    if (a->values.count("rate") && n.rate == 0) throw InvalidInput("--rate", "must be at least 8bit");
+    if (!a->clear) {
+      kinds::qdisc::validate_netem(n, "--");
+      if (!tc::kernel_has_netem())
+        throw InvalidInput("impair", "this kernel has no netem (sch_netem: no /sys/module/sch_netem and no sch_netem.ko)");
+    }
+    const auto colon = a->endpoint.find(':');
+    if (colon == std::string::npos) throw InvalidInput("ENDPOINT", fmt::format("'{}' is not NAMESPACE:IFNAME", a->endpoint));
+    const std::string ns = a->endpoint.substr(0, colon), ifname = a->endpoint.substr(colon + 1);
+
+    LabLock lock(a->lab);
+    auto rec = Record::load(a->lab);
+    if (!rec) throw Error(fmt::format("lab '{}' is not up (no record in {})", a->lab, state_dir()));
+    Topology t = from_json(rec->spec());
+    Endpoint* end = nullptr;
+    for (auto& l : t.links)
+      if (l.kind == Kind::veth)
+        for (Endpoint* e : {&l.a, &l.b})
+          if (e->ns == ns && e->name == ifname) end = e;
+    if (!end) throw InvalidInput("ENDPOINT", fmt::format("'{}' is not a veth end of lab '{}'", a->endpoint, a->lab));
+    const std::string host = rec->host().spec;
+    const kinds::qdisc::Spec spec = kinds::qdisc::netem(ns == kHostNs ? host : ns, ifname, n);
+    const std::string key = object_key("qdisc", spec.ns, spec.dev);
+    const kinds::Made* recorded = nullptr;
+    for (const kinds::Made* m : rec->objects())
+      if (object_key(*m) == key) recorded = m;
+    {
+      RecordJournal journal(*rec);
+      kinds::Txn txn;
+      txn.set_journal(&journal);
+      if (a->clear) {
+        if (recorded) {
+          kinds::qdisc::remove(txn, *recorded);
+          rec->forget(*recorded);
+        }
+      } else if (recorded) {
+        kinds::qdisc::repair(txn, spec);  // replaces the lab's netem in place (or makes it again when gone)
+      } else {
+        kinds::qdisc::apply(txn, spec);
+      }
+      txn.commit();
+    }
+    if (a->clear) end->impair.reset();
+    else end->impair = n;
+    rec->set_spec(to_json(t));
+    rec->save(rec->complete());
+    if (a->clear) fmt::print("{}: no impairment on {}{}\n", a->lab, a->endpoint, recorded ? " (removed)" : " (there was none)");
+    else fmt::print("{}: {} on {}\n", a->lab, tc::describe(n), a->endpoint);
+  });
+}
+
 }  // namespace
 
 namespace {
@@ -345,6 +444,7 @@ void add_lab_process_commands(CLI::App& app) {
 }  // namespace
 
 void add_topology_commands(CLI::App& app) {
+  if (wanted("impair")) add_impair_command(app);
   if (wanted("up")) {
     auto a = std::make_shared<UpArgs>();
     auto* cmd = app.add_subcommand("up", "build a lab from FILE (no FILE: the seed's bridge scenario, lab 'seed'); "

@@ -71,6 +71,8 @@ std::vector<std::string> differences(nl::Socket& s, int ifindex, const Spec& spe
       d.push_back(fmt::format("tbf buffer {} ticks (want {})", have->tbf->buffer, want.tbf->buffer));
     if (have->tbf->limit != want.tbf->limit) d.push_back(fmt::format("tbf limit {} B (want {})", have->tbf->limit, want.tbf->limit));
   }
+  if (want.netem && have->netem)
+    for (auto& x : tc::differences(*have->netem, *want.netem)) d.push_back(x);
   if (want.htb_default && have->htb_default != want.htb_default)
     d.push_back(fmt::format("htb default class {:x} (want {:x})", have->htb_default.value_or(0), *want.htb_default));
   if (!spec.classes.empty()) {
@@ -117,6 +119,47 @@ Removal remove(Txn& txn, const Made& m) {
   if (err == ENOENT || err == EINVAL) return Removal::absent;  // gone meanwhile (EINVAL: another handle there now)
   if (err) throw Error(fmt::format("cannot delete the {} qdisc at {} of {} in '{}'", kind, place(parent), l->name, m.ns.label()), err, text);
   return Removal::removed;
+}
+
+void validate_netem(const tc::Netem& n, const std::string& p) {
+  if (n == tc::Netem{})
+    throw InvalidInput(p.empty() ? "impair" : p.substr(0, p.size() - 1),
+                       "sets nothing (give delay, jitter, loss, rate, corrupt, duplicate or reorder)");
+  if (n.delay_ns > 60'000'000'000ull)
+    throw InvalidInput(p + "delay", fmt::format("{} is more than the 60s a lab link may wait", tc::time_str(n.delay_ns)));
+  if (n.jitter_ns && !n.delay_ns) throw InvalidInput(p + "jitter", "needs `delay` (jitter varies the delay)");
+  if (n.jitter_ns > n.delay_ns)
+    throw InvalidInput(p + "jitter", fmt::format("{} is more than the delay {}: netem would clamp negative delays to 0 "
+                                                 "and reorder packets (use `reorder` for that)",
+                                                 tc::time_str(n.jitter_ns), tc::time_str(n.delay_ns)));
+  if (n.reorder && !n.delay_ns)
+    throw InvalidInput(p + "reorder", "needs `delay` (reordered packets skip the delay the others wait)");
+  if (n.limit == 0) throw InvalidInput(p + "limit", "must be at least 1 packet");
+}
+
+Spec netem(std::string ns, std::string dev, const tc::Netem& n) {
+  return Spec{.ns = std::move(ns), .dev = std::move(dev),
+              .qdisc = {.handle = kNetemHandle, .parent = tc::kRoot, .kind = "netem", .netem = n}, .classes = {}, .filters = {}};
+}
+
+Inspection inspect(Txn& txn, const Spec& spec) {
+  NsSocket& s = txn.open(spec.ns);
+  auto l = link::find(s.rtnl, spec.dev);
+  if (!l || !at(s.rtnl, l->index, spec.qdisc.parent)) return Inspection::missing();
+  return Inspection::of(l->index, differences(s.rtnl, l->index, spec));
+}
+
+void repair(Txn& txn, const Spec& spec) {
+  if (!inspect(txn, spec).present()) return apply(txn, spec);
+  replace(txn, spec);
+}
+
+void replace(Txn& txn, const Spec& spec) {
+  NsSocket& s = txn.open(spec.ns);
+  const int index = index_of(s, spec.dev);
+  nl::Message m = tc::replace_qdisc(index, spec.qdisc);
+  s.rtnl.ack(m, fmt::format("cannot change the {} qdisc at {} of {} in '{}'", spec.qdisc.kind, place(spec.qdisc.parent),
+                            spec.dev, s.ns.label()));
 }
 
 }  // namespace ctnet::kinds::qdisc

@@ -15,7 +15,9 @@ struct Spec {
   std::string peer_ns;           // namespace of the second end
   std::string peer_name;
   uint32_t mtu = 0;              // both ends; 0: the kernel's default (or the bridge's, as callers choose)
+  uint32_t peer_mtu = 0;         // the second end's, when it differs; 0: `mtu`
   std::optional<MacAddress> mac, peer_mac;
+  std::optional<uint32_t> txqlen, peer_txqlen;
   std::string master;            // bridge (in ns) the first end is a port of
   std::string peer_master;       // bridge (in peer_ns) the second end is a port of
   bool up = true, peer_up = true;

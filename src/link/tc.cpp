@@ -8,9 +8,15 @@
 #include <linux/rtnetlink.h>
 #include <linux/tc_act/tc_mirred.h>
 
+#include <sys/utsname.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cctype>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 
 #include "util/error.h"
 
@@ -25,6 +31,8 @@ tc_ratespec ratespec(uint64_t rate) {
 }
 
 void put_u64(nl::Message& m, uint16_t type, uint64_t v) { m.put(type, &v, sizeof v); }
+
+size_t nl_len(const nlattr* a) { return a->nla_len >= NLA_HDRLEN ? a->nla_len - NLA_HDRLEN : 0; }
 
 nl::Message request(uint16_t type, uint16_t flags, int ifindex, uint32_t handle, uint32_t parent, uint32_t info = 0) {
   nl::Message m(type, flags);
@@ -109,10 +117,177 @@ std::vector<U32Key> address_keys(const Prefix& p, bool source) {
   return keys;
 }
 
-nl::Message new_qdisc(int ifindex, const Qdisc& q) {
-  nl::Message m = request(RTM_NEWQDISC, NLM_F_CREATE | NLM_F_EXCL, ifindex, q.handle, q.parent);
-  m.put_str(TCA_KIND, q.kind);
-  if (q.kind == "tbf") {
+namespace {
+
+// A number and its unit ("10ms", "1.5mbit"); the unit is compared case-insensitively.
+std::optional<std::pair<double, std::string>> number_unit(std::string_view s) {
+  std::string text(s);
+  char* end = nullptr;
+  if (text.empty() || !(std::isdigit(static_cast<unsigned char>(text[0])) || text[0] == '.')) return std::nullopt;
+  const double v = std::strtod(text.c_str(), &end);
+  if (end == text.c_str() || !std::isfinite(v) || v < 0) return std::nullopt;
+  std::string unit(end);
+  for (auto& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return std::make_pair(v, unit);
+}
+
+std::optional<double> scale_of(const std::string& unit, std::initializer_list<std::pair<const char*, double>> table) {
+  for (auto& [name, f] : table)
+    if (unit == name) return f;
+  return std::nullopt;
+}
+
+uint32_t to_ticks(uint64_t ns) {
+  return static_cast<uint32_t>(std::min<double>(static_cast<double>(ns) / 1000.0 * ticks_per_usec(), UINT32_MAX));
+}
+
+}  // namespace
+
+std::optional<uint64_t> parse_time_ns(std::string_view s) {
+  auto nu = number_unit(s);
+  if (!nu) return std::nullopt;
+  auto f = scale_of(nu->second, {{"s", 1e9}, {"sec", 1e9}, {"ms", 1e6}, {"msec", 1e6}, {"us", 1e3}, {"usec", 1e3},
+                                 {"ns", 1}, {"nsec", 1}});
+  if (!f || nu->first * *f > 1e18) return std::nullopt;
+  return static_cast<uint64_t>(std::llround(nu->first * *f));
+}
+
+std::optional<uint32_t> parse_probability(std::string_view s) {
+  auto nu = number_unit(s);
+  if (!nu || (nu->second != "%" && !nu->second.empty()) || nu->first > 100) return std::nullopt;
+  return static_cast<uint32_t>(std::rint(nu->first / 100.0 * UINT32_MAX));  // tc's get_percent
+}
+
+std::optional<uint64_t> parse_rate(std::string_view s) {
+  auto nu = number_unit(s);
+  if (!nu) return std::nullopt;
+  // tc's get_rate64: SI prefixes on bits, "bps" on bytes.
+  auto f = scale_of(nu->second, {{"bit", 1}, {"kbit", 1e3}, {"mbit", 1e6}, {"gbit", 1e9}, {"tbit", 1e12},
+                                 {"bps", 8}, {"kbps", 8e3}, {"mbps", 8e6}, {"gbps", 8e9}});
+  if (!f || nu->first * *f / 8 > 1.8e19) return std::nullopt;
+  return static_cast<uint64_t>(std::llround(nu->first * *f / 8));
+}
+
+std::string time_str(uint64_t ns) {
+  if (ns && ns % 1000000000 == 0) return fmt::format("{}s", ns / 1000000000);
+  if (ns >= 1000000) return fmt::format("{:g}ms", static_cast<double>(ns) / 1e6);
+  if (ns && ns % 1000 == 0) return fmt::format("{}us", ns / 1000);
+  return fmt::format("{}ns", ns);
+}
+
+std::string probability_str(uint32_t p) { return fmt::format("{:.4g}%", static_cast<double>(p) / UINT32_MAX * 100.0); }
+
+std::string rate_str(uint64_t bytes_per_sec) {
+  const uint64_t bits = bytes_per_sec * 8;
+  for (auto [unit, f] : {std::pair{"gbit", 1000000000ull}, {"mbit", 1000000ull}, {"kbit", 1000ull}})
+    if (bits >= f && bits % f == 0) return fmt::format("{}{}", bits / f, unit);
+  return fmt::format("{}bit", bits);
+}
+
+namespace {
+// One line per field that is set (or differs), in tc's order.
+template <class F>
+void each_field(const Netem& a, const Netem& b, F&& f) {
+  f("delay", a.delay_ns != b.delay_ns, time_str(a.delay_ns), time_str(b.delay_ns), a.delay_ns || b.delay_ns);
+  f("jitter", a.jitter_ns != b.jitter_ns, time_str(a.jitter_ns), time_str(b.jitter_ns), a.jitter_ns || b.jitter_ns);
+  f("loss", a.loss != b.loss, probability_str(a.loss), probability_str(b.loss), a.loss || b.loss);
+  f("rate", a.rate != b.rate, rate_str(a.rate), rate_str(b.rate), a.rate || b.rate);
+  f("corrupt", a.corrupt != b.corrupt, probability_str(a.corrupt), probability_str(b.corrupt), a.corrupt || b.corrupt);
+  f("duplicate", a.duplicate != b.duplicate, probability_str(a.duplicate), probability_str(b.duplicate), a.duplicate || b.duplicate);
+  f("reorder", a.reorder != b.reorder, probability_str(a.reorder), probability_str(b.reorder), a.reorder || b.reorder);
+  f("limit", a.limit != b.limit, std::to_string(a.limit), std::to_string(b.limit), a.limit != 1000 || b.limit != 1000);
+}
+}  // namespace
+
+std::string describe(const Netem& n) {
+  std::string s;
+  each_field(n, n, [&](const char* name, bool, const std::string& v, const std::string&, bool set) {
+    if (set) s += fmt::format("{}{} {}", s.empty() ? "" : " ", name, v);
+  });
+  return s.empty() ? "no impairment" : s;
+}
+
+std::vector<std::string> differences(const Netem& have, const Netem& want) {
+  std::vector<std::string> d;
+  each_field(have, want, [&](const char* name, bool differs, const std::string& h, const std::string& w, bool) {
+    if (differs) d.push_back(fmt::format("{} {} (want {})", name, h, w));
+  });
+  return d;
+}
+
+bool kernel_has_netem() {
+  if (::access("/sys/module/sch_netem", F_OK) == 0) return true;
+  utsname u{};
+  ::uname(&u);
+  for (const char* list : {"modules.builtin", "modules.dep"}) {
+    std::ifstream f(fmt::format("/lib/modules/{}/{}", u.release, list));
+    std::string line;
+    while (std::getline(f, line))
+      if (line.find("/sch_netem.ko") != std::string::npos) return true;
+  }
+  return false;
+}
+
+namespace {
+
+// netem's TCA_OPTIONS is no nest: a struct tc_netem_qopt, then attributes (sch_netem.c parse_attr; tc's
+// q_netem.c). The latency and jitter go in the struct in ticks too, for kernels before 4.15 (no *64).
+void put_netem(nl::Message& m, const Netem& n) {
+  tc_netem_qopt o{};
+  o.latency = to_ticks(n.delay_ns);
+  o.jitter = to_ticks(n.jitter_ns);
+  o.limit = n.limit;
+  o.loss = n.loss;
+  o.duplicate = n.duplicate;
+  o.gap = n.reorder ? 1 : 0;  // as tc: reordering sends every other packet at once, with probability `reorder`
+  nlattr* opts = m.begin_nest(TCA_OPTIONS);
+  opts->nla_type = TCA_OPTIONS;  // without NLA_F_NESTED, as tc sends it
+  std::memcpy(m.reserve(sizeof o), &o, sizeof o);
+  if (n.reorder) {
+    tc_netem_reorder r{.probability = n.reorder, .correlation = 0};
+    m.put(TCA_NETEM_REORDER, &r, sizeof r);
+  }
+  if (n.delay_ns) put_u64(m, TCA_NETEM_LATENCY64, n.delay_ns);
+  if (n.jitter_ns) put_u64(m, TCA_NETEM_JITTER64, n.jitter_ns);
+  if (n.corrupt) {
+    tc_netem_corrupt c{.probability = n.corrupt, .correlation = 0};
+    m.put(TCA_NETEM_CORRUPT, &c, sizeof c);
+  }
+  if (n.rate) {
+    tc_netem_rate r{};
+    r.rate = n.rate >= (1ull << 32) ? UINT32_MAX : static_cast<uint32_t>(n.rate);
+    if (n.rate >= (1ull << 32)) put_u64(m, TCA_NETEM_RATE64, n.rate);
+    m.put(TCA_NETEM_RATE, &r, sizeof r);
+  }
+  m.end_nest(opts);
+}
+
+Netem parse_netem(const nlattr* opts) {
+  Netem n;
+  if (!opts || nl_len(opts) < sizeof(tc_netem_qopt)) return n;
+  const auto* data = reinterpret_cast<const uint8_t*>(opts) + NLA_HDRLEN;
+  tc_netem_qopt o;
+  std::memcpy(&o, data, sizeof o);
+  n.limit = o.limit, n.loss = o.loss, n.duplicate = o.duplicate;
+  n.delay_ns = static_cast<uint64_t>(static_cast<double>(o.latency) / ticks_per_usec() * 1000.0);
+  n.jitter_ns = static_cast<uint64_t>(static_cast<double>(o.jitter) / ticks_per_usec() * 1000.0);
+  const size_t skip = NLA_ALIGN(sizeof o);
+  if (nl_len(opts) <= skip) return n;
+  auto a = nl::Attrs::of_buffer(data + skip, nl_len(opts) - skip);
+  if (auto v = as<int64_t>(a, TCA_NETEM_LATENCY64)) n.delay_ns = static_cast<uint64_t>(std::max<int64_t>(*v, 0));
+  if (auto v = as<int64_t>(a, TCA_NETEM_JITTER64)) n.jitter_ns = static_cast<uint64_t>(std::max<int64_t>(*v, 0));
+  if (auto r = as<tc_netem_reorder>(a, TCA_NETEM_REORDER)) n.reorder = r->probability;
+  if (auto c = as<tc_netem_corrupt>(a, TCA_NETEM_CORRUPT)) n.corrupt = c->probability;
+  if (auto r = as<tc_netem_rate>(a, TCA_NETEM_RATE)) n.rate = r->rate;
+  if (auto r = as<uint64_t>(a, TCA_NETEM_RATE64)) n.rate = *r;
+  return n;
+}
+
+void put_options(nl::Message& m, const Qdisc& q) {
+  if (q.kind == "netem") {
+    if (!q.netem) throw Error("a netem qdisc needs its settings", EINVAL);
+    put_netem(m, *q.netem);
+  } else if (q.kind == "tbf") {
     if (!q.tbf) throw Error("a tbf qdisc needs its rate, buffer and limit", EINVAL);
     tc_tbf_qopt o{};
     o.rate = ratespec(q.tbf->rate);
@@ -131,6 +306,21 @@ nl::Message new_qdisc(int ifindex, const Qdisc& q) {
     m.put(TCA_HTB_INIT, &g, sizeof g);
     m.end_nest(opts);
   }
+}
+
+}  // namespace
+
+nl::Message new_qdisc(int ifindex, const Qdisc& q) {
+  nl::Message m = request(RTM_NEWQDISC, NLM_F_CREATE | NLM_F_EXCL, ifindex, q.handle, q.parent);
+  m.put_str(TCA_KIND, q.kind);
+  put_options(m, q);
+  return m;
+}
+
+nl::Message replace_qdisc(int ifindex, const Qdisc& q) {
+  nl::Message m = request(RTM_NEWQDISC, NLM_F_CREATE | NLM_F_REPLACE, ifindex, q.handle, q.parent);
+  m.put_str(TCA_KIND, q.kind);
+  put_options(m, q);
   return m;
 }
 
@@ -206,6 +396,8 @@ Qdisc parse_qdisc(const nl::OwnedMessage& msg, int* ifindex) {
     }
   } else if (q.kind == "htb") {
     if (auto g = as<tc_htb_glob>(o, TCA_HTB_INIT)) q.htb_default = g->defcls;
+  } else if (q.kind == "netem") {
+    q.netem = parse_netem(a.get(TCA_OPTIONS));
   }
   return q;
 }

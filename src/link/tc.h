@@ -40,10 +40,36 @@ Tbf tbf(uint64_t rate, uint64_t burst, uint32_t latency_usec);
 // The buffer (ticks) that lasts `burst` bytes at `rate`, capped like tbf's.
 uint32_t buffer_ticks(uint64_t rate, uint64_t burst);
 
+// A netem qdisc (sch_netem): what `tc qdisc add ... netem delay D J loss L% rate R corrupt C% duplicate U%
+// reorder O%` sets. Probabilities are scaled as tc scales them: UINT32_MAX is 100%.
+struct Netem {
+  uint64_t delay_ns = 0, jitter_ns = 0;
+  uint32_t loss = 0, corrupt = 0, duplicate = 0, reorder = 0;
+  uint64_t rate = 0;      // bytes per second; 0: no rate limit
+  uint32_t limit = 1000;  // packets that may wait (tc's default)
+  bool operator==(const Netem&) const = default;
+};
+// tc's units: "10ms", "500us", "2s", "100ns" (a unit is required); "1%", "0.1%" (or a bare percentage);
+// "10mbit", "512kbit", "1gbit", "800bit" (bits per second; returned in bytes per second). nullopt: not one.
+std::optional<uint64_t> parse_time_ns(std::string_view s);
+std::optional<uint32_t> parse_probability(std::string_view s);
+std::optional<uint64_t> parse_rate(std::string_view s);
+// The same values as text again: "10ms", "1%", "10mbit".
+std::string time_str(uint64_t ns);
+std::string probability_str(uint32_t p);
+std::string rate_str(uint64_t bytes_per_sec);
+// "delay 10ms jitter 2ms loss 1% rate 10mbit" (only what is set).
+std::string describe(const Netem& n);
+// What differs: "delay 10ms (want 20ms)", one line per field.
+std::vector<std::string> differences(const Netem& have, const Netem& want);
+// Whether the running kernel has sch_netem (loaded, built in, or a module it can load).
+bool kernel_has_netem();
+
 struct Qdisc {
   uint32_t handle = 0, parent = kRoot;
-  std::string kind;                     // "tbf", "htb", "ingress" (others are only read: "noqueue", "fq_codel" ...)
+  std::string kind;                     // "tbf", "htb", "netem", "ingress" (others are only read: "noqueue" ...)
   std::optional<Tbf> tbf;               // kind tbf
+  std::optional<Netem> netem;           // kind netem
   std::optional<uint32_t> htb_default;  // kind htb: the minor of the class unclassified packets go to
   bool operator==(const Qdisc&) const = default;
 };
@@ -78,6 +104,8 @@ std::vector<U32Key> address_keys(const Prefix& p, bool source);
 // Requests. Creations carry NLM_F_CREATE | NLM_F_EXCL: an existing qdisc at the place (other than the
 // link's default one), class or filter is refused, never replaced.
 nl::Message new_qdisc(int ifindex, const Qdisc& q);
+// The same qdisc, replacing whatever qdisc is at its place (NLM_F_CREATE | NLM_F_REPLACE, as `tc qdisc replace`).
+nl::Message replace_qdisc(int ifindex, const Qdisc& q);
 nl::Message delete_qdisc(int ifindex, uint32_t handle, uint32_t parent);
 nl::Message new_class(int ifindex, const HtbClass& c);
 nl::Message new_filter(int ifindex, const U32Filter& f);

@@ -10,6 +10,7 @@ namespace ctnet::link {
 nl::Message veth_request(const VethSpec& spec) {
   nl::Message m = create_request(spec.name, spec.up, spec.mtu, spec.master);
   if (spec.mac) m.put(IFLA_ADDRESS, spec.mac->bytes.data(), 6);
+  if (spec.txqlen) m.put_u32(IFLA_TXQLEN, *spec.txqlen);
   nlattr* info = m.begin_nest(IFLA_LINKINFO);
   m.put_str(IFLA_INFO_KIND, "veth");
   nlattr* data = m.begin_nest(IFLA_INFO_DATA);
@@ -18,8 +19,9 @@ nl::Message veth_request(const VethSpec& spec) {
   static_cast<ifinfomsg*>(m.reserve(sizeof(ifinfomsg)))->ifi_family = AF_UNSPEC;
   m.put_str(IFLA_IFNAME, spec.peer_name);
   if (spec.peer_netns_fd) m.put_u32(IFLA_NET_NS_FD, static_cast<uint32_t>(*spec.peer_netns_fd));
-  if (spec.mtu) m.put_u32(IFLA_MTU, spec.mtu);
+  if (const uint32_t mtu = spec.peer_mtu ? spec.peer_mtu : spec.mtu) m.put_u32(IFLA_MTU, mtu);
   if (spec.peer_mac) m.put(IFLA_ADDRESS, spec.peer_mac->bytes.data(), 6);
+  if (spec.peer_txqlen) m.put_u32(IFLA_TXQLEN, *spec.peer_txqlen);
   m.end_nest(peer);
   m.end_nest(data);
   m.end_nest(info);

@@ -13,6 +13,8 @@ struct VethSpec {
   std::string peer_name;
   std::optional<int> peer_netns_fd;   // where the peer is born; unset: the socket's namespace
   uint32_t mtu = 0;                   // both ends; 0: kernel default
+  uint32_t peer_mtu = 0;              // the peer's, when it differs; 0: `mtu`
+  std::optional<uint32_t> txqlen, peer_txqlen;  // IFLA_TXQLEN; unset: the kernel's default (1000)
   std::optional<MacAddress> mac;
   std::optional<MacAddress> peer_mac;
   int master = 0;                     // enslave this end at creation (e.g. to a bridge)

@@ -61,12 +61,19 @@ struct Builder {
         const Endpoint* p = &l.a;
         const Endpoint* q = &l.b;
         if (p->bridge.empty() && !q->bridge.empty()) std::swap(p, q);
-        k::veth::Spec s{.ns = ns(p->ns), .name = p->name, .peer_ns = ns(q->ns), .peer_name = q->name, .mtu = l.mtu,
-                        .master = p->bridge, .peer_master = q->bridge, .link_local = link_local(*p),
-                        .peer_link_local = link_local(*q)};
+        // The link's mtu for both ends, an end's own for that end.
+        const uint32_t mtu = p->mtu ? p->mtu : l.mtu, peer_mtu = q->mtu ? q->mtu : l.mtu;
+        k::veth::Spec s{.ns = ns(p->ns), .name = p->name, .peer_ns = ns(q->ns), .peer_name = q->name, .mtu = mtu,
+                        .peer_mtu = peer_mtu != mtu ? peer_mtu : 0, .mac = p->mac, .peer_mac = q->mac,
+                        .txqlen = p->txqueuelen, .peer_txqlen = q->txqueuelen, .master = p->bridge,
+                        .peer_master = q->bridge, .link_local = link_local(*p), .peer_link_local = link_local(*q)};
         k::veth::validate(s, f);
         add(fmt::format("veth {}/{} <-> {}/{}", p->ns, p->name, q->ns, q->name), f, {p->ns, q->ns}, s);
         const int veth = static_cast<int>(items.size()) - 1;
+        for (const Endpoint* e : {p, q})
+          if (e->impair)
+            add(fmt::format("impairment {} on {}/{}", link::tc::describe(*e->impair), e->ns, e->name), f, {e->ns},
+                k::qdisc::netem(ns(e->ns), e->name, *e->impair), veth);
         addresses(*p, p->name, f);
         for (auto& a : q->addresses)
           add(fmt::format("address {} on {}/{}", a.str(), q->ns, q->name), f, {q->ns},
@@ -128,6 +135,7 @@ std::vector<Item> desired(const Topology& t, const std::string& host) {
     b.add("namespace " + n.name, fmt::format("namespaces.{}.", n.name), {},
           k::netns::Spec{.name = n.name, .loopback = n.loopback, .sysctls = n.sysctls});
   for (auto& br : t.bridges) {
+    if (br.external) continue;  // someone else's: its ports are the lab's, the bridge is not
     const std::string f = fmt::format("bridges.{}.", br.name);
     k::bridge::Spec s{.ns = b.ns(br.ns), .name = br.name, .mtu = br.mtu, .vlan_filtering = br.vlan_filtering};
     k::bridge::validate(s, f);
@@ -164,6 +172,7 @@ void claim(const Item& item, std::vector<std::string>& keys) {
                  [&](const k::vxlan::Spec& s) { keys.push_back(object_key("vxlan", s.ns, s.name)); },
                  [&](const sriov::AttachSpec& s) { keys.push_back(object_key("vf", s.netns, s.name)); },
                  [&](const k::address::Spec& s) { keys.push_back(object_key("address", s.ns, s.ifname, s.prefix.str())); },
+                 [&](const k::qdisc::Spec& s) { keys.push_back(object_key("qdisc", s.ns, s.dev)); },
                  [&](const k::route::Spec& s) {
                    std::string extra = s.route.dst.str();
                    if (s.route.gateway) extra += " via " + s.route.gateway->str();
@@ -186,6 +195,7 @@ kinds::Inspection inspect(kinds::Txn& txn, const Item& item) {
                         [&](const sriov::AttachSpec& s) { return k::vf::inspect(txn, s); },
                         [&](const k::address::Spec& s) { return found(k::address::present(txn, s)); },
                         [&](const k::route::Spec& s) { return found(k::route::present(txn, s)); },
+                        [&](const k::qdisc::Spec& s) { return k::qdisc::inspect(txn, s); },
                         [&](const process::Spec& s) { return process::inspect(txn, s); },
                     },
                     item.spec);
@@ -202,6 +212,7 @@ void apply(kinds::Txn& txn, const Item& item) {
                  [&](const sriov::AttachSpec& s) { k::vf::apply(txn, s); },
                  [&](const k::address::Spec& s) { k::address::apply(txn, s); },
                  [&](const k::route::Spec& s) { k::route::apply(txn, s); },
+                 [&](const k::qdisc::Spec& s) { k::qdisc::apply(txn, s); },
                  [&](const process::Spec& s) { process::apply(txn, s); },
              },
              item.spec);
@@ -218,6 +229,7 @@ void repair(kinds::Txn& txn, const Item& item) {
                  [&](const sriov::AttachSpec& s) { k::vf::repair(txn, s); },
                  [&](const k::address::Spec& s) { k::address::apply(txn, s); },
                  [&](const k::route::Spec& s) { k::route::apply(txn, s); },
+                 [&](const k::qdisc::Spec& s) { k::qdisc::repair(txn, s); },
                  [&](const process::Spec& s) { process::repair(txn, s); },
              },
              item.spec);

@@ -11,6 +11,7 @@
 #include "kinds/bridge.h"
 #include "kinds/host_device.h"
 #include "kinds/netns.h"
+#include "kinds/qdisc.h"
 #include "kinds/subif.h"
 #include "kinds/veth.h"
 #include "kinds/vxlan.h"
@@ -23,6 +24,7 @@ namespace ctnet::topo {
 using Spec = std::variant<kinds::netns::Spec, kinds::bridge::Spec, kinds::veth::Spec, kinds::subif::Spec,
                           kinds::host_device::Spec, kinds::vxlan::Spec,
                           sriov::AttachSpec /* a VF; its addresses are items of their own */, kinds::address::Spec, kinds::route::Spec,
+                          kinds::qdisc::Spec /* an endpoint's impairment (netem) */,
                           process::Spec /* a `run:` process, after every object */>;
 
 struct Item {

@@ -57,10 +57,30 @@ std::vector<Prefix> prefixes_from(const json& j, const char* key) {
     for (auto& s : j.at(key)) out.push_back(Prefix::parse(s.get<std::string>(), key));
   return out;
 }
+json netem_json(const link::tc::Netem& n) {
+  return {{"delay_ns", n.delay_ns}, {"jitter_ns", n.jitter_ns}, {"loss", n.loss},           {"corrupt", n.corrupt},
+          {"duplicate", n.duplicate}, {"reorder", n.reorder},   {"rate", n.rate},           {"limit", n.limit}};
+}
+link::tc::Netem netem_from(const json& j) {
+  link::tc::Netem n;
+  n.delay_ns = j.value("delay_ns", uint64_t{0});
+  n.jitter_ns = j.value("jitter_ns", uint64_t{0});
+  n.loss = j.value("loss", 0u);
+  n.corrupt = j.value("corrupt", 0u);
+  n.duplicate = j.value("duplicate", 0u);
+  n.reorder = j.value("reorder", 0u);
+  n.rate = j.value("rate", uint64_t{0});
+  n.limit = j.value("limit", 1000u);
+  return n;
+}
 json endpoint_json(const Endpoint& e) {
   json j = {{"namespace", e.ns}, {"name", e.name}};
   if (!e.bridge.empty()) j["bridge"] = e.bridge;
   if (!e.addresses.empty()) j["addresses"] = prefixes(e.addresses);
+  if (e.mac) j["mac"] = e.mac->str();
+  if (e.mtu) j["mtu"] = e.mtu;
+  if (e.txqueuelen) j["txqueuelen"] = *e.txqueuelen;
+  if (e.impair) j["impair"] = netem_json(*e.impair);
   return j;
 }
 Endpoint endpoint_from(const json& j) {
@@ -69,6 +89,10 @@ Endpoint endpoint_from(const json& j) {
   e.name = j.value("name", "");
   e.bridge = j.value("bridge", "");
   e.addresses = prefixes_from(j, "addresses");
+  if (j.contains("mac")) e.mac = MacAddress::parse(j["mac"].get<std::string>(), "mac");
+  e.mtu = j.value("mtu", 0u);
+  if (j.contains("txqueuelen")) e.txqueuelen = j["txqueuelen"].get<uint32_t>();
+  if (j.contains("impair")) e.impair = netem_from(j["impair"]);
   return e;
 }
 }  // namespace
@@ -110,6 +134,7 @@ json to_json(const Topology& t) {
     json o = {{"name", b.name}, {"namespace", b.ns}, {"mtu", b.mtu}, {"vlan_filtering", b.vlan_filtering},
               {"addresses", prefixes(b.addresses)}};
     if (b.subnet) o["subnet"] = b.subnet->str();
+    if (b.external) o["external"] = true;
     brs.push_back(o);
   }
   j["bridges"] = brs;
@@ -181,6 +206,7 @@ Topology from_json(const json& j) {
     b.ns = o.value("namespace", std::string(kHostNs));
     b.mtu = o.value("mtu", 0u);
     b.vlan_filtering = o.value("vlan_filtering", false);
+    b.external = o.value("external", false);
     b.addresses = prefixes_from(o, "addresses");
     if (o.contains("subnet")) b.subnet = Prefix::parse(o.at("subnet").get<std::string>(), "subnet");
     t.bridges.push_back(std::move(b));

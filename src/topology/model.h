@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "link/tc.h"
 #include "util/ip.h"
 
 namespace ctnet::topo {
@@ -56,6 +57,8 @@ struct Bridge {
   std::string ns = kHostNs;         // where the bridge lives
   uint32_t mtu = 0;
   bool vlan_filtering = false;
+  // Exists already (in `ns`): ctnet attaches ports to it and never creates, changes or deletes it.
+  bool external = false;
   std::optional<Prefix> subnet;     // when set, every address on this segment must lie in it
   std::vector<Prefix> addresses;    // addresses on the bridge itself (a gateway)
   int line = 0;
@@ -77,6 +80,11 @@ struct Endpoint {
   std::string name;
   std::string bridge;               // veth end that is a port of this bridge (ns is then the bridge's)
   std::vector<Prefix> addresses;
+  // veth ends (long form): this end's own settings; mtu 0: the link's.
+  std::optional<MacAddress> mac;
+  uint32_t mtu = 0;
+  std::optional<uint32_t> txqueuelen;
+  std::optional<link::tc::Netem> impair;  // a netem qdisc at the root of this end (its egress)
 };
 
 struct Link {

@@ -12,8 +12,10 @@
 #include <sstream>
 #include <utility>
 
+#include "kinds/qdisc.h"
 #include "link/link.h"
 #include "link/macvlan.h"
+#include "link/tc.h"
 #include "netlink/socket.h"
 #include "ns/netns.h"
 #include "ns/sysctl.h"
@@ -402,7 +404,15 @@ struct Parser {
       b.line = line_of(at);
       size_t idx = t.bridges.size();
       if (spec.IsMap()) {
-        check_keys(spec, path, {"name", "namespace", "mtu", "vlan_filtering", "subnet", "addresses"});
+        check_keys(spec, path, {"name", "namespace", "mtu", "vlan_filtering", "subnet", "addresses", "external"});
+        if (spec["external"]) b.external = boolean(spec["external"], path + ".external");
+        if (b.external) {
+          // Someone else's bridge: ctnet only attaches ports to it, so nothing of the bridge itself is set.
+          for (const char* key : {"mtu", "vlan_filtering", "addresses"})
+            if (spec[key]) fail(spec[key], path + "." + key, fmt::format("an external bridge is not ctnet's to change; drop `{}`", key));
+          if (spec["namespace"] && scalar(spec["namespace"], path + ".namespace") != kHostNs)
+            fail(spec["namespace"], path + ".namespace", "an external bridge must already exist, so it lives in 'host' (lab namespaces are made by the lab)");
+        }
         if (spec["namespace"]) b.ns = lab_namespace(spec["namespace"], path + ".namespace");
         if (spec["mtu"]) b.mtu = mtu(spec["mtu"], path + ".mtu");
         if (spec["vlan_filtering"]) b.vlan_filtering = boolean(spec["vlan_filtering"], path + ".vlan_filtering");
@@ -462,8 +472,56 @@ struct Parser {
   }
   std::vector<std::string> pending_addrs;  // address texts of the endpoint being parsed (short form)
 
+  // `impair: {delay: 10ms, jitter: 2ms, loss: 1%, rate: 10mbit, corrupt: 0.1%, duplicate: 1%, reorder: 25%}`
+  link::tc::Netem impairment(const YAML::Node& n, const std::string& path) {
+    namespace tc = link::tc;
+    check_keys(n, path, {"delay", "jitter", "loss", "rate", "corrupt", "duplicate", "reorder", "limit"});
+    tc::Netem x;
+    auto read = [&]<class T>(const char* key, T& out, auto parse, const char* example) {
+      const YAML::Node v = n[key];
+      if (!v) return;
+      const std::string f = path + "." + key;
+      const std::string text = scalar(v, f);
+      auto got = parse(text);
+      if (!got) fail(v, f, fmt::format("'{}' is not {}", text, example));
+      out = static_cast<T>(*got);
+    };
+    const char* percent = "a percentage from 0% to 100% (for example 1% or 0.1%)";
+    read("delay", x.delay_ns, tc::parse_time_ns, "a time with a unit (for example 10ms, 500us, 1s)");
+    read("jitter", x.jitter_ns, tc::parse_time_ns, "a time with a unit (for example 2ms, 500us)");
+    read("loss", x.loss, tc::parse_probability, percent);
+    read("corrupt", x.corrupt, tc::parse_probability, percent);
+    read("duplicate", x.duplicate, tc::parse_probability, percent);
+    read("reorder", x.reorder, tc::parse_probability, percent);
+    read("rate", x.rate, tc::parse_rate, "a rate (for example 10mbit, 512kbit, 1gbit; bit, kbit, mbit, gbit or bps, kbps, mbps)");
+    if (n["rate"] && x.rate == 0) fail(n["rate"], path + ".rate", "must be at least 8bit (one byte per second)");
+    if (n["limit"]) x.limit = static_cast<uint32_t>(number(n["limit"], path + ".limit", 1, UINT32_MAX));
+    try {
+      kinds::qdisc::validate_netem(x, path + ".");
+    } catch (const InvalidInput& e) {
+      const std::string key = e.field().substr(std::min(e.field().size(), path.size() + 1));
+      fail(n[key] ? n[key] : n, e.field(), e.problem());
+    }
+    return x;
+  }
+
+  // The keys only a veth end has: its own MAC, MTU, queue length and impairment.
+  void end_settings(const YAML::Node& n, const std::string& path, Endpoint& e) {
+    if (auto m = n["mac"]) {
+      at_line(m, path + ".mac", [&] { e.mac = MacAddress::parse(scalar(m, path + ".mac"), path + ".mac"); });
+      if (e.mac->bytes[0] & 1) fail(m, path + ".mac", fmt::format("{} is a multicast address", e.mac->str()));
+      if (*e.mac == MacAddress{}) fail(m, path + ".mac", "00:00:00:00:00:00 is no address of an interface");
+    }
+    if (n["mtu"]) e.mtu = mtu(n["mtu"], path + ".mtu");
+    if (n["txqueuelen"]) e.txqueuelen = static_cast<uint32_t>(number(n["txqueuelen"], path + ".txqueuelen", 0, UINT32_MAX));
+    if (auto i = n["impair"]) e.impair = impairment(i, path + ".impair");
+  }
+
   Endpoint endpoint_long(const YAML::Node& n, const std::string& path, bool allow_bridge) {
-    check_keys(n, path, {"namespace", "bridge", "name", "addresses"});
+    check_keys(n, path, {"namespace", "bridge", "name", "addresses", "mac", "mtu", "txqueuelen", "impair"});
+    if (!allow_bridge)
+      for (const char* key : {"mac", "mtu", "txqueuelen", "impair"})
+        if (n[key]) fail(n[key], path + "." + key, "is a setting of veth ends; give it to the link here");
     Endpoint e;
     if (n["bridge"]) {
       if (!allow_bridge) fail(n["bridge"], path + ".bridge", "this link kind cannot end on a bridge");
@@ -480,6 +538,7 @@ struct Parser {
       if (!n["name"]) fail(n, path, "needs `name` (the interface name)");
     }
     if (n["name"]) e.name = scalar(n["name"], path + ".name");
+    end_settings(n, path, e);
     return e;
   }
 
@@ -957,7 +1016,7 @@ void add_prefix(Topology& t, const std::string& prefix) {
   // host devices it only uses (a parent, an underlay, a host-device, a PF) keep theirs.
   std::set<std::string> host_made;
   for (auto& b : t.bridges)
-    if (b.ns == kHostNs) host_made.insert(b.name);
+    if (b.ns == kHostNs && !b.external) host_made.insert(b.name);
   for (auto& l : t.links) {
     if (l.a.ns == kHostNs && l.kind != Kind::host_device && l.kind != Kind::vf) host_made.insert(l.a.name);
     if (l.kind == Kind::veth && l.b.ns == kHostNs) host_made.insert(l.b.name);
@@ -990,8 +1049,25 @@ void validate_against_kernel(const Topology& t) {
     return link::find(*host, name).has_value();
   };
   std::set<std::string> lab_host_links;
-  for (auto& b : t.bridges)
-    if (b.ns == kHostNs) lab_host_links.insert(b.name);
+  for (auto& b : t.bridges) {
+    if (!b.external) {
+      if (b.ns == kHostNs) lab_host_links.insert(b.name);
+      continue;
+    }
+    if (!host) host.emplace();
+    auto l = link::find(*host, b.name);
+    const std::string f = where("bridges." + b.name + ".external", b.line);
+    if (!l) throw InvalidInput(f, fmt::format("bridge '{}' does not exist in the host namespace (an external bridge is not made by ctnet)", b.name));
+    if (l->kind != "bridge")
+      throw InvalidInput(f, fmt::format("'{}' in the host namespace is a {} link, not a bridge", b.name, l->kind.empty() ? "device" : l->kind));
+  }
+  const bool netem = link::tc::kernel_has_netem();
+  for (auto& l : t.links)
+    for (auto [e, i] : {std::pair{&l.a, 0}, std::pair{&l.b, 1}})
+      if (e->impair && !netem)
+        throw InvalidInput(where(fmt::format("{}.endpoints[{}].impair", l.field, i), l.line),
+                           "this kernel has no netem (sch_netem: no /sys/module/sch_netem and no sch_netem.ko); "
+                           "impairments need a kernel built with CONFIG_NET_SCH_NETEM");
   for (auto& l : t.links) {
     // Only ipvlan is asked about: kernels commonly lack it, and a built-in driver without module parameters
     // (macvlan here) has no /sys/module entry, so the probe could refuse a kind the kernel does have.

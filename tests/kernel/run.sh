@@ -3,7 +3,7 @@
 # booted under QEMU, one VM per suite, with build/ctnet running inside the guest.
 #
 #   tests/kernel/run.sh BUILD_DIR [SUITE...]      (SUITE: subif, vrf, sriov-igb, sriov-netdevsim, explain-vlan,
-#                                                  legacy-forward, ip-verbs; default: all)
+#                                                  legacy-forward, ip-verbs, lab-links; default: all)
 #
 # Prepares the VM environment first (idempotent; downloads from Debian's mirror are cached in
 # ${VM_ROOT:-~/.cache/ctnet-vm}; netdevsim, which Debian's kernel lacks, is built there once from linux-source). A VM that cannot start is a failure, never a skip. Ends with "N passed, M failed"
@@ -13,7 +13,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 BUILD=${1:?usage: tests/kernel/run.sh BUILD_DIR [SUITE...]}
 shift
 SUITES=("$@")
-[ ${#SUITES[@]} -gt 0 ] || SUITES=(subif vrf sriov-igb sriov-netdevsim explain-vlan legacy-forward ip-verbs)
+[ ${#SUITES[@]} -gt 0 ] || SUITES=(subif vrf sriov-igb sriov-netdevsim explain-vlan legacy-forward ip-verbs lab-links)
 CTNET=$(cd "$BUILD" && pwd)/ctnet
 export VM_ROOT=${VM_ROOT:-$HOME/.cache/ctnet-vm}
 LOGDIR=${CTNET_KERNEL_LOGS:-$(cd "$BUILD" && pwd)/kernel-tests}
@@ -59,6 +59,8 @@ for suite in "${SUITES[@]}"; do
       for m in net/netfilter/x_tables net/ipv4/netfilter/ip_tables net/ipv4/netfilter/iptable_filter net/bridge/br_netfilter; do
         files+=("$MD/$m.ko:/t/mods/$(basename "$m").ko")
       done ;;
+    lab-links)
+      files+=("$MD/net/sched/sch_netem.ko:/t/mods/sch_netem.ko") ;;
   esac
   log=$LOGDIR/$suite.log
   say "suite $suite: booting $KVER under QEMU"
