@@ -788,8 +788,12 @@ struct Parser {
     };
     for (auto& b : t.bridges)
       if (b.mtu && v6(b.addresses)) validate_mtu(b.mtu, where("bridges." + b.name + ".mtu", b.line), true);
-    for (auto& l : t.links)
+    for (auto& l : t.links) {
       if (l.mtu && (v6(l.a.addresses) || v6(l.b.addresses))) validate_mtu(l.mtu, where(l.field + ".mtu", l.line), true);
+      for (const Endpoint* e : {&l.a, &l.b})  // an end's own mtu (veth long form)
+        if (e->mtu && v6(e->addresses))
+          validate_mtu(e->mtu, where(fmt::format("{} ({}:{}).mtu", l.field, e->ns, e->name), l.line), true);
+    }
   }
 
   // A namespace whose interfaces get no IPv6 address from the file gets no link-local ones either (as Docker

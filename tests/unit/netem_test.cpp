@@ -174,3 +174,20 @@ TEST(LabBridge, ExternalBridgeIsNotChanged) {
     }
   }
 }
+
+TEST(LabEndpoint, OwnMtuOfAnIpv6EndIsAtLeast1280) {
+  const std::string file = R"(name: ctlk
+namespaces: [a, b]
+links:
+  - endpoints:
+      - {namespace: a, name: e1, addresses: [fd00:1::1/64], mtu: 1200}
+      - {namespace: b, name: e2, addresses: [fd00:1::2/64]}
+)";
+  try {
+    topo::parse_yaml(file);
+    ADD_FAILURE() << "an IPv6 end with mtu 1200 parsed";
+  } catch (const InvalidInput& e) {
+    EXPECT_NE(e.field().find("(a:e1).mtu"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("1280"), std::string::npos) << e.what();
+  }
+}
