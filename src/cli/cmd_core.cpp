@@ -312,6 +312,9 @@ void add_ping(CLI::App& app) {
       if (auto sa = IpAddress::try_parse(source)) src = sa;
       else validate_ifname(source, "-I");
     }
+    if (o.interval < kMinPingInterval)
+      throw InvalidInput("-i", fmt::format("{:.3f} s is below the least interval, {:.1f} s", o.interval.count() / 1000.0,
+                                           kMinPingInterval.count() / 1000.0));
     validate(o, a.family());
     NsSocket where = NsSocket::open(ns, "NS");
     if (!scope.empty()) {

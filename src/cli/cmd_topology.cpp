@@ -22,6 +22,7 @@
 #include "topology/parse.h"
 #include "topology/process.h"
 #include "topology/state.h"
+#include "util/english.h"
 #include "util/error.h"
 #include "util/names.h"
 
@@ -204,7 +205,7 @@ void run_up(const UpArgs& a) {
     if (!d.errors.empty())
       throw Error(fmt::format("lab '{}': --reconfigure could not take the running lab down (nothing was rebuilt): {}",
                               t.name, joined(d.errors)));
-    fmt::print("lab '{}' was up: taken down for --reconfigure (removed {} objects)\n", t.name, d.removed);
+    fmt::print("lab '{}' was up: taken down for --reconfigure (removed {})\n", t.name, plural(d.removed, "object"));
   }
   Progress progress("up", t.name, a.progress);
   const long kill_after = env_long("CTNET_TEST_KILL_AFTER", -1);
@@ -227,8 +228,8 @@ void run_up(const UpArgs& a) {
   if (!r.converged) {
     if (r.created <= 40)
       for (auto& f : r.findings) fmt::print("  + {}\n", f.object);
-    fmt::print("lab '{}' is up: {} namespaces, {} bridges, {} links ({:.1f} ms)\n", t.name, t.namespaces.size(),
-               t.bridges.size(), t.links.size(), ms);
+    fmt::print("lab '{}' is up: {}, {}, {} ({:.1f} ms)\n", t.name, plural(t.namespaces.size(), "namespace"),
+               plural(t.bridges.size(), "bridge"), plural(t.links.size(), "link"), ms);
   } else {
     for (auto& f : r.findings) {
       if (f.state == "created") fmt::print("  + {} (was missing, created)\n", f.object);
@@ -491,7 +492,7 @@ void add_topology_commands(CLI::App& app) {
         if (*force) throw Error(fmt::format("lab '{}': could not remove everything (the record was removed, --force):{}", *name, all));
         throw Error(fmt::format("lab '{}': could not remove everything (the record is kept; run down again, or down --force):{}", *name, all));
       }
-      fmt::print("lab '{}' is down: removed {} objects{}\n", *name, r.removed,
+      fmt::print("lab '{}' is down: removed {}{}\n", *name, plural(r.removed, "object"),
                  r.replaced.empty() ? "" : fmt::format(", left {} that were replaced", r.replaced.size()));
     });
   }
@@ -570,8 +571,8 @@ void add_topology_commands(CLI::App& app) {
     cmd->callback([file] {
       Topology t = load_file(*file);
       validate_against_kernel(t);
-      fmt::print("{}: lab '{}' is valid: {} namespaces, {} bridges, {} links\n", *file, t.name, t.namespaces.size(),
-                 t.bridges.size(), t.links.size());
+      fmt::print("{}: lab '{}' is valid: {}, {}, {}\n", *file, t.name, plural(t.namespaces.size(), "namespace"),
+                 plural(t.bridges.size(), "bridge"), plural(t.links.size(), "link"));
     });
   }
   add_lab_process_commands(app);

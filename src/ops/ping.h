@@ -28,8 +28,8 @@ struct PingOptions {
 };
 
 // The limits, one InvalidInput per option naming it (-c, -i, -W, -s, -t) before any socket is opened.
-// -i: at least 0.2 s, as iputils ping allows a user: ctnet ping is a diagnostic, not a flood.
-inline constexpr std::chrono::milliseconds kMinPingInterval{200};
+// A user's -i is at least kMinPingInterval (checked by the CLI: ctnet's own `check` paces its echoes faster).
+inline constexpr std::chrono::milliseconds kMinPingInterval{200};  // as iputils ping allows a user: a diagnostic, not a flood
 // -s: the largest payload one IP packet carries: 65535 - 20 (IPv4 header) - 8, or 65535 - 8 for IPv6 (whose
 // payload length excludes its header).
 int max_ping_size(int family);

@@ -16,6 +16,7 @@
 #include "ns/netns.h"
 #include "ns/ns_socket.h"
 
+#include "util/english.h"
 #include "util/error.h"
 #include "util/fd.h"
 
@@ -567,8 +568,8 @@ std::string to_html(const Topology& t, const LiveLinks& live) {
     objects[o->id] = {{"type", o->type}, {"name", o->name}, {"ns", o->ns}, {"details", d}, {"related", o->related}};
   }
   nlohmann::ordered_json data = {{"lab", t.name}, {"live", !live.empty()}, {"objects", objects}};
-  std::string summary = fmt::format("{} namespaces, {} bridges, {} links{}", t.namespaces.size(), t.bridges.size(),
-                                    t.links.size(), live.empty() ? " (from the file)" : " (up: MACs and state from the kernel)");
+  std::string summary = fmt::format("{}, {}, {}{}", plural(t.namespaces.size(), "namespace"), plural(t.bridges.size(), "bridge"),
+                                    plural(t.links.size(), "link"), live.empty() ? " (from the file)" : " (up: MACs and state from the kernel)");
   return fmt::format(
       "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>lab {}</title>\n"
       "<style>{}</style>\n</head>\n<body>\n<header><h1>lab {}</h1><span class=\"summary\">{}</span>"
