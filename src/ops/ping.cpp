@@ -110,7 +110,7 @@ PingResult ping(const NetNs& ns, const IpAddress& target, const PingOptions& opt
   {
     NsGuard guard(ns);
     // Raw sockets need CAP_NET_RAW (we run as root); the kernel computes the ICMPv6 checksum itself.
-    sock.reset(::socket(v6 ? AF_INET6 : AF_INET, SOCK_RAW | SOCK_CLOEXEC, v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP));
+    sock.reset(::socket(v6 ? AF_INET6 : AF_INET, SOCK_RAW | SOCK_CLOEXEC, v6 ? int{IPPROTO_ICMPV6} : int{IPPROTO_ICMP}));
   }
   if (!sock) throw_errno(fmt::format("cannot open an ICMP socket in namespace '{}'", ns.label()));
   const int fd = sock.get();

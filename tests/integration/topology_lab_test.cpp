@@ -454,7 +454,7 @@ TEST_F(TopologyLab, OneFailedRepairDoesNotUndoTheOthers) {
   }
   CliRun again = ctnet("up --prefix " + prefix_ + " " + f);
   EXPECT_EQ(again.status, 1) << again.out;
-  EXPECT_NE(again.out.find("is a bridge link, not veth"), std::string::npos) << again.out;
+  EXPECT_NE(again.out.find("is a bridge link, not a veth"), std::string::npos) << again.out;
   EXPECT_NE(again.out.find("(not made)"), std::string::npos) << again.out;  // its address, skipped
   auto e0 = find_link(prefix_ + "a", "e0");
   ASSERT_TRUE(e0);  // the repair that worked stands
