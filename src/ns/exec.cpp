@@ -123,7 +123,7 @@ int run_foreground(const NetNs& ns, const std::string& name, const std::string& 
   Launch l = prepare(ns, name, label, argv);
   Pipe report;
   l.report_fd = report.w.get();
-  // As system(3): while the command has the terminal, ^C is its, not ours.
+  // As a shell does for its foreground job: while the command has the terminal, ^C is its, not ours.
   struct sigaction ign{}, old_int{}, old_quit{};
   ign.sa_handler = SIG_IGN;
   ::sigaction(SIGINT, &ign, &old_int);

@@ -54,7 +54,7 @@ struct Pipe {
   Pipe();  // pipe2(O_CLOEXEC)
 };
 
-// Runs the program with the caller's stdio and waits (^C is the program's meanwhile, as with system(3)); returns
+// Runs the program with the caller's stdio and waits (^C is the program's meanwhile, as a shell gives it to its foreground job); returns
 // its exit status, 128 + the signal that ended it, or 127 when it could not be started (the reason on stderr).
 int run_foreground(const NetNs& ns, const std::string& name, const std::string& label, const std::vector<std::string>& argv);
 
