@@ -273,7 +273,8 @@ TEST(DhcpFraming, Ipv4UdpHeadersAndChecksums) {
   EXPECT_FALSE(parse_udp(fragment));
   EXPECT_FALSE(parse_udp(p.substr(0, 27)));
   // Ethernet pads short frames: bytes after the IP packet's total length are not payload.
-  auto padded = parse_udp(ipv4_udp(ip("10.0.0.1"), ip("10.0.0.2"), 67, 68, "abc") + std::string(20, '\0'));
+  const std::string frame = ipv4_udp(ip("10.0.0.1"), ip("10.0.0.2"), 67, 68, "abc") + std::string(20, '\0');
+  auto padded = parse_udp(frame);  // its payload is a view into `frame`
   ASSERT_TRUE(padded);
   EXPECT_EQ(padded->payload, "abc");
 }
