@@ -42,8 +42,9 @@ test-runtime: build deps-test
 
 # The unit and integration suites again, on a build with AddressSanitizer and UndefinedBehaviorSanitizer
 # (its own directory; the tests exec that build's ctnet). Any finding aborts the program and fails its test.
+# -O1 -g1, as the sanitizers' documentation suggests: findings keep their stack lines, and it builds in less time.
 $(ASAN_BUILD)/Makefile:
-	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCTNET_SANITIZE=ON
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO='-O1 -g1 -DNDEBUG' -DCTNET_SANITIZE=ON
 
 test-sanitize: deps-test $(ASAN_BUILD)/Makefile
 	cmake --build $(ASAN_BUILD) -j $(JOBS) --target ctnet test_unit test_integration
