@@ -12,6 +12,7 @@
 
 #include "cli/commands.h"
 #include "explain/explain.h"
+#include "kinds/netem_options.h"
 #include "kinds/qdisc.h"
 #include "link/tc.h"
 #include "ns/netns.h"
@@ -273,28 +274,14 @@ void add_impair_command(CLI::App& app) {
     if (a->clear && !a->values.empty()) throw InvalidInput("--clear", "cannot be combined with --" + a->values.begin()->first);
     if (!a->clear && a->values.empty()) throw InvalidInput("impair", "give --delay, --loss, --rate ... or --clear");
     tc::Netem n;
-    auto opt = [&](const std::string& key, auto& out, auto parse, const char* what) {
-      auto it = a->values.find(key);
-      if (it == a->values.end()) return;
-      auto v = parse(it->second);
-      if (!v) throw InvalidInput("--" + key, fmt::format("'{}' is not {}", it->second, what));
-      out = static_cast<std::remove_reference_t<decltype(out)>>(*v);
-    };
-    const char* percent = "a percentage from 0% to 100%";
-    opt("delay", n.delay_ns, tc::parse_time_ns, "a time with a unit (10ms, 500us, 1s)");
-    opt("jitter", n.jitter_ns, tc::parse_time_ns, "a time with a unit (2ms, 500us)");
-    opt("loss", n.loss, tc::parse_probability, percent);
-    opt("corrupt", n.corrupt, tc::parse_probability, percent);
-    opt("duplicate", n.duplicate, tc::parse_probability, percent);
-    opt("reorder", n.reorder, tc::parse_probability, percent);
-    opt("rate", n.rate, tc::parse_rate, "a rate (10mbit, 512kbit, 1gbit)");
-    opt("limit", n.limit, [](const std::string& s) -> std::optional<uint32_t> {
+    for (auto& [key, text] : a->values)
+      if (key != "limit") kinds::qdisc::set_netem_option(n, key, text, "--" + key);
+    if (auto it = a->values.find("limit"); it != a->values.end()) {
       char* end = nullptr;
-      unsigned long v = std::strtoul(s.c_str(), &end, 10);
-      if (s.empty() || *end || v == 0 || v > UINT32_MAX) return std::nullopt;
-      return static_cast<uint32_t>(v);
-    }, "a number of packets (1 or more)");
-    if (a->values.count("rate") && n.rate == 0) throw InvalidInput("--rate", "must be at least 8bit");
+      unsigned long v = std::strtoul(it->second.c_str(), &end, 10);
+      if (*end || v == 0 || v > UINT32_MAX) throw InvalidInput("--limit", fmt::format("'{}' is not a number of packets (1 or more)", it->second));
+      n.limit = static_cast<uint32_t>(v);
+    }
     if (!a->clear) {
       kinds::qdisc::validate_netem(n, "--");
       if (!tc::kernel_has_netem())

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <utility>
 
+#include "kinds/netem_options.h"
 #include "kinds/qdisc.h"
 #include "link/link.h"
 #include "link/macvlan.h"
@@ -477,24 +478,13 @@ struct Parser {
     namespace tc = link::tc;
     check_keys(n, path, {"delay", "jitter", "loss", "rate", "corrupt", "duplicate", "reorder", "limit"});
     tc::Netem x;
-    auto read = [&]<class T>(const char* key, T& out, auto parse, const char* example) {
-      const YAML::Node v = n[key];
-      if (!v) return;
-      const std::string f = path + "." + key;
+    for (std::string_view key : kinds::qdisc::kNetemTextKeys) {
+      const YAML::Node v = n[std::string(key)];
+      if (!v) continue;
+      const std::string f = path + "." + std::string(key);
       const std::string text = scalar(v, f);
-      auto got = parse(text);
-      if (!got) fail(v, f, fmt::format("'{}' is not {}", text, example));
-      out = static_cast<T>(*got);
-    };
-    const char* percent = "a percentage from 0% to 100% (for example 1% or 0.1%)";
-    read("delay", x.delay_ns, tc::parse_time_ns, "a time with a unit (for example 10ms, 500us, 1s)");
-    read("jitter", x.jitter_ns, tc::parse_time_ns, "a time with a unit (for example 2ms, 500us)");
-    read("loss", x.loss, tc::parse_probability, percent);
-    read("corrupt", x.corrupt, tc::parse_probability, percent);
-    read("duplicate", x.duplicate, tc::parse_probability, percent);
-    read("reorder", x.reorder, tc::parse_probability, percent);
-    read("rate", x.rate, tc::parse_rate, "a rate (for example 10mbit, 512kbit, 1gbit; bit, kbit, mbit, gbit or bps, kbps, mbps)");
-    if (n["rate"] && x.rate == 0) fail(n["rate"], path + ".rate", "must be at least 8bit (one byte per second)");
+      at_line(v, f, [&] { kinds::qdisc::set_netem_option(x, key, text, f); });
+    }
     if (n["limit"]) x.limit = static_cast<uint32_t>(number(n["limit"], path + ".limit", 1, UINT32_MAX));
     try {
       kinds::qdisc::validate_netem(x, path + ".");
