@@ -17,6 +17,7 @@
 #include "integration/cni_harness.h"
 #include "support/run.h"
 #include "support/tcp.h"
+#include "util/ip.h"
 
 #include <fmt/format.h>
 
@@ -297,7 +298,9 @@ TEST_F(NodeLab, HostGwRoutesPeersOnTheSegmentAndRefusesOthers) {
   const int b_index = json::parse(read_file(b.state + "/state.json"))["index"];
   // The peer's subnets via its underlay address of each family (the underlay is dual-stack).
   const std::set<std::string> want{fmt::format("10.244.{}.0/24 via 10.210.0.12 dev under0", b_index),
-                                   fmt::format("fd00:244:0:{:x}::/64 via fd00:210::12 dev under0", b_index)};
+                                   // Canonical text, as the kernel prints it: subnet 0 is fd00:244::/64.
+                                   Prefix::parse(fmt::format("fd00:244:0:{:x}::/64", b_index), "want").str() +
+                                       " via fd00:210::12 dev under0"};
   EXPECT_EQ(routes(a), want);
   Pod pa = pod(a, "a"), pb = pod(b, "b");
   EXPECT_TRUE(ping(pa.ns, pb.ip4, 2));
