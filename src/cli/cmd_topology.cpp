@@ -1,6 +1,8 @@
 // Topology verbs: up, down, status, check, graph, validate, labs, exec, logs, inspect, impair.
 #include <fmt/format.h>
 #include <signal.h>
+#include <fcntl.h>
+#include <sys/inotify.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -25,6 +27,7 @@
 #include "topology/state.h"
 #include "util/english.h"
 #include "util/error.h"
+#include "util/fd.h"
 #include "util/names.h"
 
 namespace ctnet::cli {
@@ -250,6 +253,47 @@ void run_up(const UpArgs& a) {
   if (a.check) run_check_verb(t, Output{});
 }
 
+// Prints each log (headed "==> NAME <==" when there are several, as `tail` does). `follow_dir` set: then keeps
+// printing what is appended, woken by inotify on that directory, until it is removed (the lab went down) or the
+// user interrupts.
+void print_logs(const std::vector<std::pair<std::string, std::string>>& logs, const std::string& follow_dir) {
+  std::vector<off_t> offset(logs.size(), 0);
+  size_t last = logs.size();  // the log printed last, for the headers
+  auto drain = [&] {
+    for (size_t i = 0; i < logs.size(); ++i) {
+      Fd f(::open(logs[i].second.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!f) continue;  // nothing written yet
+      if (::lseek(f.get(), 0, SEEK_END) < offset[i]) offset[i] = 0;  // truncated: from the start again
+      char buf[8192];
+      ssize_t n;
+      while ((n = ::pread(f.get(), buf, sizeof buf, offset[i])) > 0) {
+        if (last != i && logs.size() > 1) fmt::print("{}==> {} <==\n", last == logs.size() ? "" : "\n", logs[i].first);
+        last = i;
+        std::fwrite(buf, 1, static_cast<size_t>(n), stdout);
+        offset[i] += n;
+      }
+    }
+    std::fflush(stdout);
+  };
+  if (follow_dir.empty()) return drain();
+  Fd in(::inotify_init1(IN_CLOEXEC));
+  if (!in || ::inotify_add_watch(in.get(), follow_dir.c_str(), IN_MODIFY | IN_CREATE | IN_DELETE_SELF | IN_MOVE_SELF) < 0)
+    throw Error(fmt::format("cannot watch {}", follow_dir), errno);
+  drain();
+  alignas(inotify_event) char ev[4096];
+  for (;;) {
+    const ssize_t n = ::read(in.get(), ev, sizeof ev);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw Error("cannot read inotify events", errno);
+    drain();
+    for (ssize_t off = 0; off < n;) {
+      auto* e = reinterpret_cast<const inotify_event*>(ev + off);
+      if (e->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) return;  // `down` removed the lab's files
+      off += static_cast<ssize_t>(sizeof(inotify_event) + e->len);
+    }
+  }
+}
+
 // `ctnet impair LAB NS:IFNAME [--delay ..] [--clear]`: changes the netem of one veth end of a running lab and
 // keeps the record's copy of the topology in step (`status LAB` stays clean; `status FILE` shows the file
 // differs; `up FILE` brings the file's impairment back).
@@ -282,11 +326,7 @@ void add_impair_command(CLI::App& app) {
       if (*end || v == 0 || v > UINT32_MAX) throw InvalidInput("--limit", fmt::format("'{}' is not a number of packets (1 or more)", it->second));
       n.limit = static_cast<uint32_t>(v);
     }
-    if (!a->clear) {
-      kinds::qdisc::validate_netem(n, "--");
-      if (!tc::kernel_has_netem())
-        throw InvalidInput("impair", "this kernel has no netem (sch_netem: no /sys/module/sch_netem and no sch_netem.ko)");
-    }
+    if (!a->clear) kinds::qdisc::validate_netem(n, "--");
     const auto colon = a->endpoint.find(':');
     if (colon == std::string::npos) throw InvalidInput("ENDPOINT", fmt::format("'{}' is not NAMESPACE:IFNAME", a->endpoint));
     const std::string ns = a->endpoint.substr(0, colon), ifname = a->endpoint.substr(colon + 1);
@@ -301,6 +341,9 @@ void add_impair_command(CLI::App& app) {
         for (Endpoint* e : {&l.a, &l.b})
           if (e->ns == ns && e->name == ifname) end = e;
     if (!end) throw InvalidInput("ENDPOINT", fmt::format("'{}' is not a veth end of lab '{}'", a->endpoint, a->lab));
+    // The kernel is asked last: a wrong lab or endpoint is the first thing to tell.
+    if (!a->clear && !tc::kernel_has_netem())
+      throw InvalidInput("impair", "this kernel has no netem (sch_netem: no /sys/module/sch_netem and no sch_netem.ko)");
     const std::string host = rec->host().spec;
     const kinds::qdisc::Spec spec = kinds::qdisc::netem(ns == kHostNs ? host : ns, ifname, n);
     const std::string key = object_key("qdisc", spec.ns, spec.dev);
@@ -377,6 +420,7 @@ void add_lab_process_commands(CLI::App& app) {
   if (wanted("logs")) {
     struct Args {
       std::string lab, node, proc;
+      bool follow = false;
     };
     auto a = std::make_shared<Args>();
     auto* cmd = app.add_subcommand("logs", "print what the processes of a lab namespace wrote (stdout and stderr); "
@@ -385,6 +429,7 @@ void add_lab_process_commands(CLI::App& app) {
     cmd->add_option("LAB", a->lab, "lab name")->required();
     cmd->add_option("NODE", a->node, "namespace of the lab")->required();
     cmd->add_option("PROC", a->proc, "process name (default: every process of NODE, and its exec commands)");
+    cmd->add_flag("-f,--follow", a->follow, "keep printing what is appended, as `tail -f`, until the lab goes down");
     cmd->callback([a] {
       auto [rec, node] = lab_node(a->lab, a->node);
       std::vector<std::pair<std::string, std::string>> logs;  // name, path
@@ -400,15 +445,7 @@ void add_lab_process_commands(CLI::App& app) {
         if (::access(process::exec_log_path(a->lab, node).c_str(), F_OK) == 0)
           logs.emplace_back("exec", process::exec_log_path(a->lab, node));
       }
-      for (auto& [name, path] : logs) {
-        if (logs.size() > 1) fmt::print("==> {} <==\n", name);
-        FILE* f = std::fopen(path.c_str(), "r");
-        if (!f) continue;  // nothing written yet
-        char buf[8192];
-        size_t n;
-        while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) std::fwrite(buf, 1, n, stdout);
-        std::fclose(f);
-      }
+      print_logs(logs, a->follow ? process::lab_dir(a->lab) + "/" + node : "");
     });
   }
   if (wanted("inspect")) {

@@ -21,6 +21,7 @@
 
 #include "explain/netfilter.h"
 #include "addr/address.h"
+#include "link/bridge.h"
 #include "link/link.h"
 #include "netlink/socket.h"
 #include "nft/legacy.h"
@@ -152,11 +153,6 @@ class Walker {
   std::optional<int> bridge_fdb(Ns& n, int bridge, const MacAddress& mac);
   std::optional<IpAddress> vxlan_fdb(Ns& n, int vx, const MacAddress& mac);
   std::vector<link::Link> bridge_ports(Ns& n, int bridge);
-  struct Vlans {
-    std::map<uint16_t, bool> vids;  // vid -> egress untagged
-    std::optional<uint16_t> pvid;
-  };
-  Vlans port_vlans(Ns& n, int index);
   void check_vlan(Ns& b, const LinkX& br, const LinkX* in, const LinkX* out);
   std::optional<int> local_dev(Ns& n, const IpAddress& a);
   bool holds(Ns& from, std::optional<int32_t> nsid, int ifindex, const IpAddress& a);
@@ -386,40 +382,17 @@ std::optional<IpAddress> Walker::vxlan_fdb(Ns& n, int vx, const MacAddress& mac)
   return std::nullopt;
 }
 
-// A port's VLANs (`bridge vlan show dev PORT`): the AF_BRIDGE link dump with RTEXT_FILTER_BRVLAN (the kernel has
-// no single-link get for it, net/core/rtnetlink.c rtnl_bridge_getlink); the bridge device itself answers for
-// frames to and from the bridge's own stack ("self").
-Walker::Vlans Walker::port_vlans(Ns& n, int index) {
-  nl::Message m(RTM_GETLINK, 0);
-  m.put_header<ifinfomsg>()->ifi_family = AF_BRIDGE;
-  m.put_u32(IFLA_EXT_MASK, RTEXT_FILTER_BRVLAN);
-  Vlans v;
-  for (auto& msg : n.rtnl().dump(m, "cannot list bridge VLANs")) {
-    if (msg.header<ifinfomsg>()->ifi_index != index) continue;
-    auto a = nl::Attrs::of_message(msg.hdr(), sizeof(ifinfomsg));
-    if (!a.has(IFLA_AF_SPEC)) continue;
-    for (const nlattr* e : nl::Attrs::list(a.get(IFLA_AF_SPEC))) {
-      if (nl::attr_type(e) != IFLA_BRIDGE_VLAN_INFO || nl::attr_payload_len(e) < sizeof(bridge_vlan_info)) continue;
-      bridge_vlan_info vi;
-      std::memcpy(&vi, nl::attr_payload(e), sizeof vi);
-      v.vids[vi.vid] = vi.flags & BRIDGE_VLAN_INFO_UNTAGGED;
-      if (vi.flags & BRIDGE_VLAN_INFO_PVID) v.pvid = vi.vid;
-    }
-  }
-  return v;
-}
-
 // VLAN filtering (net/bridge/br_vlan.c): an untagged frame takes the ingress port's PVID (none: dropped), the
 // egress port must be a member of that VLAN, and leave it untagged for a plain interface behind it to take it.
 void Walker::check_vlan(Ns& b, const LinkX& br, const LinkX* in, const LinkX* out) {
   const LinkX& from = in ? *in : br;
   const LinkX& to = out ? *out : br;
-  Vlans vi = port_vlans(b, from.l.index);
+  link::PortVlans vi = link::port_vlans(b.rtnl(), from.l.index);
   if (!vi.pvid)
     stop(b, from.l.name, "bridge",
          {"vlan", fmt::format("VLAN filtering is on in {} and {} has no PVID: its untagged frames are dropped", br.l.name, from.l.name),
           fmt::format("bridge vlan add dev {} vid VID pvid untagged{}", from.l.name, in ? "" : " self")});
-  Vlans vo = port_vlans(b, to.l.index);
+  link::PortVlans vo = link::port_vlans(b.rtnl(), to.l.index);
   auto it = vo.vids.find(*vi.pvid);
   if (it == vo.vids.end())
     stop(b, to.l.name, "bridge",

@@ -127,4 +127,106 @@ Removal remove(Txn& txn, const Made& m) {
   return Removal::removed;
 }
 
+void validate(const Vlans& v, const std::string& p) {
+  validate_ifname(v.name, p + "name");
+  if (v.access > 4094 || (!v.access && v.trunk.empty()))
+    throw InvalidInput(p + "vlan", fmt::format("{} is not a VLAN ID (1-4094)", v.access));
+  for (auto& r : v.trunk) {
+    if (r.min < 1 || r.max > 4094 || r.min > r.max)
+      throw InvalidInput(p + "trunk", fmt::format("{}-{} is not a range of VLAN IDs (1-4094, the lower first)", r.min, r.max));
+    if (v.access >= r.min && v.access <= r.max)
+      throw InvalidInput(p + "trunk", fmt::format("holds VLAN {}, the port's access VLAN (`vlan`)", v.access));
+  }
+}
+
+link::PortVlans wanted(const Vlans& v) {
+  link::PortVlans w;
+  if (v.access) w.vids[v.access] = true, w.pvid = v.access;
+  for (auto& r : v.trunk)
+    for (unsigned id = r.min; id <= r.max; ++id) w.vids.emplace(static_cast<uint16_t>(id), false);
+  return w;
+}
+
+namespace {
+
+// One request per run of consecutive VLAN IDs with the same flags (a trunk of 100-4094 is one request). The PVID
+// is never part of a range (the kernel refuses BRIDGE_VLAN_INFO_PVID with RANGE_BEGIN: br_netlink.c).
+template <class Fn>
+void for_each_run(const link::PortVlans& v, Fn fn) {
+  auto it = v.vids.begin();
+  while (it != v.vids.end()) {
+    const uint16_t first = it->first;
+    const bool untagged = it->second, pvid = v.pvid == first;
+    uint16_t last = first;
+    for (++it; !pvid && it != v.vids.end() && it->first == last + 1 && it->second == untagged && v.pvid != it->first; ++it)
+      last = it->first;
+    fn(first, last, static_cast<uint16_t>((pvid ? BRIDGE_VLAN_INFO_PVID : 0) | (untagged ? BRIDGE_VLAN_INFO_UNTAGGED : 0)));
+  }
+}
+
+// Takes the port from `have` to `want`: VLANs it should not have off (or whose flags change), then the missing on.
+void set_exactly(nl::Socket& s, int index, const link::PortVlans& have, const link::PortVlans& want) {
+  link::PortVlans off, on;
+  for (auto [id, untagged] : have.vids) {
+    auto w = want.vids.find(id);
+    if (w == want.vids.end() || w->second != untagged || (want.pvid == id) != (have.pvid == id)) off.vids[id] = untagged;
+  }
+  for (auto [id, untagged] : want.vids)
+    if (!have.vids.count(id) || off.vids.count(id)) on.vids[id] = untagged;
+  on.pvid = want.pvid;
+  for_each_run(off, [&](uint16_t a, uint16_t b, uint16_t) { link::set_port_vlan(s, index, false, a, b, 0); });
+  for_each_run(on, [&](uint16_t a, uint16_t b, uint16_t flags) { link::set_port_vlan(s, index, true, a, b, flags); });
+}
+
+nlohmann::json vlans_json(const link::PortVlans& v) {
+  nlohmann::json ids = nlohmann::json::array();
+  for (auto [id, untagged] : v.vids) ids.push_back({id, untagged});
+  nlohmann::json j = {{"vids", ids}};
+  if (v.pvid) j["pvid"] = *v.pvid;
+  return j;
+}
+
+link::PortVlans vlans_from(const nlohmann::json& j) {
+  link::PortVlans v;
+  for (auto& e : j.value("vids", nlohmann::json::array())) v.vids[e.at(0).get<uint16_t>()] = e.at(1).get<bool>();
+  if (j.contains("pvid")) v.pvid = j["pvid"].get<uint16_t>();
+  return v;
+}
+
+}  // namespace
+
+Inspection inspect(Txn& txn, const Vlans& v) {
+  NsSocket& s = txn.open(v.ns);
+  auto l = link::find(s.rtnl, v.name);
+  if (!l) return Inspection::missing();
+  const link::PortVlans have = link::port_vlans(s.rtnl, l->index), want = wanted(v);
+  if (have == want) return Inspection::of(l->index, {});
+  return Inspection::of(l->index, {fmt::format("VLANs {} (want {})", link::describe(have), link::describe(want))});
+}
+
+void apply(Txn& txn, const Vlans& v) {
+  NsSocket& s = txn.open(v.ns);
+  const int index = index_of(s, v.name);
+  const link::PortVlans have = link::port_vlans(s.rtnl, index);
+  const size_t i = txn.make({.kind = "port-vlans", .ns = txn.ref(s), .name = v.name, .ifindex = index, .saved = vlans_json(have)},
+                            [&] { set_exactly(s.rtnl, index, have, wanted(v)); });
+  txn.done(i, index);
+}
+
+void repair(Txn& txn, const Vlans& v) {
+  NsSocket& s = txn.open(v.ns);
+  const int index = index_of(s, v.name);
+  set_exactly(s.rtnl, index, link::port_vlans(s.rtnl, index), wanted(v));
+}
+
+Removal remove_vlans(Txn& txn, const Made& m) {
+  bool replaced = false;
+  NsSocket* s = txn.reopen(m.ns, &replaced);
+  if (!s) return replaced ? Removal::replaced : Removal::absent;
+  auto l = recorded_link(*s, m, "", &replaced);
+  if (!l) return replaced ? Removal::replaced : Removal::absent;  // a link that is gone took its VLANs along
+  set_exactly(s->rtnl, l->index, link::port_vlans(s->rtnl, l->index), vlans_from(m.saved));
+  return Removal::removed;
+}
+
 }  // namespace ctnet::kinds::port

@@ -65,4 +65,22 @@ void validate(const Spec& s, const std::string& field_prefix = "");
 void apply(Txn& txn, const Spec& s, int port_index = 0, int bridge_index = 0);
 Removal remove(Txn& txn, const Made& m);
 
+// Kind "port-vlans": a port's VLAN membership set to exactly this (a lab's `vlan:` / `trunk:` on a bridge port
+// whose link joined the bridge when it was made). The access VLAN is the PVID and leaves untagged, the trunk VLANs
+// leave tagged, and every other VLAN (the bridge's default VLAN 1 too) is taken off the port. Recorded with the
+// membership the port had, which its remove puts back.
+struct Vlans {
+  std::string ns;
+  std::string name;                    // the port link
+  uint16_t access = 0;                 // 0: none
+  std::vector<VlanRange> trunk;
+};
+// Field names: prefix + "vlan", "trunk".
+void validate(const Vlans& v, const std::string& field_prefix = "");
+link::PortVlans wanted(const Vlans& v);
+Inspection inspect(Txn& txn, const Vlans& v);
+void apply(Txn& txn, const Vlans& v);
+void repair(Txn& txn, const Vlans& v);  // sets the membership again (the record keeps what the port first had)
+Removal remove_vlans(Txn& txn, const Made& m);
+
 }  // namespace ctnet::kinds::port

@@ -34,8 +34,20 @@ int apply(Txn& txn, const Spec& spec) {
                             [&] { s.rtnl.ack(m, fmt::format("cannot create dummy {} in '{}'", spec.name, s.ns.label())); });
   const int index = index_of(s, spec.name);
   txn.done(i, index);
-  bring_up(s, index, spec.name);
+  bring_up(s, index, spec.name, spec.link_local);
   return index;
+}
+
+Inspection inspect(Txn& txn, const Spec& spec) {
+  auto l = link::find(txn.open(spec.ns).rtnl, spec.name);
+  if (!l) return Inspection::missing();
+  return Inspection::of(l->index, compare_link(*l, "dummy", spec.mtu, -1));
+}
+
+void repair(Txn& txn, const Spec& spec) {
+  NsSocket& s = txn.open(spec.ns);
+  if (auto l = link_to_repair(s, spec.name, "dummy")) repair_link(s, *l, spec.mtu, -1);
+  else apply(txn, spec);
 }
 
 Removal remove(Txn& txn, const Made& m) { return remove_created_link(txn, m, "dummy"); }

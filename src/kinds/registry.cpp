@@ -33,6 +33,7 @@ struct Entry {
 constexpr Entry kEngineKinds[] = {
     {"netns", netns::remove},         {"veth", veth::remove},
     {"bridge", bridge::remove},       {"port", port::remove},
+    {"port-vlans", port::remove_vlans},
     {"macvlan", subif::remove_macvlan}, {"ipvlan", subif::remove_ipvlan},
     {"vlan", subif::remove_vlan},
     {"vxlan", vxlan::remove},         {"host-device", host_device::remove},

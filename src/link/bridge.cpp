@@ -5,6 +5,8 @@
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
 
+#include <cstring>
+
 #include "util/error.h"
 
 namespace ctnet::link {
@@ -73,6 +75,38 @@ void set_port_vlan(nl::Socket& s, int port_index, bool add, uint16_t vid_min, ui
   int err = s.try_ack(m, &text);
   if (err && !(!add && (err == ENOENT || err == EINVAL)))
     throw Error(fmt::format("cannot {} VLAN {}-{} on port #{}", add ? "set" : "remove", vid_min, vid_max, port_index), err, text);
+}
+
+// The AF_BRIDGE link dump with RTEXT_FILTER_BRVLAN: the kernel has no single-link get for it (net/core/rtnetlink.c,
+// rtnl_bridge_getlink is a dump only).
+PortVlans port_vlans(nl::Socket& s, int port_index) {
+  nl::Message m(RTM_GETLINK, 0);
+  m.put_header<ifinfomsg>()->ifi_family = AF_BRIDGE;
+  m.put_u32(IFLA_EXT_MASK, RTEXT_FILTER_BRVLAN);
+  PortVlans v;
+  for (auto& msg : s.dump(m, "cannot list bridge VLANs")) {
+    if (msg.header<ifinfomsg>()->ifi_index != port_index) continue;
+    auto a = nl::Attrs::of_message(msg.hdr(), sizeof(ifinfomsg));
+    if (!a.has(IFLA_AF_SPEC)) continue;
+    for (const nlattr* e : nl::Attrs::list(a.get(IFLA_AF_SPEC))) {
+      if (nl::attr_type(e) != IFLA_BRIDGE_VLAN_INFO || nl::attr_payload_len(e) < sizeof(bridge_vlan_info)) continue;
+      bridge_vlan_info vi;
+      std::memcpy(&vi, nl::attr_payload(e), sizeof vi);
+      v.vids[vi.vid] = vi.flags & BRIDGE_VLAN_INFO_UNTAGGED;
+      if (vi.flags & BRIDGE_VLAN_INFO_PVID) v.pvid = vi.vid;
+    }
+  }
+  return v;
+}
+
+std::string describe(const PortVlans& v) {
+  std::string s;
+  for (auto [vid, untagged] : v.vids) {
+    std::string flags = v.pvid == vid ? "pvid" : "";
+    if (untagged) flags += flags.empty() ? "untagged" : ", untagged";
+    s += fmt::format("{}{}{}", s.empty() ? "" : ", ", vid, flags.empty() ? "" : " (" + flags + ")");
+  }
+  return s.empty() ? "none" : s;
 }
 
 }  // namespace ctnet::link

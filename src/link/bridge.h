@@ -1,5 +1,7 @@
 // Linux bridges and their ports.
 #pragma once
+#include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -36,5 +38,15 @@ void set_bridge_port(nl::Socket& s, int port_index, const BridgePortOptions& o, 
 // a VLAN the port does not have is not an error. flags: BRIDGE_VLAN_INFO_PVID | BRIDGE_VLAN_INFO_UNTAGGED.
 nl::Message port_vlan_request(int port_index, bool add, uint16_t vid_min, uint16_t vid_max, uint16_t flags);
 void set_port_vlan(nl::Socket& s, int port_index, bool add, uint16_t vid_min, uint16_t vid_max, uint16_t flags);
+
+// A port's VLAN membership as the kernel holds it (`bridge vlan show dev PORT`); the bridge device itself answers
+// for its own stack ("self"). Empty when VLAN filtering is off.
+struct PortVlans {
+  std::map<uint16_t, bool> vids;  // VLAN ID -> leaves the port untagged
+  std::optional<uint16_t> pvid;   // the VLAN untagged frames coming in are put in
+  bool operator==(const PortVlans&) const = default;
+};
+PortVlans port_vlans(nl::Socket& s, int port_index);
+std::string describe(const PortVlans& v);  // "10 (pvid, untagged), 20, 30": as `bridge vlan show` lists them
 
 }  // namespace ctnet::link

@@ -31,7 +31,35 @@ class Reach {
  public:
   explicit Reach(const Topology& t) : t_(t) {
     for (auto& n : t.namespaces) ns_by_name_[n.name] = &n;
-    for (auto& b : t.bridges) add({b.ns, b.name, b.addresses});
+    // Segments are keys united below: an interface's untagged frames are on "ns/if", its frames tagged with VLAN v
+    // on "ns/if#v". A VLAN-aware bridge has one segment per VLAN ("ns/br#v"); a plain one passes every tag along.
+    std::set<uint16_t> vids;  // every VLAN ID the file names
+    for (auto& l : t.links) {
+      if (l.kind == Kind::vlan && l.vlan) vids.insert(*l.vlan);
+      for (const Endpoint* e : {&l.a, &l.b}) {
+        if (e->vlan) vids.insert(e->vlan);
+        for (auto& r : e->trunk)
+          for (unsigned v = r.min; v <= r.max; ++v) vids.insert(static_cast<uint16_t>(v));
+      }
+    }
+    auto tagged = [](const std::string& key, uint16_t v) { return fmt::format("{}#{}", key, v); };
+    auto both = [&](const std::string& a, const std::string& b) {
+      unite(a, b);
+      for (uint16_t v : vids) unite(tagged(a, v), tagged(b, v));
+    };
+    for (auto& b : t.bridges) {
+      add({b.ns, b.name, b.addresses});
+      if (b.vlan_filtering) unite(b.ns + "/" + b.name, tagged(b.ns + "/" + b.name, 1));  // the bridge's own PVID 1
+    }
+    auto port = [&](const Endpoint& e) {
+      const Bridge* br = t.find_bridge(e.bridge);
+      const std::string k = e.ns + "/" + e.name, bk = e.ns + "/" + e.bridge;
+      if (!br || !br->vlan_filtering) return both(k, bk);
+      if (e.vlan) unite(k, tagged(bk, e.vlan));
+      else if (e.trunk.empty()) unite(k, tagged(bk, 1));  // the PVID a new port gets
+      for (auto& r : e.trunk)
+        for (unsigned v = r.min; v <= r.max; ++v) unite(tagged(k, static_cast<uint16_t>(v)), tagged(bk, static_cast<uint16_t>(v)));
+    };
     for (auto& l : t.links) {
       Iface a{l.a.ns, l.a.name, l.a.addresses};
       if (l.kind == Kind::macvlan || l.kind == Kind::ipvlan) {
@@ -41,12 +69,13 @@ class Reach {
       add(a);
       if (l.kind == Kind::veth) {
         add({l.b.ns, l.b.name, l.b.addresses});
-        unite(l.a.ns + "/" + l.a.name, l.b.ns + "/" + l.b.name);
-        if (!l.a.bridge.empty()) unite(l.a.ns + "/" + l.a.name, l.a.ns + "/" + l.a.bridge);
-        if (!l.b.bridge.empty()) unite(l.b.ns + "/" + l.b.name, l.b.ns + "/" + l.b.bridge);
+        both(l.a.ns + "/" + l.a.name, l.b.ns + "/" + l.b.name);
+        if (!l.a.bridge.empty()) port(l.a);
+        if (!l.b.bridge.empty()) port(l.b);
       }
       if (l.kind == Kind::macvlan || l.kind == Kind::ipvlan) unite(a.key(), a.lower);
-      if (l.kind == Kind::vxlan && !l.a.bridge.empty()) unite(a.key(), l.a.ns + "/" + l.a.bridge);
+      if (l.kind == Kind::vlan && l.vlan) unite(a.key(), tagged(l.parent.ns + "/" + l.parent.name, *l.vlan));
+      if (l.kind == Kind::vxlan && !l.a.bridge.empty()) both(a.key(), l.a.ns + "/" + l.a.bridge);
     }
     // Two VXLAN devices with one VNI and port, each pointing at the other's local address: one segment.
     for (auto& x : t.links)

@@ -71,6 +71,12 @@ struct Builder {
         add(fmt::format("veth {}/{} <-> {}/{}", p->ns, p->name, q->ns, q->name), f, {p->ns, q->ns}, s);
         const int veth = static_cast<int>(items.size()) - 1;
         for (const Endpoint* e : {p, q})
+          if (e->vlan || !e->trunk.empty()) {
+            k::port::Vlans v{.ns = ns(e->ns), .name = e->name, .access = e->vlan, .trunk = e->trunk};
+            k::port::validate(v, f);
+            add(fmt::format("VLANs of {}/{} ({})", e->ns, e->name, vlans_str(*e)), f, {e->ns}, v, veth);
+          }
+        for (const Endpoint* e : {p, q})
           if (e->impair)
             add(fmt::format("impairment {} on {}/{}", link::tc::describe(*e->impair), e->ns, e->name), f, {e->ns},
                 k::qdisc::netem(ns(e->ns), e->name, *e->impair), veth);
@@ -93,6 +99,21 @@ struct Builder {
         k::subif::validate(s, f);
         add(fmt::format("{} {}/{} on {}/{}", to_string(l.kind), l.a.ns, l.a.name, l.parent.ns, l.parent.name), f,
             {l.a.ns, l.parent.ns}, s);
+        return addresses(l.a, l.a.name, f);
+      }
+      case Kind::vlan: {
+        k::subif::Spec s{.kind = k::subif::Kind::vlan, .parent_ns = ns(l.parent.ns), .parent = l.parent.name,
+                         .ns = ns(l.a.ns), .name = l.a.name, .vlan_id = l.vlan.value_or(0), .mtu = l.mtu,
+                         .link_local = link_local(l.a)};
+        k::subif::validate(s, f);
+        add(fmt::format("vlan {}/{} (ID {}) on {}/{}", l.a.ns, l.a.name, s.vlan_id, l.parent.ns, l.parent.name), f,
+            {l.a.ns, l.parent.ns}, s);
+        return addresses(l.a, l.a.name, f);
+      }
+      case Kind::dummy: {
+        k::dummy::Spec s{.ns = ns(l.a.ns), .name = l.a.name, .mtu = l.mtu, .link_local = link_local(l.a)};
+        k::dummy::validate(s, f);
+        add(fmt::format("dummy {}/{}", l.a.ns, l.a.name), f, {l.a.ns}, s);
         return addresses(l.a, l.a.name, f);
       }
       case Kind::host_device: {
@@ -173,6 +194,8 @@ void claim(const Item& item, std::vector<std::string>& keys) {
                  [&](const sriov::AttachSpec& s) { keys.push_back(object_key("vf", s.netns, s.name)); },
                  [&](const k::address::Spec& s) { keys.push_back(object_key("address", s.ns, s.ifname, s.prefix.str())); },
                  [&](const k::qdisc::Spec& s) { keys.push_back(object_key("qdisc", s.ns, s.dev)); },
+                 [&](const k::port::Vlans& s) { keys.push_back(object_key("port-vlans", s.ns, s.name)); },
+                 [&](const k::dummy::Spec& s) { keys.push_back(object_key("dummy", s.ns, s.name)); },
                  [&](const k::route::Spec& s) {
                    std::string extra = s.route.dst.str();
                    if (s.route.gateway) extra += " via " + s.route.gateway->str();
@@ -196,6 +219,8 @@ kinds::Inspection inspect(kinds::Txn& txn, const Item& item) {
                         [&](const k::address::Spec& s) { return found(k::address::present(txn, s)); },
                         [&](const k::route::Spec& s) { return found(k::route::present(txn, s)); },
                         [&](const k::qdisc::Spec& s) { return k::qdisc::inspect(txn, s); },
+                        [&](const k::port::Vlans& s) { return k::port::inspect(txn, s); },
+                        [&](const k::dummy::Spec& s) { return k::dummy::inspect(txn, s); },
                         [&](const process::Spec& s) { return process::inspect(txn, s); },
                     },
                     item.spec);
@@ -213,6 +238,8 @@ void apply(kinds::Txn& txn, const Item& item) {
                  [&](const k::address::Spec& s) { k::address::apply(txn, s); },
                  [&](const k::route::Spec& s) { k::route::apply(txn, s); },
                  [&](const k::qdisc::Spec& s) { k::qdisc::apply(txn, s); },
+                 [&](const k::port::Vlans& s) { k::port::apply(txn, s); },
+                 [&](const k::dummy::Spec& s) { k::dummy::apply(txn, s); },
                  [&](const process::Spec& s) { process::apply(txn, s); },
              },
              item.spec);
@@ -230,6 +257,8 @@ void repair(kinds::Txn& txn, const Item& item) {
                  [&](const k::address::Spec& s) { k::address::apply(txn, s); },
                  [&](const k::route::Spec& s) { k::route::apply(txn, s); },
                  [&](const k::qdisc::Spec& s) { k::qdisc::repair(txn, s); },
+                 [&](const k::port::Vlans& s) { k::port::repair(txn, s); },
+                 [&](const k::dummy::Spec& s) { k::dummy::repair(txn, s); },
                  [&](const process::Spec& s) { process::repair(txn, s); },
              },
              item.spec);

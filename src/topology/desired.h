@@ -1,7 +1,7 @@
 // The lab as the kinds layer sees it: the parsed Topology turned into one driver spec per object, in the order
-// `up` makes them (namespaces, bridges and their addresses, links in file order each followed by its addresses,
-// routes, the `run:` processes). This is the only place that knows how a topology key becomes a driver field; inspecting, making and
-// repairing are the drivers' own functions.
+// `up` makes them (namespaces, bridges and their addresses, links in file order each followed by its port VLANs,
+// impairments and addresses, routes, the `run:` processes). This is the only place that knows how a topology key
+// becomes a driver field; inspecting, making and repairing are the drivers' own functions.
 #pragma once
 #include <string>
 #include <variant>
@@ -9,6 +9,7 @@
 
 #include "kinds/address.h"
 #include "kinds/bridge.h"
+#include "kinds/dummy.h"
 #include "kinds/host_device.h"
 #include "kinds/netns.h"
 #include "kinds/qdisc.h"
@@ -25,6 +26,7 @@ using Spec = std::variant<kinds::netns::Spec, kinds::bridge::Spec, kinds::veth::
                           kinds::host_device::Spec, kinds::vxlan::Spec,
                           sriov::AttachSpec /* a VF; its addresses are items of their own */, kinds::address::Spec, kinds::route::Spec,
                           kinds::qdisc::Spec /* an endpoint's impairment (netem) */,
+                          kinds::port::Vlans /* a bridge port's VLANs */, kinds::dummy::Spec,
                           process::Spec /* a `run:` process, after every object */>;
 
 struct Item {

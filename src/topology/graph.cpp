@@ -56,10 +56,11 @@ std::map<std::string, std::vector<IfaceLine>> interfaces(const Topology& t) {
     auto far = [](const Endpoint& e) { return e.ns + "/" + e.name; };
     switch (l.kind) {
       case Kind::veth:
-        by_ns[l.a.ns].push_back({l.a.name, l.a.bridge.empty() ? "veth" : "veth, port of " + l.a.bridge,
-                                 addr_list(l.a.addresses, " "), far(l.b)});
-        by_ns[l.b.ns].push_back({l.b.name, l.b.bridge.empty() ? "veth" : "veth, port of " + l.b.bridge,
-                                 addr_list(l.b.addresses, " "), far(l.a)});
+        for (auto [e, other] : {std::pair{&l.a, &l.b}, std::pair{&l.b, &l.a}}) {
+          std::string kind = e->bridge.empty() ? "veth" : "veth, port of " + e->bridge;
+          if (auto v = vlans_str(*e); !v.empty()) kind += ", " + v;
+          by_ns[e->ns].push_back({e->name, kind, addr_list(e->addresses, " "), far(*other)});
+        }
         break;
       case Kind::macvlan:
       case Kind::ipvlan:
@@ -73,6 +74,11 @@ std::map<std::string, std::vector<IfaceLine>> interfaces(const Topology& t) {
         by_ns[l.a.ns].push_back({l.a.name, fmt::format("vxlan {}", l.vni), addr_list(l.a.addresses, " "),
                                  l.remote ? "remote " + l.remote->str() : "learning"});
         break;
+      case Kind::vlan:
+        by_ns[l.a.ns].push_back({l.a.name, fmt::format("vlan {}", l.vlan.value_or(0)), addr_list(l.a.addresses, " "),
+                                 "parent " + far(l.parent)});
+        break;
+      case Kind::dummy: by_ns[l.a.ns].push_back({l.a.name, "dummy", addr_list(l.a.addresses, " "), ""}); break;
       case Kind::vf:
         by_ns[l.a.ns].push_back({l.a.name, "sr-iov vf", addr_list(l.a.addresses, " "),
                                  "of " + l.pf + (l.vf ? fmt::format(" #{}", *l.vf) : l.pci.empty() ? "" : " " + l.pci)});
@@ -110,8 +116,10 @@ std::string to_dot(const Topology& t) {
         break;
       case Kind::macvlan:
       case Kind::ipvlan:
+      case Kind::vlan:
         o += fmt::format("  {} -- {} [style=dashed, label=\"{}\"];\n", node_id(l.a.ns, l.a.name),
-                         node_id(l.parent.ns, l.parent.name), to_string(l.kind));
+                         node_id(l.parent.ns, l.parent.name),
+                         l.kind == Kind::vlan ? fmt::format("vlan {}", l.vlan.value_or(0)) : std::string(to_string(l.kind)));
         break;
       case Kind::vxlan:
         if (!l.a.bridge.empty()) o += fmt::format("  {} -- {} [style=bold];\n", node_id(l.a.ns, l.a.name), node_id(l.a.ns, l.a.bridge));
@@ -266,6 +274,7 @@ Scene build_scene(const Topology& t, const LiveLinks& live) {
     if (!e.addresses.empty()) o.details.emplace_back("addresses", join_addrs(e.addresses, ", "));
     if (l.mtu) o.details.emplace_back("MTU", std::to_string(l.mtu));
     if (!e.bridge.empty()) o.details.emplace_back("bridge", e.bridge);
+    if (auto v = vlans_str(e); !v.empty()) o.details.emplace_back("VLAN", v);
     for (auto& x : extra) o.details.push_back(std::move(x));
     o.details.emplace_back("file", l.field + (l.line ? fmt::format(" (line {})", l.line) : ""));
     add_live(o.details, live, e.ns, e.name);
@@ -336,6 +345,16 @@ Scene build_scene(const Topology& t, const LiveLinks& live) {
       }
       case Kind::host_device:
         iface(l.a, "host-device", l, {{"was", "host/" + l.device}});
+        break;
+      case Kind::vlan: {
+        const std::string k = fmt::format("vlan {}", l.vlan.value_or(0));
+        std::string a = iface(l.a, "802.1Q " + k, l, {{"parent", far(l.parent)}});
+        edge("link", a, existing(l.parent), "parent", k + " " + far(l.a) + " on " + far(l.parent),
+             {{"kind", "802.1Q sub-interface"}, {"VLAN ID", std::to_string(l.vlan.value_or(0))}, {"parent", far(l.parent)}});
+        break;
+      }
+      case Kind::dummy:
+        iface(l.a, "dummy", l, {});
         break;
       case Kind::vxlan: {
         Details extra = {{"VNI", std::to_string(l.vni)}, {"port", std::to_string(l.port)}};

@@ -16,12 +16,21 @@ std::string_view to_string(Kind k) {
     case Kind::host_device: return "host-device";
     case Kind::vxlan: return "vxlan";
     case Kind::vf: return "vf";
+    case Kind::vlan: return "vlan";
+    case Kind::dummy: return "dummy";
   }
   return "?";
 }
 
+std::string vlans_str(const Endpoint& e) {
+  if (e.vlan) return fmt::format("access VLAN {}", e.vlan);
+  std::string s;
+  for (auto& r : e.trunk) s += (s.empty() ? "trunk " : ", ") + (r.min == r.max ? std::to_string(r.min) : fmt::format("{}-{}", r.min, r.max));
+  return s;
+}
+
 std::optional<Kind> parse_kind(std::string_view s) {
-  for (Kind k : {Kind::veth, Kind::macvlan, Kind::ipvlan, Kind::host_device, Kind::vxlan, Kind::vf})
+  for (Kind k : {Kind::veth, Kind::macvlan, Kind::ipvlan, Kind::host_device, Kind::vxlan, Kind::vf, Kind::vlan, Kind::dummy})
     if (to_string(k) == s) return k;
   return std::nullopt;
 }
@@ -81,6 +90,12 @@ json endpoint_json(const Endpoint& e) {
   if (e.mtu) j["mtu"] = e.mtu;
   if (e.txqueuelen) j["txqueuelen"] = *e.txqueuelen;
   if (e.impair) j["impair"] = netem_json(*e.impair);
+  if (e.vlan) j["vlan"] = e.vlan;
+  if (!e.trunk.empty()) {
+    json t = json::array();
+    for (auto& r : e.trunk) t.push_back({r.min, r.max});
+    j["trunk"] = t;
+  }
   return j;
 }
 Endpoint endpoint_from(const json& j) {
@@ -93,6 +108,8 @@ Endpoint endpoint_from(const json& j) {
   e.mtu = j.value("mtu", 0u);
   if (j.contains("txqueuelen")) e.txqueuelen = j["txqueuelen"].get<uint32_t>();
   if (j.contains("impair")) e.impair = netem_from(j["impair"]);
+  e.vlan = j.value("vlan", uint16_t{0});
+  for (auto& r : j.value("trunk", json::array())) e.trunk.push_back({r.at(0).get<uint16_t>(), r.at(1).get<uint16_t>()});
   return e;
 }
 }  // namespace
@@ -167,6 +184,11 @@ json to_json(const Topology& t) {
         if (l.vlan) o["vlan"] = *l.vlan;
         if (l.mac) o["mac"] = l.mac->str();
         break;
+      case Kind::vlan:
+        o["parent"] = endpoint_json(l.parent);
+        o["vlan"] = l.vlan.value_or(0);
+        break;
+      case Kind::dummy: break;
     }
     ls.push_back(o);
   }

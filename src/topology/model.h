@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "kinds/bridge.h"
 #include "link/tc.h"
 #include "util/ip.h"
 
@@ -70,7 +71,7 @@ struct Pool {
   int line = 0;
 };
 
-enum class Kind { veth, macvlan, ipvlan, host_device, vxlan, vf };
+enum class Kind { veth, macvlan, ipvlan, host_device, vxlan, vf, vlan, dummy };
 std::string_view to_string(Kind k);
 std::optional<Kind> parse_kind(std::string_view s);
 
@@ -85,7 +86,13 @@ struct Endpoint {
   uint32_t mtu = 0;
   std::optional<uint32_t> txqueuelen;
   std::optional<link::tc::Netem> impair;  // a netem qdisc at the root of this end (its egress)
+  // A port of a VLAN-aware bridge: its access VLAN (PVID, untagged) or the VLANs it carries tagged (a trunk).
+  uint16_t vlan = 0;
+  std::vector<kinds::port::VlanRange> trunk;
 };
+
+// "access VLAN 10", "trunk 10, 20-30"; "" for a port without VLANs.
+std::string vlans_str(const Endpoint& e);
 
 struct Link {
   Kind kind = Kind::veth;
@@ -95,7 +102,7 @@ struct Link {
   Endpoint a;                       // veth: first end; others: the interface the link puts in a namespace
   Endpoint b;                       // veth: second end
   std::optional<Prefix> subnet;     // veth: when set, both ends' addresses must lie in it
-  // macvlan / ipvlan
+  // macvlan / ipvlan / vlan
   Endpoint parent;                  // ns + name of the parent link
   std::string mode;                 // macvlan: bridge|private|vepa|passthru; ipvlan: l2|l3|l3s
   std::string flag;                 // ipvlan: bridge|private|vepa
@@ -106,7 +113,7 @@ struct Link {
   std::string pf;
   std::optional<uint32_t> vf;
   std::string pci;
-  std::optional<uint16_t> vlan;
+  std::optional<uint16_t> vlan;     // vf: the VF's VLAN; vlan: the 802.1Q ID (`id`)
   std::optional<MacAddress> mac;
   // vxlan: a is the vxlan device itself
   uint32_t vni = 0;

@@ -14,6 +14,7 @@
 
 #include "kinds/netem_options.h"
 #include "kinds/qdisc.h"
+#include "kinds/subif.h"
 #include "link/link.h"
 #include "link/macvlan.h"
 #include "link/tc.h"
@@ -508,9 +509,9 @@ struct Parser {
   }
 
   Endpoint endpoint_long(const YAML::Node& n, const std::string& path, bool allow_bridge) {
-    check_keys(n, path, {"namespace", "bridge", "name", "addresses", "mac", "mtu", "txqueuelen", "impair"});
+    check_keys(n, path, {"namespace", "bridge", "name", "addresses", "mac", "mtu", "txqueuelen", "impair", "vlan", "trunk"});
     if (!allow_bridge)
-      for (const char* key : {"mac", "mtu", "txqueuelen", "impair"})
+      for (const char* key : {"mac", "mtu", "txqueuelen", "impair", "vlan", "trunk"})
         if (n[key]) fail(n[key], path + "." + key, "is a setting of veth ends; give it to the link here");
     Endpoint e;
     if (n["bridge"]) {
@@ -529,7 +530,46 @@ struct Parser {
     }
     if (n["name"]) e.name = scalar(n["name"], path + ".name");
     end_settings(n, path, e);
+    port_vlans(n, path, e);
     return e;
+  }
+
+  // `vlan: 10` (an access port: untagged frames in VLAN 10) or `trunk: [10, 20, "100-200"]` (tagged VLANs) on a
+  // port of a VLAN-aware bridge.
+  void port_vlans(const YAML::Node& n, const std::string& path, Endpoint& e) {
+    if (!n["vlan"] && !n["trunk"]) return;
+    const char* key = n["vlan"] ? "vlan" : "trunk";
+    if (e.bridge.empty()) fail(n[key], path + "." + key, "is a setting of bridge ports; this end is not on a bridge");
+    if (n["vlan"] && n["trunk"])
+      fail(n["trunk"], path + ".trunk", "give `vlan` (an access port) or `trunk` (tagged VLANs), not both");
+    const Bridge* br = bridge(e.bridge);
+    if (!br->vlan_filtering && !br->external)
+      fail(n[key], path + "." + key,
+           fmt::format("bridge '{}' is not VLAN-aware: set `vlan_filtering: true` on it (bridges.{})", br->name, br->name));
+    if (auto v = n["vlan"]) e.vlan = static_cast<uint16_t>(number(v, path + ".vlan", 1, 4094));
+    if (auto t = n["trunk"]) {
+      const std::string f = path + ".trunk";
+      if (!t.IsSequence() || t.size() == 0) fail(t, f, "must be a list of VLAN IDs or ranges, e.g. [10, 20, \"100-199\"]");
+      for (size_t i = 0; i < t.size(); ++i) {
+        const std::string fi = fmt::format("{}[{}]", f, i);
+        const std::string text = scalar(t[i], fi);
+        auto vid = [&](std::string_view part) {
+          unsigned v = 0;
+          auto [p, ec] = std::from_chars(part.data(), part.data() + part.size(), v);
+          if (ec != std::errc() || p != part.data() + part.size() || v < 1 || v > 4094)
+            fail(t[i], fi, fmt::format("'{}' is not a VLAN ID (1-4094) or a range of them (\"100-199\")", text));
+          return static_cast<uint16_t>(v);
+        };
+        kinds::port::VlanRange r;
+        const auto dash = text.find('-');
+        r.min = vid(std::string_view(text).substr(0, dash));
+        r.max = dash == std::string::npos ? r.min : vid(std::string_view(text).substr(dash + 1));
+        if (r.min > r.max) fail(t[i], fi, fmt::format("'{}' is not a range: the lower VLAN ID comes first", text));
+        for (auto& o : e.trunk)
+          if (r.min <= o.max && o.min <= r.max) fail(t[i], fi, fmt::format("'{}' overlaps another entry of the list", text));
+        e.trunk.push_back(r);
+      }
+    }
   }
 
   // Reads an endpoint in either form; addresses go through address_list so pools and errors are uniform.
@@ -602,7 +642,7 @@ struct Parser {
     auto k = parse_kind(kind);
     if (!k)
       fail(n["kind"], path + ".kind",
-           fmt::format("unknown kind '{}' (known: veth, macvlan, ipvlan, host-device, vxlan, vf)", kind));
+           fmt::format("unknown kind '{}' (known: veth, macvlan, ipvlan, vlan, dummy, host-device, vxlan, vf)", kind));
     l.kind = *k;
     if (n["mtu"]) l.mtu = mtu(n["mtu"], path + ".mtu");
     switch (l.kind) {
@@ -651,6 +691,33 @@ struct Parser {
           l.flag = n["flag"] ? scalar(n["flag"], path + ".flag") : "bridge";
           if (!link::parse_ipvlan_flag(l.flag)) fail(n["flag"], path + ".flag", fmt::format("'{}' is not an ipvlan flag (bridge, private, vepa)", l.flag));
         }
+        define_ifname(l.a.ns, l.a.name, n, path + ".name");
+        break;
+      }
+      case Kind::vlan: {
+        check_keys(n, path, {"kind", "endpoint", "namespace", "name", "addresses", "parent", "id", "mtu"});
+        if (!n["parent"]) fail(n, path, "a vlan needs `parent` (the link whose frames it tags)");
+        l.parent = reference(n["parent"], path + ".parent");
+        if (!n["id"]) fail(n, path, "a vlan needs `id` (its 802.1Q VLAN ID, 1-4094)");
+        l.vlan = static_cast<uint16_t>(number(n["id"], path + ".id", 1, 4094));
+        // Named PARENT.ID in the parent's namespace unless the file says otherwise, as `ip link add link eth0
+        // name eth0.10 type vlan id 10` users name them.
+        const std::string conventional = fmt::format("{}.{}", l.parent.name, *l.vlan);
+        if (n["endpoint"] || n["namespace"]) {
+          l.a = single_endpoint(n, path, idx, conventional.size() <= 15 ? conventional : "");
+        } else {
+          l.a.ns = l.parent.ns;
+          if (n["name"]) l.a.name = scalar(n["name"], path + ".name");
+          else if (conventional.size() <= 15) l.a.name = conventional;
+          else fail(n, path, fmt::format("needs `name`: '{}' is longer than the 15 bytes of an interface name", conventional));
+          if (n["addresses"]) address_list(n["addresses"], path + ".addresses", Owner::link_a, idx, l.a.addresses);
+        }
+        define_ifname(l.a.ns, l.a.name, n, path + ".name");
+        break;
+      }
+      case Kind::dummy: {
+        check_keys(n, path, {"kind", "endpoint", "namespace", "name", "addresses", "mtu"});
+        l.a = single_endpoint(n, path, idx);
         define_ifname(l.a.ns, l.a.name, n, path + ".name");
         break;
       }
@@ -1069,7 +1136,15 @@ void validate_against_kernel(const Topology& t) {
       throw InvalidInput(where(l.field + ".kind", l.line),
                          "this kernel has no ipvlan driver (no /sys/module/ipvlan and no ipvlan.ko); use macvlan, "
                          "or a kernel built with CONFIG_IPVLAN");
-    if ((l.kind == Kind::macvlan || l.kind == Kind::ipvlan) && l.parent.ns == kHostNs &&
+    if (l.kind == Kind::vlan && !kinds::subif::kernel_has_driver(kinds::subif::Kind::vlan))
+      throw InvalidInput(where(l.field + ".kind", l.line),
+                         "this kernel has no 802.1Q VLAN driver (no /sys/module/8021q and no 8021q.ko); "
+                         "a kernel built with CONFIG_VLAN_8021Q has it");
+    if (l.kind == Kind::dummy && !link::kernel_has_link_kind("dummy"))
+      throw InvalidInput(where(l.field + ".kind", l.line),
+                         "this kernel has no dummy driver (no /sys/module/dummy and no dummy.ko); "
+                         "a kernel built with CONFIG_DUMMY has it");
+    if ((l.kind == Kind::macvlan || l.kind == Kind::ipvlan || l.kind == Kind::vlan) && l.parent.ns == kHostNs &&
         !lab_host_links.count(l.parent.name) && !host_has(l.parent.name))
       throw InvalidInput(where(l.field + ".parent", l.line), fmt::format("parent link '{}' does not exist in the host namespace", l.parent.name));
     if (l.kind == Kind::vxlan && !l.underlay.empty() && l.a.ns == kHostNs && !lab_host_links.count(l.underlay) &&

@@ -13,8 +13,10 @@
 #include <fstream>
 #include <optional>
 
+#include "kinds/subif.h"
 #include "link/bridge.h"
 #include "link/link.h"
+#include "link/macvlan.h"
 #include "link/tc.h"
 #include "link/veth.h"
 #include "ns/netns.h"
@@ -204,6 +206,30 @@ TEST_F(TopologyLinks, ImpairmentOnAKernelWithoutNetemIsRefusedBeforeAnythingIsMa
                  "      - \"b:e2=10.3.0.2/24\"\n",
                  "links[0].endpoints[0].impair", "this kernel has no netem (sch_netem");
   EXPECT_TRUE(host_links().empty());
+}
+
+TEST_F(TopologyLinks, VlanAndDummyKindsOnAKernelWithoutThemAreRefusedBeforeAnythingIsMade) {
+  const std::string head = "name: vd\nnamespaces: [a, b]\nlinks:\n  - endpoints: [\"a:e0\", \"b:e0\"]\n";
+  if (kinds::subif::kernel_has_driver(kinds::subif::Kind::vlan)) GTEST_SKIP() << "this kernel has 8021q (the kernel suite covers it)";
+  expect_refused(head + "  - {kind: vlan, parent: \"a:e0\", id: 10}\n", "links[1].kind", "no 802.1Q VLAN driver");
+  if (link::kernel_has_link_kind("dummy")) GTEST_SKIP() << "this kernel has dummy";
+  expect_refused(head + "  - {kind: dummy, namespace: b, name: d0}\n", "links[1].kind", "no dummy driver");
+  EXPECT_TRUE(host_links().empty());
+}
+
+// This kernel has no bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING): the kernel refuses the bridge when it
+// is made, and the namespaces made before it are removed again.
+TEST_F(TopologyLinks, AVlanAwareBridgeTheKernelRefusesRollsBackTheWholeLab) {
+  const std::string yaml = "name: vb\nnamespaces: [a]\nbridges: [{name: ctlkvbr, namespace: a, vlan_filtering: true}]\n"
+                           "links:\n  - {a: {bridge: ctlkvbr, name: p0, vlan: 10}, b: \"a:e0=10.4.0.1/24\"}\n";
+  Run r = ctnet("up --prefix " + prefix_ + " " + write(yaml));
+  if (r.status == 0) {
+    ctnet("down " + prefix_ + "vb");
+    GTEST_SKIP() << "this kernel filters VLANs on bridges (the kernel suite lab-links covers it)";
+  }
+  EXPECT_NE(r.out.find("VLAN filtering"), std::string::npos) << r.out;
+  EXPECT_TRUE(lab_namespaces().empty()) << ::testing::PrintToString(lab_namespaces());
+  EXPECT_TRUE(state_empty());
 }
 
 TEST_F(TopologyLinks, BadEndpointSettingsNameTheirField) {

@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -232,6 +233,34 @@ namespaces:
   CliRun down = ctnet("down " + lab());
   EXPECT_EQ(down.status, 0) << down.out;
   EXPECT_FALSE(alive(p.pid, p.start)) << "down left the process running";
+  expect_nothing_left();
+}
+
+TEST_F(TopologyProc, LogsFollowPrintsWhatIsAppendedAndEndsWhenTheLabGoesDown) {
+  auto file = write(R"(name: NAME
+namespaces:
+  NSa:
+    run:
+      - {name: ticker, command: "sh -c 'i=0; while :; do i=$((i+1)); echo tick-$i; sleep 0.1; done'"}
+)");
+  ASSERT_EQ(ctnet("up " + file).status, 0);
+  const fs::path log = state_ / "labs" / lab() / ns("a") / "ticker.log";
+  ASSERT_TRUE(eventually([&] { return slurp(log).find("tick-2\n") != std::string::npos; })) << log;
+  auto follow = std::async(std::launch::async, [&] { return ctnet("logs -f " + lab() + " " + ns("a") + " ticker"); });
+  // It keeps running (a plain `logs` would have ended at once) ...
+  ASSERT_EQ(follow.wait_for(std::chrono::milliseconds(1500)), std::future_status::timeout);
+  // ... and what the log holds now, ticks written while it ran among them, is in its output.
+  std::string before_down = slurp(log);
+  ASSERT_FALSE(before_down.empty());
+  before_down.pop_back();
+  const std::string last = before_down.substr(before_down.rfind('\n') + 1);
+  CliRun down = ctnet("down " + lab());
+  EXPECT_EQ(down.status, 0) << down.out;
+  ASSERT_EQ(follow.wait_for(std::chrono::seconds(10)), std::future_status::ready) << "logs -f did not end at down";
+  CliRun f = follow.get();
+  EXPECT_EQ(f.status, 0) << f.out;
+  EXPECT_EQ(f.out.rfind("tick-1\n", 0), 0u) << f.out;
+  EXPECT_NE(f.out.find(last + "\n"), std::string::npos) << "missing " << last << " in:\n" << f.out;
   expect_nothing_left();
 }
 

@@ -60,7 +60,7 @@ for suite in "${SUITES[@]}"; do
         files+=("$MD/$m.ko:/t/mods/$(basename "$m").ko")
       done ;;
     lab-links)
-      files+=("$MD/net/sched/sch_netem.ko:/t/mods/sch_netem.ko") ;;
+      files+=("$MD/net/sched/sch_netem.ko:/t/mods/sch_netem.ko" "$HERE/../../examples/vlan-bridge.yaml:/t/vlan-bridge.yaml") ;;
   esac
   log=$LOGDIR/$suite.log
   say "suite $suite: booting $KVER under QEMU"

@@ -60,7 +60,7 @@ TEST(TopologyParse, DefaultLabIsTheSeedBridgeExample) {
 }
 
 TEST(TopologyParse, EveryExampleParses) {
-  for (auto name : {"veth-pair", "seed-bridge", "macvlan", "routed", "vxlan"}) {
+  for (auto name : {"veth-pair", "seed-bridge", "macvlan", "routed", "vxlan", "vlan-bridge"}) {
     SCOPED_TRACE(name);
     Topology t = parse_yaml(read(std::string("examples/") + name + ".yaml"));
     EXPECT_FALSE(t.namespaces.empty());
@@ -341,9 +341,62 @@ TEST(TopologyParse, LinkLocalOnlyWhereTheFileUsesIpv6) {
 TEST(TopologySchema, IsJsonAndKnowsEveryKindAndKey) {
   auto schema = nlohmann::json::parse(read("schema/topology.schema.json"));
   auto& defs = schema.at("$defs");
-  for (auto kind : {"veth", "macvlan", "ipvlan", "host-device", "vxlan", "vf"})
+  for (auto kind : {"veth", "macvlan", "ipvlan", "vlan", "dummy", "host-device", "vxlan", "vf"})
     EXPECT_NE(defs.at("link").dump().find(std::string("\"") + kind + "\""), std::string::npos) << kind;
   for (auto key : {"loopback", "ipv6_link_local", "sysctls", "routes"}) EXPECT_TRUE(defs.at("namespace").at("properties").contains(key)) << key;
   for (auto key : {"namespace", "mtu", "vlan_filtering", "subnet", "addresses"}) EXPECT_TRUE(defs.at("bridge").at("properties").contains(key)) << key;
   for (auto key : {"name", "pools", "namespaces", "bridges", "links"}) EXPECT_TRUE(schema.at("properties").contains(key)) << key;
+}
+
+TEST(TopologyParse, VlanAwareBridgePortsVlanAndDummyLinks) {
+  Topology t = parse_yaml(read("examples/vlan-bridge.yaml"));
+  ASSERT_EQ(t.links.size(), 8u);
+  EXPECT_EQ(t.links[0].a.bridge, "vbr0");
+  EXPECT_EQ(t.links[0].a.vlan, 10);
+  EXPECT_EQ(t.links[2].a.vlan, 20);
+  ASSERT_EQ(t.links[4].a.trunk.size(), 2u);
+  EXPECT_EQ(t.links[4].a.trunk[1].min, 20);
+  EXPECT_EQ(vlans_str(t.links[4].a), "trunk 10, 20");
+  // A vlan without namespace or name lives beside its parent, named PARENT.ID.
+  EXPECT_EQ(t.links[5].kind, Kind::vlan);
+  EXPECT_EQ(t.links[5].a.ns, "router");
+  EXPECT_EQ(t.links[5].a.name, "trunk.10");
+  EXPECT_EQ(t.links[5].vlan, 10);
+  EXPECT_EQ(t.links[6].a.ns, "edge");
+  EXPECT_EQ(t.links[6].parent.ns, "router");
+  EXPECT_EQ(t.links[7].kind, Kind::dummy);
+  EXPECT_EQ(t.links[7].a.addresses.at(0).str(), "10.91.0.1/32");
+  EXPECT_EQ(to_json(from_json(to_json(t))), to_json(t));
+  // Ranges are kept as ranges.
+  Topology r = parse_yaml("name: x\nnamespaces: [a]\nbridges: [{name: b0, vlan_filtering: true}]\nlinks:\n"
+                          "  - {a: {bridge: b0, trunk: [5, \"100-199\"]}, b: \"a:e0\"}\n");
+  EXPECT_EQ(vlans_str(r.links[0].a), "trunk 5, 100-199");
+}
+
+TEST(TopologyParse, VlanMistakesNameTheField) {
+  const std::string head = "name: x\nnamespaces: [a]\nbridges: [{name: b0, vlan_filtering: true}, {name: b1}]\nlinks:\n";
+  expect_error(head + "  - {a: {bridge: b1, vlan: 10}, b: \"a:e0\"}\n", "links[0].a.vlan", 5, "not VLAN-aware");
+  expect_error(head + "  - {a: {bridge: b0, vlan: 10, trunk: [20]}, b: \"a:e0\"}\n", "links[0].a.trunk", 5, "not both");
+  expect_error(head + "  - {a: {bridge: b0, vlan: 4095}, b: \"a:e0\"}\n", "links[0].a.vlan", 5, "out of range");
+  expect_error(head + "  - {a: {bridge: b0, trunk: [10, \"5-12\"]}, b: \"a:e0\"}\n", "links[0].a.trunk[1]", 5, "overlaps");
+  expect_error(head + "  - {a: {bridge: b0, trunk: [\"20-10\"]}, b: \"a:e0\"}\n", "links[0].a.trunk[0]", 5, "lower VLAN ID comes first");
+  expect_error(head + "  - {a: {bridge: b0, trunk: [\"ten\"]}, b: \"a:e0\"}\n", "links[0].a.trunk[0]", 5, "not a VLAN ID");
+  expect_error(head + "  - {a: {bridge: b0, trunk: []}, b: \"a:e0\"}\n", "links[0].a.trunk", 5, "must be a list");
+  expect_error(head + "  - {a: {namespace: a, name: e1, vlan: 10}, b: \"a:e0\"}\n", "links[0].a.vlan", 5, "not on a bridge");
+  expect_error(head + "  - {a: \"a:e0\", b: \"a:e1\"}\n  - {kind: vlan, parent: \"a:e0\"}\n", "links[1]", 6, "needs `id`");
+  expect_error(head + "  - {a: \"a:e0\", b: \"a:e1\"}\n  - {kind: vlan, parent: \"a:e0\", id: 0}\n", "links[1].id", 6, "out of range");
+  expect_error(head + "  - {kind: vlan, parent: \"a:e9\", id: 5}\n", "links[0].parent", 5, "not an interface of namespace 'a'");
+  expect_error(head + "  - {a: \"a:e0\", b: \"a:e1\"}\n  - {kind: vlan, parent: \"a:e0\", id: 5, name: e1}\n", "links[1].name", 6,
+               "");
+  expect_error(head + "  - {kind: dummy, namespace: a}\n", "links[0]", 5, "needs `name`");
+}
+
+TEST(TopologyCheck, VlansAreSegmentsOfTheirOwn) {
+  auto probes = expected_probes(parse_yaml(read("examples/vlan-bridge.yaml")));
+  auto red = [](const std::string& ns) { return ns.starts_with("red") || ns == "router"; };
+  auto blue = [](const std::string& ns) { return ns.starts_with("blue") || ns == "edge"; };
+  for (auto& p : probes) EXPECT_TRUE((red(p.from) && red(p.to_ns)) || (blue(p.from) && blue(p.to_ns))) << p.from << " -> " << p.to_ns;
+  // red1, red2: each other, trunk.10 and the dummy's service address; router: red1, red2; blue1, blue2: each
+  // other and v20 in edge; edge: blue1, blue2.
+  EXPECT_EQ(probes.size(), 14u);
 }

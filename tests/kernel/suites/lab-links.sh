@@ -1,6 +1,9 @@
 # Lab links like real ones where this machine's kernel cannot show them: a veth end impaired through netem
 # (sch_netem, loaded from Debian's modules) with its delay and loss measured by ping, `ctnet impair` changing and
 # clearing it on the running lab, status against the record and against the file, and `down` leaving nothing.
+# Then examples/vlan-bridge.yaml: two VLANs on one VLAN-aware bridge (reachable inside each, isolated between them
+# although they share a subnet), a trunk port with 802.1Q sub-interfaces (one handed to another namespace), a
+# dummy holding a service address, VLAN drift repaired by `up`, a removed `vlan:` pruned back to VLAN 1.
 . /t/lib.sh
 echo "kernel $(uname -r)"
 insmod /t/mods/sch_netem.ko
@@ -54,4 +57,38 @@ echo "== down"
 check "down" ctnet down ll
 lacks "no lab namespace left" "lla|llb" ip netns list
 lacks "no record left" "ll" ls /run/ctnet/labs
+
+echo "== VLAN-aware bridge, trunk, 802.1Q and dummy (examples/vlan-bridge.yaml)"
+V=/t/vlan-bridge.yaml
+check "up --check: every expected path answers" ctnet up --check $V
+has "vbr0 filters VLANs" "vlan_filtering 1" ip -d link show vbr0
+has "vp-red1 is an access port of VLAN 10 (PVID, untagged)" "vp-red1 +10 PVID Egress Untagged" bridge vlan show dev vp-red1
+lacks "... and no longer in the default VLAN 1" " 1 PVID| 1 *$" bridge vlan show dev vp-red1
+has "vp-blue1 is an access port of VLAN 20" "vp-blue1 +20 PVID Egress Untagged" bridge vlan show dev vp-blue1
+has "vp-router carries VLAN 10 tagged" "vp-router +10 *$" bridge vlan show dev vp-router
+has "vp-router carries VLAN 20 tagged" "^ +20 *$" bridge vlan show dev vp-router
+has "router/trunk.10 is vlan id 10 on trunk" "vlan protocol 802.1Q id 10" ip -n router -d link show trunk.10
+has "edge/v20 is vlan id 20 (its parent in router)" "vlan protocol 802.1Q id 20" ip -n edge -d link show v20
+has "router/svc0 is a dummy with 10.91.0.1" "inet 10.91.0.1/32" ip -n router addr show svc0
+has "status: everything as specified" "as specified" ctnet status vlans
+check "red1 reaches red2 (VLAN 10)" ip netns exec red1 ping -c 1 -W 2 10.90.0.2
+check "blue1 reaches blue2 (VLAN 20)" ip netns exec blue1 ping -c 1 -W 2 10.90.0.4
+check "red1 reaches the router's trunk.10 through the trunk" ip netns exec red1 ping -c 1 -W 2 10.90.0.254
+check "blue2 reaches edge's v20 through the trunk" ip netns exec blue2 ping -c 1 -W 2 10.90.0.253
+check "red2 reaches the dummy's service address" ip netns exec red2 ping -c 1 -W 2 10.91.0.1
+checkfail "red1 does not reach blue1 (VLAN 10 vs 20, one subnet)" ip netns exec red1 ping -c 2 -W 1 10.90.0.3
+checkfail "blue2 does not reach red2" ip netns exec blue2 ping -c 2 -W 1 10.90.0.2
+checkfail "red1 does not reach edge's v20 (VLAN 20)" ip netns exec red1 ping -c 2 -W 1 10.90.0.253
+
+echo "== VLAN drift and prune"
+bridge vlan add dev vp-red1 vid 30
+checkerr "status shows the extra VLAN on vp-red1" "VLANs .*30.* \(want 10 \(pvid, untagged\)\)" ctnet status $V
+check "up repairs it" ctnet up $V
+lacks "VLAN 30 is gone from vp-red1" "30" bridge vlan show dev vp-red1
+sed 's/name: vp-red2, vlan: 10/name: vp-red2/' $V > /tmp/v2.yaml
+check "up --prune of the file without vp-red2's vlan" ctnet up --prune /tmp/v2.yaml
+has "vp-red2 is back in the default VLAN 1" "vp-red2 +1 PVID Egress Untagged" bridge vlan show dev vp-red2
+check "down" ctnet down vlans
+lacks "no lab namespace left" "red|blue|router|edge" ip netns list
+lacks "vbr0 is gone" "vbr0" ip link show
 finish
