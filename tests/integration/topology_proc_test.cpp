@@ -293,6 +293,8 @@ TEST_F(TopologyProc, AReusedPidIsNeverSignalled) {
   ASSERT_GT(lab_proc.pid, 0);
   // The lab's process has ended and its pid now belongs to another process (one of ours): simulated by editing
   // the record (and the pid file) to name our process's pid with the lab process's start time.
+  // Start times count clock ticks (1/100 s): ours must begin in a later one than the lab's.
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
   Proc other = spawn_sleep();
   ASSERT_NE(other.start, lab_proc.start);
   const std::string from = "\"pid\":" + std::to_string(lab_proc.pid), to = "\"pid\":" + std::to_string(other.pid);
