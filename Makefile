@@ -26,7 +26,11 @@ build: deps $(BUILD)/Makefile
 demo: build
 	@scripts/demo.sh $(BUILD)/ctnet
 
+# The kernel suite's VM environment (downloads from Debian's mirror, netdevsim built once) is prepared in the
+# background meanwhile: the suite's own preparation waits for it (tests/kernel/setup-vm-env.sh takes a lock).
 test: build deps-test
+	@mkdir -p $(BUILD)/kernel-tests
+	@tests/kernel/setup-vm-env.sh --qemu10 --netdevsim $${VM_ROOT:-$$HOME/.cache/ctnet-vm} >$(BUILD)/kernel-tests/setup-early.log 2>&1 &
 	$(CTEST) -L 'unit|integration|runtime'
 	@$(MAKE) --no-print-directory test-sanitize
 	@$(MAKE) --no-print-directory test-kernel
