@@ -61,12 +61,12 @@ lacks "no record left" "ll" ls /run/ctnet/labs
 echo "== VLAN-aware bridge, trunk, 802.1Q and dummy (examples/vlan-bridge.yaml)"
 V=/t/vlan-bridge.yaml
 check "up --check: every expected path answers" ctnet up --check $V
-has "vbr0 filters VLANs" "vlan_filtering 1" ip -d link show vbr0
-has "vp-red1 is an access port of VLAN 10 (PVID, untagged)" "vp-red1 +10 PVID Egress Untagged" bridge vlan show dev vp-red1
-lacks "... and no longer in the default VLAN 1" " 1 PVID| 1 *$" bridge vlan show dev vp-red1
-has "vp-blue1 is an access port of VLAN 20" "vp-blue1 +20 PVID Egress Untagged" bridge vlan show dev vp-blue1
-has "vp-router carries VLAN 10 tagged" "vp-router +10 *$" bridge vlan show dev vp-router
-has "vp-router carries VLAN 20 tagged" "^ +20 *$" bridge vlan show dev vp-router
+has "vbr0 filters VLANs" "vlan_filtering 1" ip -n switch -d link show vbr0
+has "vp-red1 is an access port of VLAN 10 (PVID, untagged)" "vp-red1 +10 PVID Egress Untagged" bridge -n switch vlan show dev vp-red1
+lacks "... and no longer in the default VLAN 1" " 1 PVID| 1 *$" bridge -n switch vlan show dev vp-red1
+has "vp-blue1 is an access port of VLAN 20" "vp-blue1 +20 PVID Egress Untagged" bridge -n switch vlan show dev vp-blue1
+has "vp-router carries VLAN 10 tagged" "vp-router +10 *$" bridge -n switch vlan show dev vp-router
+has "vp-router carries VLAN 20 tagged" "^ +20 *$" bridge -n switch vlan show dev vp-router
 has "router/trunk.10 is vlan id 10 on trunk" "vlan protocol 802.1Q id 10" ip -n router -d link show trunk.10
 has "edge/v20 is vlan id 20 (its parent in router)" "vlan protocol 802.1Q id 20" ip -n edge -d link show v20
 has "router/svc0 is a dummy with 10.91.0.1" "inet 10.91.0.1/32" ip -n router addr show svc0
@@ -81,14 +81,13 @@ checkfail "blue2 does not reach red2" ip netns exec blue2 ping -c 2 -W 1 10.90.0
 checkfail "red1 does not reach edge's v20 (VLAN 20)" ip netns exec red1 ping -c 2 -W 1 10.90.0.253
 
 echo "== VLAN drift and prune"
-bridge vlan add dev vp-red1 vid 30
+bridge -n switch vlan add dev vp-red1 vid 30
 checkerr "status shows the extra VLAN on vp-red1" "VLANs .*30.* \(want 10 \(pvid, untagged\)\)" ctnet status $V
 check "up repairs it" ctnet up $V
-lacks "VLAN 30 is gone from vp-red1" "30" bridge vlan show dev vp-red1
+lacks "VLAN 30 is gone from vp-red1" "30" bridge -n switch vlan show dev vp-red1
 sed 's/name: vp-red2, vlan: 10/name: vp-red2/' $V > /tmp/v2.yaml
 check "up --prune of the file without vp-red2's vlan" ctnet up --prune /tmp/v2.yaml
-has "vp-red2 is back in the default VLAN 1" "vp-red2 +1 PVID Egress Untagged" bridge vlan show dev vp-red2
+has "vp-red2 is back in the default VLAN 1" "vp-red2 +1 PVID Egress Untagged" bridge -n switch vlan show dev vp-red2
 check "down" ctnet down vlans
-lacks "no lab namespace left" "red|blue|router|edge" ip netns list
-lacks "vbr0 is gone" "vbr0" ip link show
+lacks "no lab namespace left" "red|blue|router|edge|switch" ip netns list
 finish
