@@ -55,8 +55,10 @@ void enter(const Launch& l) {
   if (l.go_fd >= 0) {
     ::close(l.go_write_fd);
     char c;
-    while (::read(l.go_fd, &c, 1) < 0 && errno == EINTR) {
+    ssize_t n;
+    while ((n = ::read(l.go_fd, &c, 1)) < 0 && errno == EINTR) {
     }
+    if (n != 1) ::_exit(0);  // the parent died before recording us: run nothing nobody would stop
   }
   ::execvp(l.argv[0], l.argv.data());
   fail_child(l, kExec);

@@ -32,7 +32,9 @@ struct Launch {
   int in_fd = -1, out_fd = -1;  // -1: inherited
   bool session = false;         // setsid (a process of its own session and group)
   int report_fd = -1;           // write end of the CLOEXEC pipe
-  int go_fd = -1;               // read end: wait for EOF before exec (the parent reads the start time first)
+  // `go`: the child waits for one byte before exec (the parent records its pid and start time first). EOF
+  // instead means the parent died before it had recorded them: the child ends, so nothing runs unrecorded.
+  int go_fd = -1;               // read end
   int go_write_fd = -1;         // the parent's end, closed in the child (else EOF never comes)
 };
 

@@ -122,6 +122,28 @@ Live live(const kinds::Made& m) {
   return l;
 }
 
+namespace {
+
+// One byte on the `go` pipe. Its reader may have been killed meanwhile: that EPIPE must not be our SIGPIPE.
+bool send_go(int fd) {
+  sigset_t pipe_set, old;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  ::pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+  const char go = 'g';
+  ssize_t n;
+  while ((n = ::write(fd, &go, 1)) < 0 && errno == EINTR) {
+  }
+  if (n < 0 && errno == EPIPE) {
+    const timespec now{};
+    ::sigtimedwait(&pipe_set, nullptr, &now);  // the SIGPIPE it left pending
+  }
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  return n == 1;
+}
+
+}  // namespace
+
 void apply(kinds::Txn& txn, const Spec& s) {
   NsSocket& sock = txn.open(s.ns);
   kinds::Made m{.kind = "process", .ns = txn.ref(sock), .name = s.name};
@@ -170,17 +192,20 @@ void apply(kinds::Txn& txn, const Spec& s) {
     auto t = start_time(pid);
     if (!t) throw Error(fmt::format("{}: process {} vanished before it started", s.field, pid));
     start = *t;
-    go.w.reset();  // go
-    if (auto r = read_report(report.r.get())) {
-      while (start_time(pid) == start) std::this_thread::sleep_for(std::chrono::milliseconds(1));  // it _exits
-      throw InvalidInput(s.field, stage_text(*r, s.argv));
-    }
   });
+  // Recorded before it may run: a `kill -9` of `up` from here on leaves a process that `down` finds (or, before
+  // `go`, one that ends by itself on the pipe's EOF).
   kinds::Made& e = txn.entry(i);
   e.saved["pid"] = pid;
   e.saved["start_time"] = start;
   write_file_replacing(pid_path(s.lab, s.ns, s.name), to_json(e).dump() + "\n");
   txn.done(i);
+  if (!send_go(go.w.get())) throw Error(fmt::format("{}: process {} was killed before it started", s.field, pid));
+  go.w.reset();
+  if (auto r = read_report(report.r.get())) {
+    while (start_time(pid) == start) std::this_thread::sleep_for(std::chrono::milliseconds(1));  // it _exits
+    throw InvalidInput(s.field, stage_text(*r, s.argv));  // the rollback finds it ended and forgets it
+  }
 }
 
 namespace {

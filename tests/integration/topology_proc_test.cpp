@@ -107,8 +107,22 @@ class TopologyProc : public ::testing::Test {
 
   fs::path dir() { return fs::temp_directory_path() / (prefix_ + "files"); }
 
-  CliRun ctnet(const std::string& args) {
-    std::string cmd = "CTNET_STATE_DIR=" + state_.string() + " nsenter --net=" + NetNs::path_of(host_) + " " +
+  // `ctnet up FILE` started in the background (nsenter execs ctnet: the pid is ctnet's), output discarded.
+  pid_t start_up(const std::string& file) {
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      ::setenv("CTNET_STATE_DIR", state_.c_str(), 1);
+      int null = ::open("/dev/null", O_RDWR);
+      ::dup2(null, 0), ::dup2(null, 1), ::dup2(null, 2);
+      const std::string net = "--net=" + NetNs::path_of(host_);
+      ::execlp("nsenter", "nsenter", net.c_str(), CTNET_BINARY, "up", file.c_str(), nullptr);
+      ::_exit(127);
+    }
+    return pid;
+  }
+
+  CliRun ctnet(const std::string& args, const std::string& env = "") {
+    std::string cmd = env + " CTNET_STATE_DIR=" + state_.string() + " nsenter --net=" + NetNs::path_of(host_) + " " +
                       CTNET_BINARY + " " + args + " 2>&1 </dev/null";
     CliRun r;
     FILE* p = popen(cmd.c_str(), "r");
@@ -342,14 +356,17 @@ TEST_F(TopologyProc, UpRestartsAProcessThatDied) {
   expect_nothing_left();
 }
 
-// A process is found by a unique argument (no pid is known when `up` failed).
-bool runs_with_arg(const std::string& arg) {
+// `sleep ARG` processes, found by their unique argument (no pid is known when `up` failed or was killed).
+std::vector<pid_t> sleeps_with_arg(const std::string& arg) {
+  std::vector<pid_t> pids;
   for (auto& e : fs::directory_iterator("/proc")) {
     std::string cmd = slurp(e.path() / "cmdline");
-    if (cmd.find(std::string("sleep") + '\0' + arg + '\0') != std::string::npos) return true;
+    if (cmd.find(std::string("sleep") + '\0' + arg + '\0') != std::string::npos)
+      pids.push_back(std::atoi(e.path().filename().c_str()));
   }
-  return false;
+  return pids;
 }
+bool runs_with_arg(const std::string& arg) { return !sleeps_with_arg(arg).empty(); }
 
 TEST_F(TopologyProc, AFailingExecCommandFailsUpAndLeavesNothing) {
   const std::string mark = std::to_string(900000 + getpid() % 100000);
@@ -512,6 +529,87 @@ namespaces:
   ASSERT_EQ(ctnet("down " + lab()).status, 0);
   EXPECT_FALSE(alive(after.pid, after.start));
   expect_nothing_left();
+}
+
+// A TCP server and its client, both the lab's own: the server a `run:` process of one node, the client an `exec:`
+// command of the other (which fails `up` unless it got the server's answer). Python 3 from Debian.
+TEST_F(TopologyProc, ATcpServerAndClientOfTheLabTalk) {
+  fs::create_directories(dir());
+  std::ofstream(dir() / "server.py") << R"(import socket
+server = socket.create_server(("10.67.0.1", 7070))
+print("listening", flush=True)
+while True:
+    conn, peer = server.accept()
+    print("client", peer[0], flush=True)
+    conn.sendall(b"ctpr-echo " + conn.recv(100))
+    conn.close()
+)";
+  std::ofstream(dir() / "client.py") << R"(import socket, sys, time
+for attempt in range(100):  # the server may still be starting
+    try:
+        conn = socket.create_connection(("10.67.0.1", 7070), timeout=2)
+        break
+    except OSError:
+        time.sleep(0.1)
+else:
+    sys.exit("no server at 10.67.0.1:7070")
+conn.sendall(b"hello")
+print(conn.recv(100).decode())
+)";
+  auto file = write("name: NAME\nnamespaces:\n  NSsrv:\n    run:\n      - {name: server, command: \"/usr/bin/python3 " +
+                    (dir() / "server.py").string() + "\"}\n  NScli:\n    exec: [\"/usr/bin/python3 " +
+                    (dir() / "client.py").string() +
+                    "\"]\nlinks:\n  - endpoints: [\"NSsrv:eth0=10.67.0.1/24\", \"NScli:eth0=10.67.0.2/24\"]\n");
+  CliRun up = ctnet("up " + file);
+  ASSERT_EQ(up.status, 0) << up.out;  // the client's exec: succeeded
+  Proc server = proc("server");
+  EXPECT_EQ(server.state, "running");
+  CliRun check = ctnet("check " + lab());
+  EXPECT_EQ(check.status, 0) << check.out;
+  EXPECT_NE(ctnet("logs " + lab() + " " + ns("cli") + " exec").out.find("ctpr-echo hello"), std::string::npos);
+  EXPECT_TRUE(eventually([&] {
+    return ctnet("logs " + lab() + " " + ns("srv") + " server").out.find("client 10.67.0.2") != std::string::npos;
+  })) << "the server saw the client's address";
+  ASSERT_EQ(ctnet("down " + lab()).status, 0);
+  EXPECT_FALSE(alive(server.pid, server.start));
+  expect_nothing_left();
+}
+
+// `kill -9` of `up` while its processes start (at the test hook's points around each process, and from outside
+// at moments spread over the start-up), then `down`: no process of the lab is left. A process runs only once its
+// pid and start time are in the record; one whose `up` died first ends by itself.
+TEST_F(TopologyProc, KillNineOfUpWhileProcessesStartThenDownLeavesNoProcess) {
+  const std::string mark = std::to_string(800000 + getpid() % 100000);
+  std::string runs;
+  for (int i = 0; i < 12; ++i) runs += "\"sleep " + mark + "\", ";
+  auto file = write("name: NAME\nnamespaces:\n  NSa:\n    run: [" + runs + "]\n");
+  auto nothing_runs = [&] { return eventually([&] { return !runs_with_arg(mark); }, 3); };
+  auto down_leaves_nothing = [&](const std::string& when) {
+    SCOPED_TRACE(when);
+    CliRun down = ctnet("down " + lab());
+    EXPECT_EQ(down.status, 0) << down.out;
+    EXPECT_TRUE(nothing_runs()) << "a process of the killed up outlived down";
+    for (pid_t p : sleeps_with_arg(mark)) ::kill(p, SIGKILL);  // ours by the unique argument
+    expect_nothing_left();
+  };
+  // Object 0 is the namespace; 1..12 the processes.
+  for (const char* phase : {"intent", "done"})
+    for (int n : {1, 2, 6, 12}) {
+      CliRun up = ctnet("up " + file, std::string("CTNET_TEST_KILL_AFTER=") + std::to_string(n) + " CTNET_TEST_KILL_PHASE=" + phase);
+      EXPECT_EQ(up.status, 128 + SIGKILL) << up.out;
+      down_leaves_nothing(std::string(phase) + " " + std::to_string(n));
+    }
+  int killed = 0;
+  for (int delay_ms : {0, 2, 4, 7, 10, 15, 20, 30, 45, 70}) {
+    pid_t up = start_up(file);
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    ::kill(up, SIGKILL);
+    int st = 0;
+    ::waitpid(up, &st, 0);
+    killed += WIFSIGNALED(st);
+    down_leaves_nothing("killed from outside after " + std::to_string(delay_ms) + " ms");
+  }
+  EXPECT_GE(killed, 3) << "most kills should land before up ends";
 }
 
 }  // namespace
