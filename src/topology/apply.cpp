@@ -333,7 +333,10 @@ UpResult up(const Topology& t, const UpOptions& opts) {
 
 DownResult down(const std::string& lab, const DownOptions& opts) {
   DownResult res;
-  if (!Record::exists(lab)) return res;  // nothing to do, and no lock file left behind either
+  if (!Record::exists(lab)) {
+    Record::clear_unborn(lab);  // nothing to remove in the kernel, and no file left behind either
+    return res;
+  }
   LabLock lock(lab);
   auto rec = opts.force ? Record::salvage(lab, &res.damage) : Record::load(lab);
   if (!rec) return res;

@@ -150,6 +150,7 @@ std::optional<Record> Record::read(const std::string& lab, std::vector<std::stri
           continue;
         }
         r.complete_ = h.value("complete", false);
+        r.checkpoint_ = h.value("checkpoint", uint64_t{0});
         if (h.contains("host")) r.host_ = kinds::ns_ref_from_json(h["host"]);
       } else if (line == "\"objects\": [" || line == "]") {
       } else if (line.starts_with("\"spec\": ")) {
@@ -183,11 +184,13 @@ std::optional<Record> Record::read(const std::string& lab, std::vector<std::stri
   }
   std::ifstream jf(path_for(lab, ".journal"));
   std::string line;
-  while (std::getline(jf, line)) {
+  for (bool first = true; std::getline(jf, line); first = false) {
     json e = json::parse(line, nullptr, false);
     if (e.is_discarded()) break;  // torn last line of a killed run
     try {
-      if (auto it = e.find("intent"); it != e.end()) {
+      if (auto c = e.find("checkpoint"); c != e.end()) {
+        if (first && c->get<uint64_t>() != r.checkpoint_) break;  // older than NAME.json, which holds all it says
+      } else if (auto it = e.find("intent"); it != e.end()) {
         entry(*it);
       } else if (auto d = e.find("done"); d != e.end()) {
         size_t i = d->get<size_t>();
@@ -247,8 +250,9 @@ void Record::save(bool complete) {
   complete_ = complete;
   make_dirs(state_dir());
   // One object per line, so a damaged file still names what it can; the spec is kept as text.
-  std::string text = fmt::format("{{\"version\": 2, \"lab\": {}, \"complete\": {}, \"host\": {},\n\"objects\": [",
-                                 json(lab_).dump(), complete, kinds::to_json(host_).dump());
+  const uint64_t checkpoint = checkpoint_ + 1;
+  std::string text = fmt::format("{{\"version\": 2, \"lab\": {}, \"complete\": {}, \"checkpoint\": {}, \"host\": {},\n\"objects\": [",
+                                 json(lab_).dump(), complete, checkpoint, kinds::to_json(host_).dump());
   // Compact: positions change, and the journal that named them starts over below.
   std::vector<std::optional<Made>> live;
   live.reserve(live_);
@@ -274,10 +278,12 @@ void Record::save(bool complete) {
     ::unlink(tmp.c_str());  // the last complete record stays as it was
     throw;
   }
-  // Everything the journal said is now in NAME.json; a fresh journal continues from here.
+  checkpoint_ = checkpoint;
+  // Everything the journal said is now in NAME.json; a fresh journal continues from here, named by its checkpoint.
   const std::string jpath = path_for(lab_, ".journal");
   journal_.reset(::open(jpath.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644));
   if (!journal_) throw_errno(fmt::format("cannot open {}", jpath));
+  write_all(journal_.get(), fmt::format("{{\"checkpoint\":{}}}\n", checkpoint_), "journal");
 }
 
 void Record::append(const json& line) {
@@ -318,6 +324,7 @@ void Record::forget(const Made& m) {
 void Record::erase() {
   journal_.reset();
   ::unlink(path_for(lab_, ".journal").c_str());
+  ::unlink(path_for(lab_, ".json.tmp").c_str());  // of a save a kill interrupted
   if (::unlink(path_for(lab_, ".json").c_str()) != 0 && errno != ENOENT)
     throw_errno(fmt::format("cannot remove the state record of lab '{}'", lab_));
   // The lock file goes too (a lab that is down leaves nothing). A run waiting on the old lock file gets
@@ -326,6 +333,14 @@ void Record::erase() {
   // The directory of its processes' logs and pid files (topology/process.h), if it had any.
   std::error_code ec;
   std::filesystem::remove_all(state_dir() + "/" + lab_, ec);
+}
+
+void Record::clear_unborn(const std::string& lab) {
+  const std::string lock = path_for(lab, ".lock");
+  Fd fd(::open(lock.c_str(), O_RDWR | O_CLOEXEC));
+  if (!fd || flock(fd.get(), LOCK_EX | LOCK_NB) != 0 || exists(lab)) return;  // none, or a run works on the lab
+  ::unlink(path_for(lab, ".json.tmp").c_str());
+  ::unlink(lock.c_str());  // as erase() does
 }
 
 void RecordJournal::intent(size_t i, const Made& m) {

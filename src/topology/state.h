@@ -12,7 +12,11 @@
 // the kernel call, then its completion, or its discard when the kernel refused). A process killed at any point
 // leaves a record that lists everything that may exist; removal is idempotent, so an intent whose object was
 // never made costs nothing. A torn last journal line (killed mid-write) is ignored; a damaged NAME.json still
-// yields the object lines that parse (`down --force`).
+// yields the object lines that parse (`down --force`). Each checkpoint has a number, in NAME.json's header and
+// on the first line of the journal it starts: a kill between the rename of NAME.json and the truncation of the
+// journal leaves an older journal, whose events the new NAME.json already holds, and reading it again would
+// replace finished entries with their intents (a process without its pid).
+
 #pragma once
 #include <functional>
 #include <optional>
@@ -43,6 +47,9 @@ class Record {
   static std::optional<Record> salvage(const std::string& lab, std::vector<std::string>* problems);
   static std::vector<std::string> list();  // names of labs with a record
   static bool exists(const std::string& lab);
+  // What a run killed before its record's first save left (the lock file, a NAME.json.tmp), removed unless some
+  // run holds the lock. Nothing of the lab was made then: every object is recorded before it is made.
+  static void clear_unborn(const std::string& lab);
 
   Record(std::string lab, const nlohmann::json& spec) : lab_(std::move(lab)), spec_(spec.dump()) {}
   Record(Record&&) = default;
@@ -84,6 +91,7 @@ class Record {
   std::unordered_map<std::string, size_t> by_key_;
   size_t live_ = 0;
   bool complete_ = false;
+  uint64_t checkpoint_ = 0;  // the number of the last NAME.json written (0: none, or a ctnet that numbered none)
   Fd journal_;
 };
 

@@ -206,7 +206,10 @@ class TopologyProc : public ::testing::Test {
 
   void expect_nothing_left() {
     for (auto& n : NetNs::list_named()) EXPECT_FALSE(n.starts_with(prefix_) && n != host_) << n;
-    EXPECT_TRUE(!fs::exists(state_ / "labs") || fs::is_empty(state_ / "labs"));
+    std::string left;
+    if (fs::exists(state_ / "labs"))
+      for (auto& e : fs::recursive_directory_iterator(state_ / "labs")) left += " " + e.path().lexically_relative(state_).string();
+    EXPECT_EQ(left, "") << "left in the state directory";
   }
 
   ~TopologyProc() override { reap_children(); }
@@ -588,7 +591,7 @@ TEST_F(TopologyProc, KillNineOfUpWhileProcessesStartThenDownLeavesNoProcess) {
     SCOPED_TRACE(when);
     CliRun down = ctnet("down " + lab());
     EXPECT_EQ(down.status, 0) << down.out;
-    EXPECT_TRUE(nothing_runs()) << "a process of the killed up outlived down";
+    EXPECT_TRUE(nothing_runs()) << "a process of the killed up outlived down: " << down.out;
     for (pid_t p : sleeps_with_arg(mark)) ::kill(p, SIGKILL);  // ours by the unique argument
     expect_nothing_left();
   };
