@@ -206,7 +206,9 @@ TEST_P(Explain, Walk) {
   ASSERT_EQ(j["verdict"], "stops") << j.dump(2);
   EXPECT_EQ(j["reason"], c.code) << j.dump(2);
   EXPECT_EQ(j["hop"]["namespace"], ns(c.hop_ns)) << j.dump(2);
-  if (*c.hop_dev) EXPECT_EQ(j["hop"]["device"], c.hop_dev) << j.dump(2);
+  if (*c.hop_dev) {
+    EXPECT_EQ(j["hop"]["device"], c.hop_dev) << j.dump(2);
+  }
   EXPECT_FALSE(j["fix"].get<std::string>().empty());
 }
 
@@ -231,8 +233,9 @@ TEST_P(ExplainProbe, Probe) {
   EXPECT_EQ(p["reached"], std::string(c.code) == "reaches") << j.dump(2);
   EXPECT_TRUE(p["agrees"].get<bool>()) << j.dump(2);
   // Where the kernel names a reason of its own, it is the walk's.
-  if (std::string(c.code) != "reaches" && !p["reason"].is_null() && std::string(c.code) != "bridge-netfilter-drop")
+  if (std::string(c.code) != "reaches" && !p["reason"].is_null() && std::string(c.code) != "bridge-netfilter-drop") {
     EXPECT_EQ(p["reason"], c.code) << j.dump(2);
+  }
   // Nothing of the probe is left behind: no tracefs instance, no nftables table.
   auto t = run({"sh", "-c", "ls /sys/kernel/tracing/instances 2>/dev/null | grep -c ctnet-explain || true"});
   EXPECT_EQ(t.out, "0\n");
@@ -310,7 +313,9 @@ TEST_F(ExplainLab, LabNodesAndCheckPrintTheVerdictOfFailingPairs) {
     EXPECT_TRUE(m.find("namespace '") == std::string::npos || m.find("namespace '" + prefix() + "-") != std::string::npos)
         << "a finding outside the lab: " << m;
   }
-  if (::access("/proc/sys/net/bridge", F_OK) == 0) EXPECT_TRUE(fabric) << d.out;
+  if (::access("/proc/sys/net/bridge", F_OK) == 0) {
+    EXPECT_TRUE(fabric) << d.out;
+  }
 }
 
 }  // namespace

@@ -199,7 +199,9 @@ TEST_F(GraphHtml, ALabThatIsUpShowsTheKernelsMacs) {
     if (o["name"] != "eth-a" || o["ns"] != prefix_ + "router") continue;
     for (auto& kv : o["details"]) {
       if (kv[0] == "MAC") found = kv[1] == l->mac->str();
-      if (kv[0] == "state") EXPECT_EQ(kv[1], "up");
+      if (kv[0] == "state") {
+        EXPECT_EQ(kv[1], "up");
+      }
     }
   }
   EXPECT_TRUE(found) << "no MAC " << l->mac->str() << " for router/eth-a on the page";
