@@ -66,6 +66,24 @@ void enter(const Launch& l) {
 
 // ---- the parent's side -------------------------------------------------------------------------------------
 
+bool send_go(int go_write_fd) {
+  // Its reader may have been killed meanwhile: that EPIPE must not be our SIGPIPE.
+  sigset_t pipe_set, old;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  ::pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+  const char go = 'g';
+  ssize_t n;
+  while ((n = ::write(go_write_fd, &go, 1)) < 0 && errno == EINTR) {
+  }
+  if (n < 0 && errno == EPIPE) {
+    const timespec now{};
+    ::sigtimedwait(&pipe_set, nullptr, &now);  // the SIGPIPE it left pending
+  }
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  return n == 1;
+}
+
 std::string stage_text(const Report& r, const std::vector<std::string>& argv) {
   const char* e = std::strerror(r.err);
   switch (r.stage) {

@@ -48,6 +48,8 @@ void enter(const Launch& l);                       // namespace, mounts, stdio; 
 [[noreturn]] void fail_child(const Launch& l, int stage);
 
 // The parent's side.
+// The byte that lets a child waiting on `go_fd` exec; false when the child is gone (killed meanwhile).
+bool send_go(int go_write_fd);
 std::string stage_text(const Report& r, const std::vector<std::string>& argv);
 // Reads a Report until EOF; nullopt when the child exec'd (the pipe closed without one).
 std::optional<Report> read_report(int fd);

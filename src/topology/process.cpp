@@ -122,28 +122,6 @@ Live live(const kinds::Made& m) {
   return l;
 }
 
-namespace {
-
-// One byte on the `go` pipe. Its reader may have been killed meanwhile: that EPIPE must not be our SIGPIPE.
-bool send_go(int fd) {
-  sigset_t pipe_set, old;
-  sigemptyset(&pipe_set);
-  sigaddset(&pipe_set, SIGPIPE);
-  ::pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-  const char go = 'g';
-  ssize_t n;
-  while ((n = ::write(fd, &go, 1)) < 0 && errno == EINTR) {
-  }
-  if (n < 0 && errno == EPIPE) {
-    const timespec now{};
-    ::sigtimedwait(&pipe_set, nullptr, &now);  // the SIGPIPE it left pending
-  }
-  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  return n == 1;
-}
-
-}  // namespace
-
 void apply(kinds::Txn& txn, const Spec& s) {
   NsSocket& sock = txn.open(s.ns);
   kinds::Made m{.kind = "process", .ns = txn.ref(sock), .name = s.name};

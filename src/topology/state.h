@@ -16,7 +16,6 @@
 // on the first line of the journal it starts: a kill between the rename of NAME.json and the truncation of the
 // journal leaves an older journal, whose events the new NAME.json already holds, and reading it again would
 // replace finished entries with their intents (a process without its pid).
-
 #pragma once
 #include <functional>
 #include <optional>
